@@ -1,0 +1,320 @@
+r"""Tail bounds on the flow-control overflow probability P(U > M), and the rate r*(ε).
+
+U is the saturated active-set memory of Algorithm 2 at mean activation rate r (see
+:mod:`numerics.flow`); Δ = M − r·E[W] is the slack. For Δ > 0 (else every bound is 1):
+
+* ``hoeffding`` (bounded S, O; bounded budget): each term lies in [0, s_max + a + 1], at most
+  ⌈r⌉ per age, so :math:`P \le \exp(-2\Delta^2 / (\lceil r\rceil \sum_{a<o_{max}}
+  (s_{max}+a+1)^2))`;
+* ``bernstein`` (bounded S, O): centred terms ≤ c = s_max + o_max,
+  :math:`P \le \exp(-\Delta^2 / (2(V + c\Delta/3)))` with V = Var U (for the Poisson budget the
+  compound-Poisson form of Bennett's inequality gives the same with V = r Σ ν_a);
+* ``chernoff``: :math:`P \le \inf_{\theta > 0} \exp(-\theta M + \log E e^{\theta U})`, minimised
+  numerically over θ;
+* ``cantelli`` (finite variance only): :math:`P \le V / (V + \Delta^2)` — the one-sided Chebyshev
+  bound, the only one left when the decode law has no exponential moments;
+* ``gaussian``: :math:`\bar\Phi(\Delta/\sqrt V)` — an *approximation*, **not a bound**; it is badly
+  optimistic for skewed decode laws and is never used to pick a rate.
+
+Laws with unbounded support are stored out to a cut N (:mod:`numerics.laws`); the memory of the
+requests beyond the cut differs from the stored model only if some active request has O > N (or
+S > N_S), which by Markov's inequality has probability at most
+r·(E[(O − N)^+] + E[O]·P(S > N_S)). The Chernoff and Cantelli values include that term, so they
+stay valid; Hoeffding and Bernstein need bounded laws and are not applicable otherwise.
+
+Examples
+--------
+The theory brief's table (§8.2; uniform O ∈ {1..100}, s = 20, M = 65 536, deterministic r = 20):
+
+>>> from numerics.specs import parse_law
+>>> from numerics.workload import Workload
+>>> wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
+>>> tails = FlowTails(wl, 65536)
+>>> {k: float(f"{v:.0e}") for k, v in tails.bounds(20, "deterministic").items() if v is not None}
+{'hoeffding': 9e-10, 'bernstein': 3e-12, 'chernoff': 3e-14, 'cantelli': 0.02, 'gaussian': 3e-16}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from numerics.errors import WorkloadError
+from numerics.flow import BudgetLaw
+from numerics.workload import Workload
+
+__all__ = [
+    "BOUNDS",
+    "VALID_BOUNDS",
+    "BoundNotApplicable",
+    "FlowRate",
+    "FlowTails",
+    "bernstein_bound",
+    "cantelli_bound",
+    "chernoff_bound",
+    "flow_rate",
+    "gaussian_approximation",
+    "hoeffding_bound",
+]
+
+#: Valid upper bounds on P(U > M), tightest-first is decided per case.
+VALID_BOUNDS = ("hoeffding", "bernstein", "chernoff", "cantelli")
+#: Everything we can evaluate; "gaussian" is an approximation, not a bound.
+BOUNDS = (*VALID_BOUNDS, "gaussian")
+
+_LOG_TINY = -745.0  # log of the smallest subnormal double: log-probabilities are clipped here
+
+
+class BoundNotApplicable(Exception):
+    """The bound's hypotheses fail for this workload or budget (the message says which)."""
+
+
+@dataclass(frozen=True)
+class FlowRate:
+    """A flow-control activation rate r*(ε) and how it was certified."""
+
+    rate_per_slot: float
+    bound: str
+    overflow_bound: float
+    epsilon: float
+    budget: str
+
+
+class FlowTails:
+    """Overflow bounds for one workload and memory size, precomputing the per-age arrays.
+
+    Parameters
+    ----------
+    workload : Workload
+    memory_tokens : int
+        M, the KV-cache size in tokens.
+    """
+
+    def __init__(self, workload: Workload, memory_tokens: int) -> None:
+        workload.require_finite_memory_time()
+        self.workload = workload
+        self.memory_tokens = int(memory_tokens)
+        self.mean_memory_time = workload.mean_memory_time
+        g, mu, nu = workload.age_moments()
+        with np.errstate(divide="ignore"):
+            self._log_stay = np.log1p(-np.minimum(g, 1.0))  # log P(O ≤ a)
+        self._theta_hint: float | None = None
+        self._within = float(np.sum(nu - mu * mu))
+        self._between = float(np.sum(mu * mu))
+        self._excess = workload.truncation_excess()
+        self.bounded = workload.bounded
+        self.finite_variance = math.isfinite(self._within) and all(
+            math.isfinite(c.lengths.decode_law.moment(3)) for c in workload.classes
+        )
+        if self.bounded:
+            s_max, o_max = int(workload.max_prompt), int(workload.max_decode)
+            j = np.arange(s_max + 1, s_max + o_max + 1, dtype=float)
+            self._range_sq = float(np.sum(j * j))  # Σ_{a<o_max} (s_max + a + 1)²
+            self._increment = float(s_max + o_max)
+        self.lambda_max = self.memory_tokens / self.mean_memory_time
+
+    # ------------------------------------------------------------------ ingredients
+    def slack(self, rate: float) -> float:
+        """Δ = M − r·E[W]."""
+        return self.memory_tokens - rate * self.mean_memory_time
+
+    def variance(self, budget: BudgetLaw) -> float:
+        """Var U of the saturated memory (over the stored ages)."""
+        return budget.rate_per_slot * self._within + budget.variance * self._between
+
+    def penalty(self, rate: float) -> float:
+        """r·E[#active requests beyond the stored support]: added to Chernoff and Cantelli."""
+        return rate * self._excess
+
+    # ------------------------------------------------------------------ the bounds
+    def log_bound(self, name: str, budget: BudgetLaw) -> float:
+        """log of the named bound (or approximation) at the budget law's rate."""
+        rate = budget.rate_per_slot
+        delta = self.slack(rate)
+        self._check(name, budget.kind)
+        if delta <= 0:
+            return 0.0
+        if name == "hoeffding":
+            return -2 * delta**2 / (budget.max_count * self._range_sq)
+        var = self.variance(budget)
+        if name == "bernstein":
+            return -(delta**2) / (2 * (var + self._increment * delta / 3))
+        if name == "gaussian":
+            return float(special.log_ndtr(-delta / math.sqrt(var))) if var > 0 else _LOG_TINY
+        if name == "cantelli":
+            return _log_plus(math.log(var / (var + delta**2)) if var > 0 else _LOG_TINY,
+                             self.penalty(rate))
+        return _log_plus(self._chernoff_log(budget), self.penalty(rate))
+
+    def bound(self, name: str, rate: float, budget: str | BudgetLaw = "randomized") -> float:
+        """The named bound on P(U > M) at rate ``rate`` (capped at 1)."""
+        law = budget if isinstance(budget, BudgetLaw) else BudgetLaw(budget, rate)
+        return min(1.0, math.exp(max(self.log_bound(name, law), _LOG_TINY)))
+
+    def bounds(self, rate: float, budget: str = "randomized") -> dict[str, float | None]:
+        """Every bound at ``rate``; None where the bound is not applicable."""
+        out: dict[str, float | None] = {}
+        for name in BOUNDS:
+            try:
+                out[name] = self.bound(name, rate, budget)
+            except BoundNotApplicable:
+                out[name] = None
+        return out
+
+    def applicable(self, budget: str = "randomized") -> dict[str, str | None]:
+        """For each bound: None if it applies, else the reason it does not."""
+        out: dict[str, str | None] = {}
+        for name in BOUNDS:
+            try:
+                self._check(name, budget)
+                out[name] = None
+            except BoundNotApplicable as exc:
+                out[name] = str(exc)
+        return out
+
+    def _check(self, name: str, budget_kind: str) -> None:
+        if name not in BOUNDS:
+            raise WorkloadError(f"unknown bound {name!r}; choose from {', '.join(BOUNDS)}")
+        if name in ("hoeffding", "bernstein") and not self.bounded:
+            raise BoundNotApplicable(
+                f"{name} needs bounded prompt and decode laws (clip them with max=)"
+            )
+        if name == "hoeffding" and budget_kind == "poisson":
+            raise BoundNotApplicable("hoeffding needs a bounded budget (not Poisson)")
+        if name in ("bernstein", "cantelli", "gaussian") and not self.finite_variance:
+            raise BoundNotApplicable(f"{name} needs Var U < ∞, i.e. E[O³] < ∞")
+
+    def _chernoff_log(self, budget: BudgetLaw) -> float:
+        m = self.memory_tokens
+        scale = self._increment if self.bounded else self.workload.mean_prompt + 2 * (
+            self.workload.decode_second_moment / self.workload.mean_decode
+        )
+
+        def h(theta: float) -> float:
+            if theta <= 0:
+                return 0.0
+            log_phi = np.logaddexp(self._log_stay, self.workload.age_log_mgf(theta))
+            val = -theta * m + float(np.sum(budget.log_pgf_of_log(log_phi)))
+            return val if math.isfinite(val) else math.inf
+
+        start = 1e-3 / scale
+        hi = self._theta_hint / 4 if self._theta_hint else start
+        h_hi = h(hi)
+        for _ in range(200):  # double until the convex objective turns up
+            h_next = h(2 * hi)
+            if not h_next < h_hi:
+                break
+            hi, h_hi = 2 * hi, h_next
+        res = optimize.minimize_scalar(
+            h, bounds=(0.0, 2 * hi), method="bounded", options={"xatol": hi * 1e-6}
+        )
+        self._theta_hint = float(res.x) if res.fun < h_hi else hi
+        return float(min(res.fun, h_hi, 0.0))
+
+    # ------------------------------------------------------------------ r*(ε)
+    def best_log_bound(self, budget: BudgetLaw) -> tuple[float, str]:
+        """The smallest valid bound at this budget and its name."""
+        best, which = 0.0, "none"
+        for name in VALID_BOUNDS:
+            try:
+                value = self.log_bound(name, budget)
+            except BoundNotApplicable:
+                continue
+            if value < best or which == "none":
+                best, which = value, name
+        return best, which
+
+    def flow_rate(self, epsilon: float, budget: str = "randomized", bound: str = "best") -> FlowRate:
+        """The largest mean activation rate r whose overflow bound is ≤ ε.
+
+        ``bound`` is one name of :data:`BOUNDS` or ``"best"`` (the tightest valid bound at each r).
+        A deterministic budget searches the integers. Returns rate 0 when no r > 0 qualifies.
+        """
+        if not 0 < epsilon < 1:
+            raise WorkloadError(f"epsilon must lie in (0, 1), got {epsilon!r}")
+        log_eps = math.log(epsilon)
+
+        def evaluate(r: float) -> tuple[float, str]:
+            law = BudgetLaw(budget, r)
+            if bound == "best":
+                return self.best_log_bound(law)
+            return self.log_bound(bound, law), bound
+
+        if bound != "best":
+            self._check(bound, budget)  # raises BoundNotApplicable
+        top = self.lambda_max
+        if budget == "deterministic":
+            lo, hi = 0, math.floor(top)
+            while lo < hi:  # largest integer r with bound ≤ ε
+                mid = (lo + hi + 1) // 2
+                if evaluate(mid)[0] <= log_eps:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            rate = float(lo)
+        else:
+            lo, hi = 0.0, top
+            for _ in range(64):  # bisection: invariant bound(lo) ≤ ε < bound(hi)
+                mid = 0.5 * (lo + hi)
+                if evaluate(mid)[0] <= log_eps:
+                    lo = mid
+                else:
+                    hi = mid
+                if hi - lo <= 1e-8 * top:
+                    break
+            rate = lo
+        if rate == 0:
+            return FlowRate(0.0, bound if bound != "best" else "none", 1.0, epsilon, budget)
+        value, which = evaluate(rate)
+        return FlowRate(rate, which, math.exp(max(value, _LOG_TINY)), epsilon, budget)
+
+
+def _log_plus(log_a: float, b: float) -> float:
+    """log(e^{log_a} + b) for b ≥ 0."""
+    if b <= 0:
+        return log_a
+    return float(np.logaddexp(log_a, math.log(b)))
+
+
+# ---------------------------------------------------------------------- numeric twins
+def _single(name: str, workload, memory_tokens, rate, budget) -> float:
+    return FlowTails(workload, memory_tokens).bound(name, rate, budget)
+
+
+def hoeffding_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
+                    budget: str = "randomized") -> float:
+    """Hoeffding's bound on P(U > M) (see the module docstring)."""
+    return _single("hoeffding", workload, memory_tokens, rate_per_slot, budget)
+
+
+def bernstein_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
+                    budget: str = "randomized") -> float:
+    """Bernstein's bound on P(U > M)."""
+    return _single("bernstein", workload, memory_tokens, rate_per_slot, budget)
+
+
+def chernoff_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
+                   budget: str = "randomized") -> float:
+    """The Chernoff bound inf_θ exp(−θM + log E e^{θU}) on P(U > M)."""
+    return _single("chernoff", workload, memory_tokens, rate_per_slot, budget)
+
+
+def cantelli_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
+                   budget: str = "randomized") -> float:
+    """Cantelli's one-sided Chebyshev bound V/(V + Δ²) on P(U > M)."""
+    return _single("cantelli", workload, memory_tokens, rate_per_slot, budget)
+
+
+def gaussian_approximation(workload: Workload, memory_tokens: int, rate_per_slot: float,
+                           budget: str = "randomized") -> float:
+    """Φ̄(Δ/√V): the normal approximation of P(U > M) — NOT a bound."""
+    return _single("gaussian", workload, memory_tokens, rate_per_slot, budget)
+
+
+def flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
+              budget: str = "randomized", bound: str = "best") -> FlowRate:
+    """r*(ε): the largest mean activation rate whose overflow bound is ≤ ε."""
+    return FlowTails(workload, memory_tokens).flow_rate(epsilon, budget, bound)

@@ -1,0 +1,354 @@
+r"""Token-length laws on the non-negative integers, with exact moments.
+
+A :class:`TokenLaw` is a probability mass function stored on a finite sorted support
+``values`` with masses ``probs``. Laws with infinite support (geometric, Poisson, a continuous law
+discretised by ceiling, ...) are stored out to the point where the remaining tail mass is below
+:data:`TAIL_EPS` (``1e-300``, under double-precision resolution), or to :data:`MAX_SUPPORT` points,
+whichever comes first; the mass left beyond the stored support is kept in ``tail_mass`` and the
+excess mean beyond it, :math:`E[(X - x_{max})^+]`, in ``tail_excess``, so downstream bounds can
+charge it explicitly.
+
+Moments are **exact**: sums over the PMF (exact up to floating point, and with the tail beyond
+:data:`TAIL_EPS` below double precision), never Monte Carlo. When the stored support stops at
+:data:`MAX_SUPPORT` with visible tail mass (a heavy tail), the tail index
+:math:`\alpha` of :math:`P(X > x) \sim x^{-\alpha}` is read from the survival function, a moment
+:math:`E[X^k]` with :math:`k \ge \alpha` is reported as ``inf``, and a finite one gets the Pareto
+tail correction :math:`P(X > N)\,N^k\,\alpha/(\alpha - k)`.
+
+Examples
+--------
+>>> law = TokenLaw.deterministic(20)
+>>> law.mean, law.second_moment
+(20.0, 400.0)
+>>> from scipy import stats
+>>> geo = TokenLaw.from_scipy(stats.geom(0.005))
+>>> round(geo.mean, 9), round(geo.second_moment, 6)
+(200.0, 79800.0)
+>>> geo.clip(300).max_value
+300
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from numerics.errors import UnstableWorkloadError, WorkloadError
+
+__all__ = ["MAX_SUPPORT", "TAIL_EPS", "TokenLaw"]
+
+#: Stop storing an infinite-support PMF once the tail mass beyond it is below this (under the
+#: smallest normal double ~2.2e-308 times 1e8: every moment sum is exact to double precision).
+TAIL_EPS = 1e-300
+#: Never store more support points than this (2**21 ≈ 2.1 million; 16 MiB of float64).
+MAX_SUPPORT = 2**21
+#: A moment E[X^k] with tail index α ≤ k + TAIL_INDEX_MARGIN is reported infinite: its sum
+#: converges too slowly to be computed, and the estimate of α from two survival values carries
+#: an error of this order at MAX_SUPPORT.
+TAIL_INDEX_MARGIN = 0.05
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class TokenLaw:
+    """A law of a token count X ∈ {0, 1, 2, ...} with exact moments.
+
+    Parameters
+    ----------
+    values : array of int
+        Sorted distinct support points (non-negative).
+    probs : array of float
+        Masses at ``values`` (positive); they sum to ``1 - tail_mass``.
+    label : str
+        Human-readable description (a spec string when built from one).
+    tail_mass : float
+        P(X > values[-1]), the mass not stored (0 for a finite support).
+    tail_excess : float
+        E[(X - values[-1])^+], the mean beyond the stored support (0 for a finite support).
+    tail_index : float or None
+        Estimated α of P(X > x) ~ x^-α when the support was cut at :data:`MAX_SUPPORT` with visible
+        tail mass; None otherwise.
+
+    Use the constructors (:meth:`deterministic`, :meth:`from_pmf`, :meth:`from_samples`,
+    :meth:`from_scipy`) rather than this signature.
+    """
+
+    values: np.ndarray
+    probs: np.ndarray
+    label: str = "law"
+    tail_mass: float = 0.0
+    tail_excess: float = 0.0
+    tail_index: float | None = None
+    _moments: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values)
+        probs = np.asarray(self.probs, dtype=float)
+        if values.ndim != 1 or values.shape != probs.shape or values.size == 0:
+            raise WorkloadError(
+                f"{self.label}: values and probs must be non-empty 1-d arrays of equal length"
+            )
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise WorkloadError(f"{self.label}: token counts must be integers")
+        values = values.astype(np.int64)
+        if values[0] < 0:
+            raise WorkloadError(
+                f"{self.label}: token counts must be non-negative, got {int(values[0])}"
+            )
+        if np.any(np.diff(values) <= 0):
+            raise WorkloadError(f"{self.label}: support must be sorted and distinct")
+        if np.any(~np.isfinite(probs)) or np.any(probs < 0):
+            raise WorkloadError(f"{self.label}: probabilities must be finite and non-negative")
+        total = probs.sum() + self.tail_mass
+        if not math.isclose(total, 1.0, rel_tol=0, abs_tol=1e-9):
+            # 1e-9: float sums of up to MAX_SUPPORT scipy pmf values stay within ~1e-12 of 1.
+            raise WorkloadError(f"{self.label}: probabilities sum to {total!r}, not 1")
+        object.__setattr__(self, "values", _readonly(values))
+        object.__setattr__(self, "probs", _readonly(probs))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def deterministic(cls, n: int, label: str | None = None) -> TokenLaw:
+        """The law of the constant ``n``."""
+        if int(n) != n or n < 0:
+            raise WorkloadError(f"a deterministic length must be a non-negative integer, got {n!r}")
+        return cls(np.array([int(n)]), np.array([1.0]), label or str(int(n)))
+
+    @classmethod
+    def from_pmf(cls, values, probs, label: str = "pmf") -> TokenLaw:
+        """A finite law from support points and masses (duplicates are merged; zeros dropped)."""
+        values = np.asarray(values)
+        probs = np.asarray(probs, dtype=float)
+        if values.shape != probs.shape or values.ndim != 1 or values.size == 0:
+            raise WorkloadError(f"{label}: values and probs must be 1-d arrays of equal length")
+        if np.any(values != np.round(values)):
+            raise WorkloadError(f"{label}: token counts must be integers")
+        uniq, inv = np.unique(values.astype(np.int64), return_inverse=True)
+        agg = np.bincount(inv, weights=probs, minlength=uniq.size)
+        keep = agg > 0
+        return cls(uniq[keep], agg[keep], label)
+
+    @classmethod
+    def from_samples(cls, samples, label: str = "empirical") -> TokenLaw:
+        """The empirical law of observed token counts."""
+        samples = np.asarray(samples)
+        if samples.ndim != 1 or samples.size == 0:
+            raise WorkloadError(f"{label}: need a non-empty 1-d array of samples")
+        uniq, counts = np.unique(samples, return_counts=True)
+        return cls.from_pmf(uniq, counts / samples.size, label)
+
+    @classmethod
+    def from_scipy(cls, dist, label: str | None = None) -> TokenLaw:
+        """From a frozen scipy.stats law.
+
+        A discrete law is used as it is (its support must be non-negative). A continuous law
+        with support in [0, ∞) is discretised by ceiling: X = ⌈Y⌉, so P(X = n) = P(n-1 < Y ≤ n).
+        """
+        label = label or _describe(dist)
+        if not hasattr(dist, "dist") or not hasattr(dist, "sf"):
+            raise WorkloadError(f"{label}: expected a frozen scipy.stats distribution")
+        discrete = isinstance(dist.dist, stats.rv_discrete)
+        lo, hi = (float(x) for x in dist.support())
+        if lo < 0 and not (not discrete and dist.cdf(0.0) == 0.0):
+            raise WorkloadError(
+                f"{label}: token counts must be non-negative but the law's support starts at {lo}"
+            )
+        if discrete:
+            start = int(max(lo, 0))
+
+            def mass(n):
+                return dist.pmf(n)
+        else:
+            start = 1 if dist.cdf(0.0) == 0.0 else 0
+
+            def mass(n):
+                n = np.asarray(n, dtype=float)
+                upper = n > dist.median()
+                with np.errstate(invalid="ignore"):
+                    low = dist.cdf(n) - dist.cdf(n - 1)
+                    high = dist.sf(n - 1) - dist.sf(n)
+                return np.where(upper, high, low)
+
+        if math.isfinite(hi):
+            end = int(math.ceil(hi))
+            if end - start + 1 > MAX_SUPPORT:
+                raise WorkloadError(
+                    f"{label}: support {start}..{end} is larger than {MAX_SUPPORT} points"
+                )
+        else:
+            end = _tail_point(dist, start)
+        values = np.arange(start, end + 1)
+        probs = np.clip(mass(values), 0.0, None)
+        tail = float(max(dist.sf(end), 0.0)) if not math.isfinite(hi) else 0.0
+        tail_index = None
+        excess = 0.0
+        if tail > TAIL_EPS and end >= 4:
+            # Cut at MAX_SUPPORT with visible tail mass: read the tail index from the PMF
+            # (p(n) ~ n^-(α+1)); scipy's survival functions lose relative precision out here.
+            half = end // 2
+            tail_index = float(np.log(probs[half - start] / probs[-1]) / np.log(end / half) - 1)
+            if tail_index > 0:
+                # sf below 1e-8 is 1 - cdf rounding noise for many scipy laws: extrapolate.
+                tail = tail if tail > 1e-8 else float(probs[-1]) * end / tail_index
+            if tail_index <= 1 + TAIL_INDEX_MARGIN:
+                excess = math.inf
+            else:
+                excess = tail * end / (tail_index - 1)
+        elif tail > 0:
+            excess = tail * float(dist.mean() if math.isfinite(dist.mean()) else end)
+        keep = probs > 0
+        # Renormalise the stored part against float rounding so that stored + tail sums to 1.
+        probs = probs[keep] * ((1.0 - tail) / probs[keep].sum())
+        return cls(values[keep], probs, label, tail, excess, tail_index)
+
+    # ------------------------------------------------------------------ transforms
+    def clip(self, max_tokens: int) -> TokenLaw:
+        """min(X, max_tokens): the mass above the clip (tail included) becomes an atom at it."""
+        if int(max_tokens) != max_tokens or max_tokens < 0:
+            raise WorkloadError(f"max_tokens must be a non-negative integer, got {max_tokens!r}")
+        m = int(max_tokens)
+        keep = self.values < m
+        above = float(self.probs[~keep].sum()) + self.tail_mass
+        values = np.append(self.values[keep], m)
+        probs = np.append(self.probs[keep], above)
+        return TokenLaw.from_pmf(values, probs, f"{self.label},max={m}")
+
+    def shift(self, k: int) -> TokenLaw:
+        """X + k."""
+        if int(k) != k:
+            raise WorkloadError(f"shift must be an integer, got {k!r}")
+        return TokenLaw(
+            self.values + int(k),
+            self.probs,
+            f"{self.label},shift={int(k)}" if k else self.label,
+            self.tail_mass,
+            self.tail_excess,
+            self.tail_index,
+        )
+
+    # ------------------------------------------------------------------ moments
+    def moment(self, k: int) -> float:
+        """E[X^k] (exact; ``inf`` when it diverges)."""
+        if k not in self._moments:
+            v = self.values.astype(float)
+            head = float(np.sum(v**k * self.probs))
+            if self.tail_index is not None:
+                if self.tail_index <= k + TAIL_INDEX_MARGIN:
+                    head = math.inf
+                else:
+                    n = float(self.values[-1])
+                    head += self.tail_mass * n**k * self.tail_index / (self.tail_index - k)
+            self._moments[k] = head
+        return self._moments[k]
+
+    @property
+    def mean(self) -> float:
+        """E[X]."""
+        return self.moment(1)
+
+    @property
+    def second_moment(self) -> float:
+        """E[X²]."""
+        return self.moment(2)
+
+    @property
+    def var(self) -> float:
+        """Var X."""
+        m2 = self.second_moment
+        return m2 - self.mean**2 if math.isfinite(m2) else math.inf
+
+    @property
+    def bounded(self) -> bool:
+        """True when the whole support is stored (no tail beyond ``values[-1]``)."""
+        return self.tail_mass == 0.0
+
+    @property
+    def max_value(self) -> float | int:
+        """The largest value, or ``inf`` when the support is unbounded."""
+        return int(self.values[-1]) if self.bounded else math.inf
+
+    @property
+    def min_value(self) -> int:
+        """The smallest value with positive mass."""
+        return int(self.values[0])
+
+    def prob_zero(self) -> float:
+        """P(X = 0)."""
+        return float(self.probs[0]) if self.values[0] == 0 else 0.0
+
+    def sf(self, x) -> np.ndarray | float:
+        """P(X > x), tail beyond the stored support included."""
+        x = np.asarray(x)
+        cum = np.concatenate([np.cumsum(self.probs[::-1])[::-1], [0.0]])
+        idx = np.searchsorted(self.values, x, side="right")
+        out = cum[idx] + self.tail_mass
+        return float(out) if out.ndim == 0 else out
+
+    def survival_by_age(self, n_ages: int) -> np.ndarray:
+        """G(a) = P(X > a) for a = 0, ..., n_ages - 1 (cached; read-only)."""
+        key = ("survival", int(n_ages))
+        if key not in self._moments:
+            g = np.asarray(self.sf(np.arange(n_ages)), dtype=float)
+            g.setflags(write=False)
+            self._moments[key] = g
+        return self._moments[key]
+
+    def log_mgf(self, theta: float) -> float:
+        """log E[e^{θX}] over the stored support (exact for bounded laws)."""
+        with np.errstate(divide="ignore"):
+            return float(np.logaddexp.reduce(np.log(self.probs) + theta * self.values))
+
+    def require_finite_second_moment(self, what: str = "decode") -> None:
+        """Raise :class:`UnstableWorkloadError` when E[X²] = ∞ (no stable arrival rate)."""
+        if not math.isfinite(self.second_moment):
+            alpha = f" (tail index ≈ {self.tail_index:.3g})" if self.tail_index else ""
+            raise UnstableWorkloadError(
+                f"E[O²] is infinite for {what} law {self.label}{alpha}: E[W] = ∞, so no arrival "
+                f"rate is stable; clip it with max=L (e.g. '{self.label},max=4096')"
+            )
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, size, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """Draw i.i.d. values (the tail beyond the stored support, ``tail_mass``, is not drawn)."""
+        rng = np.random.default_rng(rng)
+        p = self.probs / self.probs.sum()
+        return rng.choice(self.values, size=size, p=p)
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenLaw({self.label!r}, mean={self.mean:.6g}, "
+            f"support={self.min_value}..{self.max_value})"
+        )
+
+
+def _describe(dist) -> str:
+    name = getattr(getattr(dist, "dist", None), "name", "law")
+    args = ", ".join(f"{a:g}" for a in getattr(dist, "args", ()))
+    kwds = ", ".join(f"{k}={v:g}" for k, v in getattr(dist, "kwds", {}).items())
+    return f"{name}({', '.join(x for x in (args, kwds) if x)})"
+
+
+def _tail_point(dist, start: int) -> int:
+    """Smallest n ≥ start with sf(n) ≤ TAIL_EPS, capped so the support has MAX_SUPPORT points."""
+    cap = start + MAX_SUPPORT - 1
+    hi = max(start, 1)
+    while hi < cap and dist.sf(hi) > TAIL_EPS:
+        hi = min(2 * hi, cap)
+    if dist.sf(hi) > TAIL_EPS:
+        return cap
+    lo = max(start, hi // 2)
+    while lo < hi:  # smallest n in [lo, hi] with sf(n) <= TAIL_EPS
+        mid = (lo + hi) // 2
+        if dist.sf(mid) <= TAIL_EPS:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi

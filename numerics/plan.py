@@ -1,0 +1,218 @@
+"""Plan a deployment: stability limits and a flow-control rate with a guaranteed overflow bound.
+
+:func:`make_plan` is what ``flowstab plan`` prints. For a workload and a KV-cache size M it gives
+E[S], E[O], E[W], λ_max = M/E[W] (Prop. 3.2: no scheduler is stable above it), and the flow-control
+activation rate r*(ε): the largest mean rate of the chosen budget law whose overflow probability per
+slot is at most ε under the tightest *valid* bound (Hoeffding, Bernstein, Chernoff, Cantelli; the
+Gaussian approximation is shown but never used). Flow control at rate r* is stable for every total
+arrival rate λ < r* (the admissible range), where it keeps the expected KV utilisation at
+λ·E[W]/M < r*·E[W]/M. With a step-time model every rate is also given per second.
+
+Examples
+--------
+>>> from numerics.specs import parse_law
+>>> from numerics.workload import Workload
+>>> p = make_plan(Workload.single(parse_law("100"), parse_law("geom:mean=200")), 50_000)
+>>> round(p.lambda_max, 12), p.bound
+(0.833333333333, 'chernoff')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from numerics.bounds import BOUNDS, BoundNotApplicable, FlowTails
+from numerics.capacity import compute_coupled_capacity, rate_per_second
+from numerics.errors import WorkloadError
+from numerics.stability import lambda_max as _lambda_max
+from numerics.steptime import StepTimeModel
+from numerics.workload import Workload, check_hard_cap, ensure_memory
+
+__all__ = ["HARD_CAP_TOL", "Plan", "make_plan"]
+
+#: P(S + O > M) above this is reported as a hard-cap violation (an error). Laws with unbounded
+#: support (geometric, Poisson, ...) always put *some* mass above M; below 1e-12 such a request
+#: arrives less than once per 10^12 requests (≈ 3,000 years at 10 requests/s), the regime where
+#: serving systems reject it with max_model_len. The value is reported either way.
+HARD_CAP_TOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``flowstab plan`` reports (all rates per slot unless ``_per_s``)."""
+
+    workload: str
+    source: str
+    memory_tokens: int
+    mean_prompt: float
+    mean_decode: float
+    decode_second_moment: float
+    mean_memory_time: float
+    lambda_max: float
+    epsilon: float
+    budget: str
+    flow_rate: float
+    bound: str
+    overflow_bound: float
+    admissible_rate_max: float
+    expected_kv_util: float
+    hard_cap_violation_prob: float
+    flow_rate_by_bound: dict = field(default_factory=dict)
+    bounds_at_flow_rate: dict = field(default_factory=dict)
+    not_applicable: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)
+    step_time: str | None = None
+    lambda_max_per_s: float | None = None
+    flow_rate_per_s: float | None = None
+    arrival_rate: float | None = None
+    load: float | None = None
+    arrival_admissible: bool | None = None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (``memory_tokens`` etc. plus the per-bound details)."""
+        out = asdict(self)
+        out["workload_name"] = out.pop("workload")
+        return out
+
+    def report(self) -> str:
+        """A readable plain-text report."""
+        lines = [
+            f"flowstab plan — {self.workload}" + (f" ({self.source})" if self.source else ""),
+            f"KV-cache memory M          {self.memory_tokens:,} tokens",
+        ]
+        for c in self.classes:
+            rate = "" if c["rate_per_slot"] is None else f", λ = {c['rate_per_slot']:g}/slot"
+            lines.append(f"  class {c['name']!r} (weight {c['weight']:.3g}{rate}): {c['lengths']}")
+        lines += [
+            f"E[S] prompt                {self.mean_prompt:,.2f} tokens",
+            f"E[O] decode                {self.mean_decode:,.2f} tokens",
+            f"E[W] = E[S·O + O(O+1)/2]   {self.mean_memory_time:,.2f} token-slots",
+            f"P(S + O > M)               {self.hard_cap_violation_prob:.3g}",
+            "",
+            "Stability (Dong & Cao Prop. 3.2: Σ λ_k E[W_k] ≤ M for ANY scheduler)",
+            f"  λ_max = M / E[W]         {self.lambda_max:.6g} requests/slot",
+            "",
+            f"Flow control (Algorithm 2, {self.budget} budget), target overflow ε = "
+            f"{self.epsilon:g} per slot",
+            f"  r*(ε)                    {self.flow_rate:.6g} requests/slot   [{self.bound} bound]",
+            f"  overflow bound at r*     {self.overflow_bound:.3g}",
+            f"  admissible λ             0 < λ < {self.admissible_rate_max:.6g} requests/slot "
+            f"({100 * self.admissible_rate_max / self.lambda_max:.1f}% of λ_max)"
+            if self.lambda_max > 0 else "  admissible λ             none",
+            f"  expected KV utilisation  < {100 * self.expected_kv_util:.1f}% at λ → r*",
+            "",
+            "  r*(ε) by bound:",
+        ]
+        for name in BOUNDS:
+            if name in self.not_applicable:
+                lines.append(f"    {name:<10} n/a — {self.not_applicable[name]}")
+            else:
+                note = "  (approximation, NOT a bound)" if name == "gaussian" else ""
+                lines.append(f"    {name:<10} {self.flow_rate_by_bound[name]:.6g}{note}")
+        if self.arrival_rate is not None:
+            verdict = "admissible" if self.arrival_admissible else "NOT admissible"
+            lines += [
+                "",
+                f"At λ = {self.arrival_rate:g}/slot: load Σλ_kE[W_k]/M = {self.load:.3g}; "
+                f"{verdict} for flow control at r*",
+            ]
+        if self.step_time:
+            lines += [
+                "",
+                f"Per second (step time {self.step_time})",
+                f"  Λ* = M/(E[W]·τ(B_M, M))   {self.lambda_max_per_s:.6g} requests/s",
+                f"  r*(ε)                    {self.flow_rate_per_s:.6g} requests/s",
+            ]
+        return "\n".join(lines)
+
+
+def make_plan(
+    workload: Workload,
+    memory_tokens: int | None = None,
+    epsilon: float = 1e-6,
+    budget: str = "randomized",
+    step_time: StepTimeModel | None = None,
+    arrival_rate: float | None = None,
+) -> Plan:
+    """Compute a :class:`Plan` (see the module docstring).
+
+    Raises
+    ------
+    UnstableWorkloadError
+        E[O²] = ∞ for some class, or P(S + O > M) > :data:`HARD_CAP_TOL`.
+    WorkloadError
+        Non-positive memory, ε outside (0, 1), non-positive arrival rate.
+    """
+    if memory_tokens is None:
+        memory_tokens = workload.memory_tokens
+        if memory_tokens is None:
+            raise WorkloadError("give the KV-cache size in tokens (--memory M)")
+    m = ensure_memory(memory_tokens)
+    if not (isinstance(epsilon, float | int) and 0 < epsilon < 1):
+        raise WorkloadError(f"epsilon must lie in (0, 1), got {epsilon!r}")
+    if arrival_rate is not None and (not math.isfinite(arrival_rate) or arrival_rate <= 0):
+        raise WorkloadError(f"arrival rate must be > 0 requests per slot, got {arrival_rate!r}")
+    workload.require_finite_memory_time()
+    violation = check_hard_cap(workload, m, HARD_CAP_TOL)
+    tails = FlowTails(workload, m)
+    chosen = tails.flow_rate(epsilon, budget)
+    by_bound, at_rate, missing = {}, {}, {}
+    for name in BOUNDS:
+        try:
+            by_bound[name] = (
+                chosen.rate_per_slot
+                if name == chosen.bound
+                else tails.flow_rate(epsilon, budget, name).rate_per_slot
+            )
+            at_rate[name] = tails.bound(name, chosen.rate_per_slot, budget)
+        except BoundNotApplicable as exc:
+            missing[name] = str(exc)
+    lam = _lambda_max(workload, m)
+    classes = [
+        {
+            "name": c.name,
+            "weight": float(w),
+            "rate_per_slot": c.rate_per_slot,
+            "lengths": getattr(c.lengths, "label", ""),
+            "mean_memory_time": c.mean_memory_time,
+        }
+        for c, w in zip(workload.classes, workload.mix, strict=True)
+    ]
+    load = admissible = None
+    if arrival_rate is not None:
+        load = arrival_rate * workload.mean_memory_time / m
+        admissible = arrival_rate < chosen.rate_per_slot
+    per_s = {}
+    if step_time is not None:
+        per_s = {
+            "step_time": step_time.to_spec(),
+            "lambda_max_per_s": compute_coupled_capacity(workload, m, step_time),
+            "flow_rate_per_s": rate_per_second(workload, chosen.rate_per_slot, step_time),
+        }
+    return Plan(
+        workload=workload.name,
+        source=workload.source,
+        memory_tokens=m,
+        mean_prompt=workload.mean_prompt,
+        mean_decode=workload.mean_decode,
+        decode_second_moment=workload.decode_second_moment,
+        mean_memory_time=workload.mean_memory_time,
+        lambda_max=lam,
+        epsilon=float(epsilon),
+        budget=budget,
+        flow_rate=chosen.rate_per_slot,
+        bound=chosen.bound,
+        overflow_bound=chosen.overflow_bound,
+        admissible_rate_max=chosen.rate_per_slot,
+        expected_kv_util=chosen.rate_per_slot * workload.mean_memory_time / m,
+        hard_cap_violation_prob=violation,
+        flow_rate_by_bound=by_bound,
+        bounds_at_flow_rate=at_rate,
+        not_applicable=missing,
+        classes=classes,
+        arrival_rate=arrival_rate,
+        load=load,
+        arrival_admissible=admissible,
+        **per_s,
+    )

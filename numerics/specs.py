@@ -1,0 +1,224 @@
+"""Spec strings for token-length laws (CLI flags and TOML workload files).
+
+Grammar: ``FAMILY:ARGS`` where ARGS are comma-separated ``key=value`` pairs or positional values;
+every family accepts ``max=L`` (clip: the mass above L becomes an atom at L) and the integer
+families accept ``shift=K`` (add K).
+
+=====================================  ====================================================
+spec                                   law
+=====================================  ====================================================
+``20``                                 deterministic 20
+``geom:mean=200`` / ``geom:p=0.005``   geometric on {1, 2, ...} (mean 1/p)
+``uniform:1,100``                      uniform on {1, ..., 100}
+``poisson:mean=50,shift=1``            1 + Poisson(50)
+``nbinom:n=2,p=0.01,shift=1``          1 + NegBin(n, p) (failures before the n-th success)
+``lognormal:median=120,sigma=0.8``     ⌈Y⌉, Y log-normal with that median and log-sd
+``zipf:a=2.5``                         Zipf on {1, 2, ...}, P(k) ∝ k^-a
+``scipy:NAME(k=v,...)``                any scipy.stats law; continuous ones by ceiling
+=====================================  ====================================================
+
+Examples
+--------
+>>> parse_law("geom:mean=200").mean
+200.0
+>>> parse_law("uniform:1,100,max=50").max_value
+50
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from scipy import stats
+
+from numerics.errors import SpecError, WorkloadError
+from numerics.laws import TokenLaw
+
+__all__ = ["parse_law", "parse_params"]
+
+_FAMILIES = ("geom", "uniform", "poisson", "nbinom", "lognormal", "zipf", "scipy")
+_SCIPY_RE = re.compile(r"^scipy:\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*(?:,(.*))?$")
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecError(f"{spec!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SpecError(f"{spec!r}: {text!r} is not a finite number")
+    return value
+
+
+def _integer(text: str, spec: str, what: str) -> int:
+    value = _number(text, spec)
+    if value != int(value):
+        raise SpecError(f"{spec!r}: {what} must be an integer, got {text}")
+    return int(value)
+
+
+def parse_params(text: str, spec: str) -> tuple[list[float], dict[str, float]]:
+    """Split ``"1,100,max=5"`` into positional ``[1, 100]`` and keywords ``{"max": 5}``."""
+    positional: list[float] = []
+    keywords: dict[str, float] = {}
+    if not text.strip():
+        return positional, keywords
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise SpecError(f"{spec!r}: empty parameter (stray comma?)")
+        if "=" in part:
+            key, _, value = part.partition("=")
+            key = key.strip()
+            if not key.isidentifier():
+                raise SpecError(f"{spec!r}: bad parameter name {key!r}")
+            if key in keywords:
+                raise SpecError(f"{spec!r}: parameter {key!r} given twice")
+            keywords[key] = _number(value.strip(), spec)
+        else:
+            if keywords:
+                raise SpecError(f"{spec!r}: positional value {part!r} after key=value parameters")
+            positional.append(_number(part, spec))
+    return positional, keywords
+
+
+def _take(kw: dict, allowed: set[str], spec: str, family: str) -> None:
+    extra = set(kw) - allowed
+    if extra:
+        raise SpecError(
+            f"{spec!r}: {family} takes {', '.join(sorted(allowed))}; unknown {', '.join(sorted(extra))}"
+        )
+
+
+def _check_prob(p: float, spec: str) -> float:
+    if not 0 < p <= 1:
+        raise SpecError(f"{spec!r}: p must lie in (0, 1], got {p}")
+    return p
+
+
+def _family_law(family: str, pos: list[float], kw: dict[str, float], spec: str) -> TokenLaw:
+    label = spec.split(",max=")[0]
+    if family == "geom":
+        _take(kw, {"mean", "p"}, spec, family)
+        if pos or len(kw) != 1:
+            raise SpecError(f"{spec!r}: geom needs exactly one of mean=M or p=P")
+        if "mean" in kw:
+            if kw["mean"] < 1:
+                raise SpecError(f"{spec!r}: a geometric on {{1, 2, ...}} has mean ≥ 1")
+            p = 1.0 / kw["mean"]
+        else:
+            p = _check_prob(kw["p"], spec)
+        if p == 1:
+            return TokenLaw.deterministic(1, label)
+        return TokenLaw.from_scipy(stats.geom(p), label)
+    if family == "uniform":
+        _take(kw, {"low", "high"}, spec, family)
+        vals = pos + [kw[k] for k in ("low", "high") if k in kw]
+        if len(vals) != 2:
+            raise SpecError(f"{spec!r}: uniform needs two bounds, e.g. uniform:1,100")
+        a, b = (_integer(str(v), spec, "a uniform bound") for v in vals)
+        if a > b or a < 0:
+            raise SpecError(f"{spec!r}: need 0 ≤ low ≤ high, got {a}, {b}")
+        return TokenLaw.from_scipy(stats.randint(a, b + 1), label)
+    if family == "poisson":
+        _take(kw, {"mean"}, spec, family)
+        mean = kw.get("mean", pos[0] if len(pos) == 1 else None)
+        if mean is None or mean <= 0:
+            raise SpecError(f"{spec!r}: poisson needs mean=M > 0")
+        return TokenLaw.from_scipy(stats.poisson(mean), label)
+    if family == "nbinom":
+        _take(kw, {"n", "p"}, spec, family)
+        if "n" not in kw or "p" not in kw or pos:
+            raise SpecError(f"{spec!r}: nbinom needs n=N,p=P")
+        if kw["n"] <= 0:
+            raise SpecError(f"{spec!r}: nbinom needs n > 0")
+        return TokenLaw.from_scipy(stats.nbinom(kw["n"], _check_prob(kw["p"], spec)), label)
+    if family == "lognormal":
+        _take(kw, {"median", "sigma"}, spec, family)
+        if "median" not in kw or "sigma" not in kw or pos:
+            raise SpecError(f"{spec!r}: lognormal needs median=M,sigma=S")
+        if kw["median"] <= 0 or kw["sigma"] <= 0:
+            raise SpecError(f"{spec!r}: lognormal needs median > 0 and sigma > 0")
+        return TokenLaw.from_scipy(stats.lognorm(s=kw["sigma"], scale=kw["median"]), label)
+    if family == "zipf":
+        _take(kw, {"a"}, spec, family)
+        a = kw.get("a", pos[0] if len(pos) == 1 else None)
+        if a is None or a <= 1:
+            raise SpecError(f"{spec!r}: zipf needs a=A > 1")
+        return TokenLaw.from_scipy(stats.zipf(a), label)
+    raise SpecError(f"{spec!r}: unknown family {family!r}")  # pragma: no cover
+
+
+def _scipy_law(spec: str) -> tuple[TokenLaw, str]:
+    m = _SCIPY_RE.match(spec)
+    if not m:
+        raise SpecError(f"{spec!r}: expected scipy:NAME(k=v,...), e.g. scipy:betabinom(n=100,a=2,b=3)")
+    name, inner, rest = m.group(1), m.group(2), m.group(3) or ""
+    dist_cls = getattr(stats, name, None)
+    if not isinstance(dist_cls, stats.rv_discrete | stats.rv_continuous):
+        raise SpecError(f"{spec!r}: scipy.stats has no distribution named {name!r}")
+    pos, kw = parse_params(inner, spec)
+    try:
+        frozen = dist_cls(*pos, **kw)
+        frozen.support()
+        ok = math.isfinite(float(frozen.cdf(1.0)))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{spec!r}: scipy.stats.{name} rejected the parameters ({exc})") from None
+    if not ok:
+        raise SpecError(f"{spec!r}: scipy.stats.{name} rejected the parameters (invalid values)")
+    return TokenLaw.from_scipy(frozen, f"scipy:{name}({inner})"), rest
+
+
+def parse_law(spec: str | int) -> TokenLaw:
+    """Parse a length-law spec string into a :class:`TokenLaw` (see the module docstring).
+
+    Raises
+    ------
+    SpecError
+        When the spec is malformed, with the expected form in the message.
+    """
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"a length spec must be a non-empty string, got {spec!r}")
+    spec = spec.strip()
+    if spec.startswith("scipy:"):
+        law, rest = _scipy_law(spec)
+        pos, kw = parse_params(rest, spec)
+        if pos:
+            raise SpecError(f"{spec!r}: after scipy:NAME(...) only shift= and max= may follow")
+        _take(kw, {"max", "shift"}, spec, "scipy:NAME(...) followed by")
+    elif ":" in spec:
+        family, _, args = spec.partition(":")
+        family = family.strip().lower()
+        if family not in _FAMILIES:
+            raise SpecError(
+                f"{spec!r}: unknown family {family!r}; use an integer or one of "
+                + ", ".join(f"{f}:" for f in _FAMILIES)
+            )
+        pos, kw = parse_params(args, spec)
+        law_kw = {k: v for k, v in kw.items() if k not in ("max", "shift")}
+        law = _family_law(family, pos, law_kw, spec)
+    else:
+        head, _, rest = spec.partition(",")
+        n = _integer(head, spec, "a deterministic length")
+        if n < 0:
+            raise SpecError(f"{spec!r}: a length must be ≥ 0")
+        law = TokenLaw.deterministic(n, head)
+        pos, kw = parse_params(rest, spec)
+        if pos:
+            raise SpecError(f"{spec!r}: after an integer only max= may follow")
+        _take(kw, {"max", "shift"}, spec, "an integer followed by")
+    try:
+        if "shift" in kw:
+            law = law.shift(_integer(str(kw["shift"]), spec, "shift"))
+        if "max" in kw:
+            cap = _integer(str(kw["max"]), spec, "max")
+            if cap < 1:
+                raise SpecError(f"{spec!r}: max must be ≥ 1")
+            law = law.clip(cap)
+    except WorkloadError as exc:
+        raise SpecError(f"{spec!r}: {exc}") from None
+    object.__setattr__(law, "label", spec)
+    return law

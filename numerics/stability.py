@@ -1,0 +1,106 @@
+r"""Stability conditions, numerically: the twins of :mod:`theory.conditions`.
+
+* Memory-time of a request: :math:`W = S\,O + O(O+1)/2` (``def:memory-time``).
+* Necessary condition for any scheduler (Dong & Cao, Prop. 3.2): :math:`\sum_k \lambda_k E[W_k]
+  \le M` (``prop:necessary``); with the class mix fixed the largest total rate is
+  :math:`\lambda_{max} = M / \sum_k \pi_k E[W_k]` (``cor:lambda-max``).
+* Hard cap: :math:`P(S + O \le M) = 1` (``cond:hard-cap``).
+* Heavy tails: :math:`E[O^2] = \infty \Rightarrow` no stable rate (``cor:heavy-tail``).
+* Algorithm 1 (known lengths, per-class budgets :math:`b_k`): peak memory under saturation is
+  exactly :math:`\sum_k b_k w_k`, memory-safe iff it is :math:`\le M` (inequality (2),
+  ``thm:alg1-safe``), stable if also :math:`b_k > \lambda_k` (Thm. 3.3, ``thm:alg1-stable``).
+
+Examples
+--------
+>>> memory_time(10, 20)
+410
+>>> alg1_peak_memory([4, 4, 4], [410, 1220, 2430])
+16240
+>>> round(lambda_max_from(16492, [410, 1220, 2430], [1, 1, 1]), 6)  # Dong & Cao §4.1
+4.062069
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numerics.errors import WorkloadError
+from numerics.workload import Workload
+
+__all__ = [
+    "alg1_memory_safe",
+    "alg1_peak_memory",
+    "alg1_stable",
+    "hard_cap_violation",
+    "heavy_tail_no_stable_rate",
+    "lambda_max",
+    "lambda_max_from",
+    "memory_time",
+    "necessary_condition",
+]
+
+
+def memory_time(prompt, decode):
+    """W = S·O + O(O+1)/2: memory-slots a request occupies (works elementwise on arrays)."""
+    if isinstance(prompt, int | np.integer) and isinstance(decode, int | np.integer):
+        return int(prompt) * int(decode) + int(decode) * (int(decode) + 1) // 2
+    s = np.asarray(prompt)
+    o = np.asarray(decode)
+    return s * o + o * (o + 1) / 2
+
+
+def necessary_condition(rates, mean_memory_times, memory_tokens) -> bool:
+    """Σ_k λ_k E[W_k] ≤ M (Prop. 3.2): False means no scheduler keeps the system stable."""
+    rates = np.asarray(rates, dtype=float)
+    w = np.asarray(mean_memory_times, dtype=float)
+    return bool(np.dot(rates, w) <= memory_tokens)
+
+
+def lambda_max_from(memory_tokens, mean_memory_times, mix=None) -> float:
+    """Largest total rate (per slot) meeting Prop. 3.2 with the class mix ``mix`` kept."""
+    w = np.atleast_1d(np.asarray(mean_memory_times, dtype=float))
+    mix = np.full(w.size, 1.0 / w.size) if mix is None else np.asarray(mix, dtype=float)
+    mix = mix / mix.sum()
+    return float(memory_tokens / np.dot(mix, w))
+
+
+def lambda_max(workload: Workload, memory_tokens: int) -> float:
+    """λ_max = M / Σ_k π_k E[W_k] requests per slot (0 when E[W] = ∞)."""
+    w = workload.mean_memory_time
+    return 0.0 if not math.isfinite(w) else lambda_max_from(memory_tokens, [w])
+
+
+def hard_cap_violation(workload: Workload, memory_tokens: int) -> float:
+    """P(S + O > M) under the workload's mix; positive means no rate is stable."""
+    return workload.prob_total_exceeds(memory_tokens)
+
+
+def heavy_tail_no_stable_rate(workload: Workload) -> bool:
+    """True when some class has E[O²] = ∞, so E[W] = ∞ and no arrival rate is stable."""
+    return not all(math.isfinite(c.lengths.decode_law.second_moment) for c in workload.classes)
+
+
+def alg1_peak_memory(budgets, memory_times) -> int | float:
+    """Σ_k b_k w_k: the saturated peak memory of Algorithm 1 with known lengths."""
+    b = np.asarray(budgets)
+    w = np.asarray(memory_times)
+    if b.shape != w.shape:
+        raise WorkloadError(f"need one budget per class: {b.size} budgets, {w.size} classes")
+    if np.any(b < 0):
+        raise WorkloadError("budgets must be non-negative integers")
+    total = np.dot(b, w)
+    return int(total) if np.issubdtype(total.dtype, np.integer) else float(total)
+
+
+def alg1_memory_safe(budgets, memory_times, memory_tokens) -> bool:
+    """Inequality (2): Σ_k b_k w_k ≤ M — no overflow without any memory check."""
+    return bool(alg1_peak_memory(budgets, memory_times) <= memory_tokens)
+
+
+def alg1_stable(budgets, rates, memory_times, memory_tokens) -> bool:
+    """Thm. 3.3: memory-safe and b_k > λ_k for every class."""
+    b = np.asarray(budgets, dtype=float)
+    lam = np.asarray(rates, dtype=float)
+    return alg1_memory_safe(budgets, memory_times, memory_tokens) and bool(np.all(b > lam))
