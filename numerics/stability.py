@@ -37,6 +37,7 @@ __all__ = [
     "heavy_tail_no_stable_rate",
     "lambda_max",
     "lambda_max_from",
+    "mean_memory_time",
     "memory_time",
     "necessary_condition",
 ]
@@ -49,6 +50,19 @@ def memory_time(prompt, decode):
     s = np.asarray(prompt)
     o = np.asarray(decode)
     return s * o + o * (o + 1) / 2
+
+
+def mean_memory_time(model) -> float:
+    """E[W] of a Workload (its class mix), a RequestClass, or a length model."""
+    if isinstance(model, Workload):
+        return model.mean_memory_time
+    lengths = getattr(model, "lengths", model)
+    try:
+        return float(lengths.mean_memory_time)
+    except AttributeError:
+        raise WorkloadError(
+            f"mean_memory_time needs a Workload, RequestClass or length model, got {model!r}"
+        ) from None
 
 
 def necessary_condition(rates, mean_memory_times, memory_tokens) -> bool:

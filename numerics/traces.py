@@ -41,8 +41,8 @@ Examples
 >>> trace = load_trace(path)
 >>> trace.format, trace.n_requests, trace.rate_per_s
 ('azure', 3, 1.0)
->>> trace.to_workload().mean_decode
-51.333333333333336
+>>> round(trace.to_workload().mean_decode, 4)
+51.3333
 """
 
 from __future__ import annotations
@@ -339,11 +339,22 @@ def _detect(p: Path, found: set[str], what: str, formats: tuple[str, ...]) -> st
 
 
 def _numbers(raw: pd.Series) -> np.ndarray:
-    """Float values of ``raw``; NaN where a value is not a finite number (booleans included)."""
-    if raw.dtype == object:
-        raw = raw.map(lambda v: None if isinstance(v, bool) else v)
-        raw = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    """Float values of ``raw``; NaN where a value is not a finite number.
+
+    Strings are stripped and parsed; booleans, lists and other objects (JSON values) count as
+    not numbers.
+    """
+
+    def clean(v):
+        if isinstance(v, str):
+            return v.strip()
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        return v
+
+    cleaned = raw.astype(object).map(clean)
+    values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = np.array(values, dtype=float, copy=True)
     values[~np.isfinite(values)] = np.nan
     return values
 

@@ -1,0 +1,27 @@
+"""Shared test configuration: Hypothesis profiles.
+
+Profiles (pick one with the environment variable ``HYPOTHESIS_PROFILE``):
+
+* ``dev`` (default): ~50 examples per property, random seeds, the example database on;
+* ``ci`` (the default when ``CI=true``): the same number of examples, derandomized so that a CI
+  run is reproducible, no deadline (shared CI runners have noisy timings), no database;
+* ``thorough``: ~1000 examples per property, for a run before a release.
+
+No profile sets a deadline: timings on a shared two-core machine are noisy, and speed is measured
+in ``benchmarks/``, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci", max_examples=50, derandomize=True, deadline=None, database=None
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+
+_IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _IN_CI else "dev"))
