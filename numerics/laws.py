@@ -178,7 +178,7 @@ class TokenLaw:
                 return np.where(upper, high, low)
 
         if math.isfinite(hi):
-            end = int(math.ceil(hi))
+            end = math.ceil(hi)
             if end - start + 1 > MAX_SUPPORT:
                 raise WorkloadError(
                     f"{label}: support {start}..{end} is larger than {MAX_SUPPORT} points"
@@ -198,10 +198,8 @@ class TokenLaw:
             if tail_index > 0:
                 # sf below 1e-8 is 1 - cdf rounding noise for many scipy laws: extrapolate.
                 tail = tail if tail > 1e-8 else float(probs[-1]) * end / tail_index
-            if tail_index <= 1 + TAIL_INDEX_MARGIN:
-                excess = math.inf
-            else:
-                excess = tail * end / (tail_index - 1)
+            finite_mean = tail_index > 1 + TAIL_INDEX_MARGIN
+            excess = tail * end / (tail_index - 1) if finite_mean else math.inf
         elif tail > 0:
             excess = tail * float(dist.mean() if math.isfinite(dist.mean()) else end)
         keep = probs > 0

@@ -312,8 +312,10 @@ def _load_jsonl(p: Path) -> Trace:
     ms = _numbers(pd.Series(records[t_key], dtype=object))
     bad = np.isnan(ms)
     if bad.any():
-        raise _bad_rows(p, bad, at, records[t_key], f"timestamps ({t_key!r}) that are not numbers "
-                        "of milliseconds")
+        raise _bad_rows(
+            p, bad, at, records[t_key], f"a {t_key!r} that is not a number",
+            "Mooncake timestamps are milliseconds",
+        )
     return _build(p, prompt, decode, (ms - ms.min()) / 1000.0, "mooncake", at)
 
 
@@ -359,11 +361,14 @@ def _numbers(raw: pd.Series) -> np.ndarray:
     return values
 
 
-def _bad_rows(p: Path, bad: np.ndarray, lines: np.ndarray, raw, what: str) -> TraceError:
+def _bad_rows(
+    p: Path, bad: np.ndarray, lines: np.ndarray, raw, what: str, advice: str = ""
+) -> TraceError:
     first = int(np.flatnonzero(bad)[0])
     value = raw.iloc[first] if isinstance(raw, pd.Series) else raw[first]
     return TraceError(
-        f"{p}: {int(bad.sum())} row(s) have {what} (first at line {int(lines[first])}: {value!r})"
+        f"{p}: {int(bad.sum())} row(s) have {what} (first at line {int(lines[first])}: "
+        f"{value!r}){'; ' + advice if advice else ''}"
     )
 
 
@@ -376,7 +381,7 @@ def _token_counts(p: Path, raw: pd.Series, column: str, lines: np.ndarray) -> np
         (values > _MAX_COUNT, f"an implausibly large {column!r} (> 2**53)"),
     ):
         if bad.any():  # the first check raises on NaN, so the later ones see none
-            raise _bad_rows(p, bad, lines, raw, f"{what}; token counts must be integers ≥ 0")
+            raise _bad_rows(p, bad, lines, raw, what, "token counts must be integers ≥ 0")
     return values.astype(np.int64)
 
 
@@ -395,7 +400,8 @@ def _azure_seconds(p: Path, raw: pd.Series, column: str, lines: np.ndarray) -> n
     bad = stamps.isna().to_numpy()
     if bad.any():
         raise _bad_rows(
-            p, bad, lines, raw, f"an unparseable {column!r} (expected YYYY-MM-DD HH:MM:SS.fffffff)"
+            p, bad, lines, raw, f"an unparseable {column!r}",
+            "expected timestamps like 2023-11-16 18:15:46.6805900",
         )
     ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return (ns - ns.min()) / 1e9

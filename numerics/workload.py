@@ -468,7 +468,9 @@ def ensure_memory(memory_tokens) -> int:
     try:
         m = float(memory_tokens)
     except (TypeError, ValueError):
-        raise WorkloadError(f"memory must be a positive integer number of tokens, got {memory_tokens!r}") from None
+        raise WorkloadError(
+            f"memory must be a positive integer number of tokens, got {memory_tokens!r}"
+        ) from None
     if not math.isfinite(m) or m <= 0 or m != int(m):
         raise WorkloadError(
             f"memory must be a positive integer number of tokens, got {memory_tokens!r}"

@@ -162,6 +162,7 @@ def test_registry_entries_are_complete():
     assert len(REGISTRY) >= 16
     for rid, res in REGISTRY.items():
         assert rid == res.id
-        assert res.statement and res.source and res.latex and res.twin
+        for text in (res.statement, res.source, res.latex, res.twin):
+            assert text
         assert rid.split(":")[0] in {"def", "thm", "prop", "cor", "cond", "bound", "approx"}
     assert REGISTRY["approx:gaussian"].is_bound is False

@@ -14,6 +14,7 @@ from theory.bounds import (
     hoeffding_bound,
 )
 from theory.capacity import compute_coupled_capacity
+from theory.closed_forms import decode_moments, mean_memory_time, memory_time
 from theory.conditions import (
     alg1_memory_safe,
     alg1_peak_memory,
@@ -24,7 +25,6 @@ from theory.conditions import (
     necessary_condition,
 )
 from theory.flow import flow_saturated_mean, flow_saturated_variance
-from theory.closed_forms import decode_moments, mean_memory_time, memory_time
 from theory.registry import REGISTRY, Result, get
 
 __all__ = [
@@ -37,8 +37,8 @@ __all__ = [
     "bounds",
     "cantelli_bound",
     "capacity",
-    "closed_forms",
     "chernoff_bound",
+    "closed_forms",
     "compute_coupled_capacity",
     "conditions",
     "decode_moments",

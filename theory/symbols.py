@@ -9,7 +9,20 @@ from __future__ import annotations
 import sympy as sp
 
 __all__ = [
-    "A", "DELTA", "K", "M", "O", "S", "THETA", "V", "a", "j", "k", "lam", "p", "r", "z",
+    "DELTA",
+    "THETA",
+    "A",
+    "M",
+    "O",
+    "S",
+    "V",
+    "a",
+    "j",
+    "k",
+    "lam",
+    "p",
+    "r",
+    "z",
 ]
 
 S = sp.Symbol("S", integer=True, nonnegative=True)
