@@ -1,0 +1,205 @@
+"""Tail bounds on the saturated flow-control memory: every bound ≥ the exact tail.
+
+The exact law of U is computed here by direct FFT convolution of the per-age cohort laws (an
+independent method: the bounds use moments and cumulants, never this PMF). For bounded laws and
+bounded budgets U ≤ ⌈r⌉·Σ_a (s_max + a + 1), so a grid of that size has no aliasing.
+
+Reference values (theory brief §8.2 table, computed there with numpy):
+uniform O ∈ {1..100}, s = 20, M = 65 536, deterministic r = 20: Hoeffding 9e-10, Bernstein 3e-12,
+Chernoff 3e-14, Normal 3e-16; r = 22: 8e-3, 1e-3, 6e-4, 5e-5.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numerics.bounds import VALID_BOUNDS, FlowTails, flow_rate
+from numerics.errors import WorkloadError
+from numerics.flow import BudgetLaw, flow_saturated_variance
+from numerics.specs import parse_law
+from numerics.workload import JointLengths, RequestClass, Workload
+
+EXACT_SLACK = 1e-9  # FFT convolution round-off on probabilities (~1e-13), with margin
+MC_Z = 5.0  # Monte Carlo within 5 standard errors: one-sided false alarm ~3e-7 per check
+
+
+def exact_tail(workload: Workload, memory: int, budget: BudgetLaw) -> float:
+    """P(U > M) by FFT convolution of the per-age laws (bounded laws, bounded budgets)."""
+    assert workload.bounded
+    assert budget.kind != "poisson"
+    n_ages = workload.n_ages
+    s_max = int(workload.max_prompt)
+    size = int(budget.max_count * sum(s_max + a + 1 for a in range(n_ages))) + 1
+    nfft = 1 << (size - 1).bit_length()
+    total = np.ones(nfft // 2 + 1, dtype=complex)
+    k = math.floor(budget.rate_per_slot)
+    f = budget.rate_per_slot - k
+    for a in range(n_ages):
+        # law of one term X_a = (S + a + 1)·1{O > a}, mixing over classes and joint pairs
+        pmf = np.zeros(nfft)
+        for c, w in zip(workload.classes, workload.mix, strict=True):
+            lengths = c.lengths
+            if isinstance(lengths, JointLengths):
+                s_vals, o_vals, p = lengths.prompt_values, lengths.decode_values, lengths.probs
+            else:
+                s_law, o_law = lengths.prompt, lengths.decode
+                s_vals = np.repeat(s_law.values, o_law.values.size)
+                o_vals = np.tile(o_law.values, s_law.values.size)
+                p = np.outer(s_law.probs, o_law.probs).ravel()
+            alive = o_vals > a
+            np.add.at(pmf, s_vals[alive] + a + 1, w * p[alive])
+            pmf[0] += w * p[~alive].sum()
+        phi = np.fft.rfft(pmf)
+        total *= phi**k * ((1 - f) + f * phi)
+    law = np.fft.irfft(total, nfft)[:size]
+    return float(max(0.0, law[memory + 1 :].sum()))
+
+
+def test_reference_table_uniform():
+    wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
+    tails = FlowTails(wl, 65536)
+    ref = {  # theory brief §8.2, one significant digit
+        20: {"hoeffding": 9e-10, "bernstein": 3e-12, "chernoff": 3e-14, "gaussian": 3e-16},
+        22: {"hoeffding": 8e-3, "bernstein": 1e-3, "chernoff": 6e-4, "gaussian": 5e-5},
+    }
+    for r, table in ref.items():
+        got = tails.bounds(r, "deterministic")
+        for name, value in table.items():
+            assert float(f"{got[name]:.0e}") == value, (r, name, got[name])
+
+
+def test_geometric_chernoff_is_valid_and_gaussian_is_not_a_bound():
+    # s = 20, geometric p = 0.05, M = 16 000, deterministic r = 16 (theory brief §8.2 row 3).
+    # Exact tail by truncated convolution (ages with P(O > a) < 1e-18 dropped): 4.83e-6.
+    s, p, r, m = 20, 0.05, 16, 16000
+    poly = np.zeros(m + 1)
+    poly[0] = 1.0
+    nfft = 1 << (2 * (m + 1)).bit_length()
+    from scipy.stats import binom
+
+    for a in range(2000):
+        g = (1 - p) ** a
+        if g < 1e-18:
+            break
+        f = np.zeros(m + 1)
+        j = np.arange(r + 1)
+        idx = j * (s + a + 1)
+        ok = idx <= m
+        f[idx[ok]] = binom.pmf(j[ok], r, g)
+        poly = np.fft.irfft(np.fft.rfft(poly, nfft) * np.fft.rfft(f, nfft), nfft)[: m + 1]
+    exact = 1 - poly.sum()
+    assert 4.5e-6 < exact < 5.2e-6
+    wl = Workload.single(parse_law(str(s)), parse_law(f"geom:p={p}"))
+    got = FlowTails(wl, m).bounds(r, "deterministic")
+    assert got["chernoff"] >= exact
+    assert got["cantelli"] >= exact
+    assert got["gaussian"] < exact  # the normal approximation is optimistic here: NOT a bound
+    assert got["hoeffding"] is None  # unbounded decode law
+    assert got["bernstein"] is None
+
+
+small_lengths = st.one_of(
+    st.builds(
+        lambda s, lo, w: Workload.single(parse_law(str(s)), parse_law(f"uniform:{lo},{lo + w}")),
+        st.integers(0, 12), st.integers(1, 6), st.integers(0, 10),
+    ),
+    st.builds(
+        lambda pairs: Workload((RequestClass(JointLengths.from_samples(
+            np.array([x for x, _ in pairs]), np.array([y for _, y in pairs]))),)),
+        st.lists(st.tuples(st.integers(0, 10), st.integers(1, 14)), min_size=1, max_size=8),
+    ),
+)
+
+
+@given(wl=small_lengths, rho=st.floats(0.05, 0.95), mfrac=st.floats(0.0, 0.6),
+       kind=st.sampled_from(["deterministic", "randomized"]))
+def test_every_bound_dominates_the_exact_tail(wl, rho, mfrac, kind):
+    # Build (not filter): M between r·E[W] and the largest possible U.
+    ew = wl.mean_memory_time
+    m = 400
+    r = rho * m / ew
+    if kind == "deterministic":
+        r = max(1, math.floor(r))
+    budget = BudgetLaw(kind, r)
+    u_max = budget.max_count * sum(int(wl.max_prompt) + a + 1 for a in range(wl.n_ages))
+    mean_u = r * ew
+    memory = int(mean_u + mfrac * max(u_max - mean_u, 0)) + 1
+    exact = exact_tail(wl, memory, budget)
+    bounds = FlowTails(wl, memory).bounds(r, kind)
+    for name in VALID_BOUNDS:
+        assert bounds[name] is not None
+        assert bounds[name] + EXACT_SLACK >= exact, (name, bounds[name], exact)
+
+
+@given(wl=small_lengths, r=st.floats(0.2, 6.0))
+def test_variance_ordering_and_exact_variance(wl, r):
+    v = {k: flow_saturated_variance(wl, r, k) for k in ("randomized", "poisson")}
+    v["deterministic"] = flow_saturated_variance(wl, math.floor(r), "deterministic")
+    assert v["randomized"] <= v["poisson"] * (1 + 1e-12)
+    # the randomized law adds f(1-f)·Σμ² to the deterministic variance at the same mean
+    within = flow_saturated_variance(wl, 1.0, "deterministic")
+    assert v["randomized"] >= r * within * (1 - 1e-12)
+
+
+def test_variance_matches_monte_carlo():
+    # Sample the saturated active set directly: each age a holds B i.i.d. cohort members.
+    wl = Workload.single(parse_law("uniform:5,15"), parse_law("uniform:1,30"))
+    rng = np.random.default_rng(7)
+    n = 20000
+    for kind, r in (("deterministic", 3), ("randomized", 2.5), ("poisson", 2.5)):
+        budget = BudgetLaw(kind, r)
+        u = np.zeros(n)
+        for a in range(wl.n_ages):
+            counts = budget.sample(n, rng)
+            total = int(counts.sum())
+            _, s, o = wl.sample(total, rng)
+            x = np.where(o > a, s + a + 1, 0)
+            u += np.bincount(np.repeat(np.arange(n), counts), weights=x, minlength=n)
+        var = flow_saturated_variance(wl, r, kind)
+        # Var of the sample variance ≈ (μ4 − σ⁴)/n; bound it with the sample fourth moment.
+        se = np.sqrt(np.mean((u - u.mean()) ** 4) - u.var() ** 2) / np.sqrt(n)
+        assert abs(u.var(ddof=1) - var) <= MC_Z * se
+        assert abs(u.mean() - r * wl.mean_memory_time) <= MC_Z * u.std() / np.sqrt(n)
+
+
+def test_flow_rate_is_the_largest_certified_rate():
+    wl = Workload.single(parse_law("100"), parse_law("geom:mean=200,max=4000"))
+    tails = FlowTails(wl, 50000)
+    for budget in ("randomized", "poisson"):
+        fr = tails.flow_rate(1e-6, budget)
+        assert 0 < fr.rate_per_slot < tails.lambda_max
+        assert fr.overflow_bound <= 1e-6
+        above = fr.rate_per_slot * (1 + 1e-6)
+        assert tails.bound(fr.bound, above, budget) > 1e-6 or fr.bound != "chernoff"
+    loose = flow_rate(wl, 50000, 1e-3).rate_per_slot
+    tight = flow_rate(wl, 50000, 1e-9).rate_per_slot
+    assert tight < loose < tails.lambda_max
+
+
+def test_deterministic_budget_searches_integers():
+    wl = Workload.single(parse_law("10"), parse_law("uniform:1,20"))
+    fr = flow_rate(wl, 20000, 1e-6, "deterministic")
+    assert fr.rate_per_slot == int(fr.rate_per_slot) >= 1
+    tails = FlowTails(wl, 20000)
+    best_next = min(
+        v for k, v in tails.bounds(fr.rate_per_slot + 1, "deterministic").items()
+        if v is not None and k != "gaussian"
+    )
+    assert best_next > 1e-6
+
+
+def test_bad_inputs():
+    wl = Workload.single(parse_law("10"), parse_law("uniform:1,20"))
+    with pytest.raises(WorkloadError, match="epsilon"):
+        flow_rate(wl, 20000, 1.5)
+    with pytest.raises(WorkloadError, match="integer"):
+        BudgetLaw("deterministic", 2.5)
+    with pytest.raises(WorkloadError, match="budget law"):
+        BudgetLaw("greedy", 2.0)
+    with pytest.raises(WorkloadError, match="unknown bound"):
+        FlowTails(wl, 20000).bound("markov", 1.0)
