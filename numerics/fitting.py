@@ -67,6 +67,7 @@ __all__ = [
     "fit_length_law",
     "fit_preset",
     "main",
+    "stored_block",
 ]
 
 #: The families :func:`fit_length_law` tries by default.

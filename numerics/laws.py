@@ -129,8 +129,10 @@ class TokenLaw:
         probs = np.asarray(probs, dtype=float)
         if values.shape != probs.shape or values.ndim != 1 or values.size == 0:
             raise WorkloadError(f"{label}: values and probs must be 1-d arrays of equal length")
-        if np.any(values != np.round(values)):
-            raise WorkloadError(f"{label}: token counts must be integers")
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise WorkloadError(f"{label}: token counts must be finite integers")
+        if np.any(~np.isfinite(probs)) or np.any(probs < 0):
+            raise WorkloadError(f"{label}: probabilities must be finite and non-negative")
         uniq, inv = np.unique(values.astype(np.int64), return_inverse=True)
         agg = np.bincount(inv, weights=probs, minlength=uniq.size)
         keep = agg > 0

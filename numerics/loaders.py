@@ -126,11 +126,15 @@ def load_workload_file(path: str | os.PathLike) -> Workload:
     TraceError
         When a class's trace cannot be read.
     """
-    p = Path(os.fspath(path))
+    try:
+        p = Path(os.fspath(path))
+        exists, is_dir = p.exists(), p.is_dir()
+    except (OSError, TypeError, ValueError) as exc:  # a name too long, a NUL byte, not a path
+        raise WorkloadError(f"{path!r} is not a usable file path ({exc})") from None
     where = p.name
-    if not p.exists():
+    if not exists:
         raise WorkloadError(f"workload file {p} not found; check the path")
-    if p.is_dir():
+    if is_dir:
         raise WorkloadError(f"{p} is a directory; pass a .toml workload file")
     try:
         doc = tomllib.loads(p.read_bytes().decode("utf-8"))

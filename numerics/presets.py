@@ -6,14 +6,14 @@ and geometric laws, each clipped at the trace's largest value, lowest AIC wins).
 and their quality numbers are stored literally below, so presets work with no data present; the
 test suite refits them from ``../shared/data`` when it is there and checks they agree.
 
-=============  =====================================  ==========================================
-preset         trace                                  upstream (repository @ commit, license)
-=============  =====================================  ==========================================
-``azure-conv`` AzureLLMInferenceTrace_conv.csv        Azure/AzurePublicDataset @ b469a11, CC-BY 4.0
-``azure-code`` AzureLLMInferenceTrace_code.csv        Azure/AzurePublicDataset @ b469a11, CC-BY 4.0
-``sharegpt``   sharegpt_8k_lengths_llama2.csv         microsoft/sarathi-serve @ 72339db, Apache-2.0
-``mooncake``   mooncake_conversation_trace.jsonl      kvcache-ai/Mooncake @ 3b5a594, Apache-2.0
-=============  =====================================  ==========================================
+==============  =================================  =============================================
+preset          trace                              upstream (repository @ commit, license)
+==============  =================================  =============================================
+``azure-conv``  AzureLLMInferenceTrace_conv.csv    Azure/AzurePublicDataset @ b469a11, CC-BY 4.0
+``azure-code``  AzureLLMInferenceTrace_code.csv    Azure/AzurePublicDataset @ b469a11, CC-BY 4.0
+``sharegpt``    sharegpt_8k_lengths_llama2.csv     microsoft/sarathi-serve @ 72339db, Apache-2.0
+``mooncake``    mooncake_conversation_trace.jsonl  kvcache-ai/Mooncake @ 3b5a594, Apache-2.0
+==============  =================================  =============================================
 
 The quality numbers say how far to trust a preset: ``ks_prompt`` / ``ks_decode`` are Kolmogorov
 distances of the fitted laws from the trace's marginals, and ``rel_err_memory_time`` is
@@ -223,7 +223,7 @@ def load_preset(name: str) -> Workload:
     WorkloadError
         For an unknown name, listing the known ones.
     """
-    key = name.strip() if isinstance(name, str) else name
+    key = name.strip() if isinstance(name, str) else None
     if key not in PRESETS:
         raise WorkloadError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
     return _build(key)

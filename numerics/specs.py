@@ -51,10 +51,16 @@ def _number(text: str, spec: str) -> float:
     return value
 
 
+#: Token counts beyond this are rejected (int64 arithmetic must not overflow in sums of squares).
+_MAX_INT = 2**40
+
+
 def _integer(text: str, spec: str, what: str) -> int:
     value = _number(text, spec)
     if value != int(value):
         raise SpecError(f"{spec!r}: {what} must be an integer, got {text}")
+    if abs(value) > _MAX_INT:
+        raise SpecError(f"{spec!r}: {what} {text} is too large (at most {_MAX_INT})")
     return int(value)
 
 
@@ -99,6 +105,10 @@ def _check_prob(p: float, spec: str) -> float:
 
 def _family_law(family: str, pos: list[float], kw: dict[str, float], spec: str) -> TokenLaw:
     label = spec.split(",max=")[0]
+    if pos and kw and family != "uniform":
+        raise SpecError(
+            f"{spec!r}: give {family}'s parameters either positionally or as key=value, not both"
+        )
     if family == "geom":
         _take(kw, {"mean", "p"}, spec, family)
         if pos or len(kw) != 1:
@@ -114,7 +124,11 @@ def _family_law(family: str, pos: list[float], kw: dict[str, float], spec: str) 
         return TokenLaw.from_scipy(stats.geom(p), label)
     if family == "uniform":
         _take(kw, {"low", "high"}, spec, family)
-        vals = pos + [kw[k] for k in ("low", "high") if k in kw]
+        names = ("low", "high")
+        twice = [n for n in names[: len(pos)] if n in kw]
+        if twice:
+            raise SpecError(f"{spec!r}: {', '.join(twice)} given both positionally and by name")
+        vals = pos + [kw[k] for k in names if k in kw]
         if len(vals) != 2:
             raise SpecError(f"{spec!r}: uniform needs two bounds, e.g. uniform:1,100")
         a, b = (_integer(str(v), spec, "a uniform bound") for v in vals)
@@ -183,6 +197,27 @@ def parse_law(spec: str | int) -> TokenLaw:
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"a length spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
+    if spec.endswith(","):
+        raise SpecError(f"{spec!r}: stray comma at the end")
+    try:
+        law, kw = _build(spec)
+        if "shift" in kw:
+            law = law.shift(_integer(str(kw["shift"]), spec, "shift"))
+        if "max" in kw:
+            cap = _integer(str(kw["max"]), spec, "max")
+            if cap < 1:
+                raise SpecError(f"{spec!r}: max must be ≥ 1")
+            law = law.clip(cap)
+    except SpecError:
+        raise
+    except WorkloadError as exc:
+        raise SpecError(f"{spec!r}: {exc}") from None
+    object.__setattr__(law, "label", spec)
+    return law
+
+
+def _build(spec: str) -> tuple[TokenLaw, dict[str, float]]:
+    """The base law of a spec and its keyword parameters (max/shift applied by the caller)."""
     if spec.startswith("scipy:"):
         law, rest = _scipy_law(spec)
         pos, kw = parse_params(rest, spec)
@@ -210,15 +245,4 @@ def parse_law(spec: str | int) -> TokenLaw:
         if pos:
             raise SpecError(f"{spec!r}: after an integer only max= may follow")
         _take(kw, {"max", "shift"}, spec, "an integer followed by")
-    try:
-        if "shift" in kw:
-            law = law.shift(_integer(str(kw["shift"]), spec, "shift"))
-        if "max" in kw:
-            cap = _integer(str(kw["max"]), spec, "max")
-            if cap < 1:
-                raise SpecError(f"{spec!r}: max must be ≥ 1")
-            law = law.clip(cap)
-    except WorkloadError as exc:
-        raise SpecError(f"{spec!r}: {exc}") from None
-    object.__setattr__(law, "label", spec)
-    return law
+    return law, kw

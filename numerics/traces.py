@@ -48,6 +48,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -210,6 +211,11 @@ def load_trace(path: str | os.PathLike) -> Trace:
     Trace
         Rows in arrival order (stably sorted by timestamp when the file has timestamps).
 
+    Notes
+    -----
+    Error messages point at the first bad row by its line in the file, counting the header as
+    line 1 (and, in CSV files, skipping blank lines).
+
     Raises
     ------
     TraceError
@@ -217,16 +223,21 @@ def load_trace(path: str | os.PathLike) -> Trace:
         holds non-numeric, non-integer or negative lengths, decode lengths < 1, or timestamps that
         cannot be parsed.
     """
-    p = Path(os.fspath(path))
-    if not p.exists():
+    try:
+        p = Path(os.fspath(path))
+        exists, is_dir = p.exists(), p.is_dir()
+    except (OSError, TypeError, ValueError) as exc:  # a name too long, a NUL byte, not a path
+        raise TraceError(f"{path!r} is not a usable file path ({exc})") from None
+    if not exists:
         raise TraceError(f"trace file {p} not found; check the path (relative to {Path.cwd()})")
-    if p.is_dir():
+    if is_dir:
         raise TraceError(f"{p} is a directory; pass a trace file (.csv or .jsonl)")
     try:
         with p.open("rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
         raise TraceError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
+    head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
     if not head.strip():
         raise TraceError(f"{p} is empty; {_EXPECTED}")
     if head.lstrip().startswith(b"{"):
@@ -275,7 +286,7 @@ def _load_jsonl(p: Path) -> Trace:
     records: dict[str, list] = {t_key: [], s_key: [], o_key: []}
     lines: list[int] = []
     try:
-        with p.open(encoding="utf-8") as fh:
+        with p.open(encoding="utf-8-sig") as fh:
             for number, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
@@ -310,7 +321,7 @@ def _load_jsonl(p: Path) -> Trace:
     prompt = _token_counts(p, pd.Series(records[s_key], dtype=object), s_key, at)
     decode = _token_counts(p, pd.Series(records[o_key], dtype=object), o_key, at)
     ms = _numbers(pd.Series(records[t_key], dtype=object))
-    bad = np.isnan(ms)
+    bad = ~np.isfinite(ms)
     if bad.any():
         raise _bad_rows(
             p, bad, at, records[t_key], f"a {t_key!r} that is not a number",
@@ -341,7 +352,7 @@ def _detect(p: Path, found: set[str], what: str, formats: tuple[str, ...]) -> st
 
 
 def _numbers(raw: pd.Series) -> np.ndarray:
-    """Float values of ``raw``; NaN where a value is not a finite number.
+    """Float values of ``raw``: NaN where a value is not a number, ±inf where it is too large.
 
     Strings are stripped and parsed; booleans, lists and other objects (JSON values) count as
     not numbers.
@@ -352,13 +363,13 @@ def _numbers(raw: pd.Series) -> np.ndarray:
             return v.strip()
         if isinstance(v, bool) or not isinstance(v, int | float):
             return None
+        if isinstance(v, int) and abs(v) > 2**1000:  # float(v) would overflow
+            return math.inf if v > 0 else -math.inf
         return v
 
     cleaned = raw.astype(object).map(clean)
     values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    values = np.array(values, dtype=float, copy=True)
-    values[~np.isfinite(values)] = np.nan
-    return values
+    return np.array(values, dtype=float, copy=True)
 
 
 def _bad_rows(
@@ -378,7 +389,7 @@ def _token_counts(p: Path, raw: pd.Series, column: str, lines: np.ndarray) -> np
         (np.isnan(values), f"a non-numeric {column!r}"),
         (values != np.round(values), f"a non-integer {column!r}"),
         (values < 0, f"a negative {column!r}"),
-        (values > _MAX_COUNT, f"an implausibly large {column!r} (> 2**53)"),
+        (values > _MAX_COUNT, f"an infinite or implausibly large {column!r} (> 2**53)"),
     ):
         if bad.any():  # the first check raises on NaN, so the later ones see none
             raise _bad_rows(p, bad, lines, raw, what, "token counts must be integers ≥ 0")

@@ -232,11 +232,14 @@ class JointLengths:
     def age_log_mgf(self, theta: float, n_ages: int) -> np.ndarray:
         o = self.decode_values
         s = self.prompt_values.astype(float)
-        # Per decode value: log Σ p e^{θ s}, shifted by that value's largest s for stability.
-        smax = np.zeros(o.max() + 1)
-        np.maximum.at(smax, o, s)
-        per_o = np.bincount(o, weights=self.probs * np.exp(theta * (s - smax[o])))
-        log_per_o = _log(per_o) + theta * smax[: per_o.size]
+        # Per decode value: log Σ p e^{θ s}, shifted by that value's largest θ·s for stability
+        # (any sign of θ).
+        ts = theta * s
+        top = np.full(o.max() + 1, -np.inf)
+        np.maximum.at(top, o, ts)
+        per_o = np.bincount(o, weights=self.probs * np.exp(ts - top[o]), minlength=top.size)
+        with np.errstate(invalid="ignore"):
+            log_per_o = np.where(per_o > 0, _log(per_o) + top, -np.inf)
         suffix = np.logaddexp.accumulate(log_per_o[::-1])[::-1]  # log Σ_{o ≥ j}
         out = np.full(n_ages, -np.inf)
         m = min(n_ages, suffix.size - 1)

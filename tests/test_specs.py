@@ -72,9 +72,7 @@ def shifted_moments(k, mean, second):
     return k + mean, k * k + 2 * k * mean + second
 
 
-def ceiling_oracle(
-    dist, partial_moment, n_terms: int = ORACLE_TERMS
-) -> tuple[float, float, float, float]:
+def ceiling_oracle(dist, partial_moment, n_terms: int = ORACLE_TERMS) -> tuple[float, float, float, float]:
     """E[⌈Y⌉], E[⌈Y⌉²] for a continuous Y ≥ 0 by the tail-sum formulas, with remainder bounds.
 
     X = ⌈Y⌉ has P(X > n) = P(Y > n), so E[X] = Σ_{n≥0} P(Y > n) and E[X²] = Σ_{n≥0} (2n+1) P(Y > n)
@@ -104,8 +102,10 @@ def lognormal_oracle(median: float, sigma: float):
 def gamma_oracle(shape: float, scale: float):
     # Y ~ Gamma(a, θ): E[Y^k; Y > t] = θ^k Γ(a + k)/Γ(a) · Q(a + k, t/θ) (regularised upper Γ).
     def partial(k, t):
-        return scale**k * math.exp(special.gammaln(shape + k) - special.gammaln(shape)) * float(
-            special.gammaincc(shape + k, t / scale)
+        return (
+            scale**k
+            * math.exp(special.gammaln(shape + k) - special.gammaln(shape))
+            * float(special.gammaincc(shape + k, t / scale))
         )
 
     # A light (exponential) tail: 2**17 terms leave a remainder below 1e-300 for these scales.
@@ -139,9 +139,7 @@ DOCUMENTED = {
 @pytest.mark.parametrize(("spec", "moments"), list(DOCUMENTED.items()))
 def test_documented_forms_have_their_closed_form_moments(spec, moments):
     got = law(spec)
-    assert_allclose(
-        [got.mean, got.second_moment], [float(m) for m in moments], rtol=FAMILY_RTOL
-    )
+    assert_allclose([got.mean, got.second_moment], [float(m) for m in moments], rtol=FAMILY_RTOL)
     assert got.label == spec
 
 
@@ -564,9 +562,7 @@ def test_zipf_moments(a):
     got = law(f"zipf:a={a!r}")
     assert_allclose(got.mean, special.zeta(a - 1) / special.zeta(a), rtol=ZIPF_RTOL)
     if a > 3:
-        assert_allclose(
-            got.second_moment, special.zeta(a - 2) / special.zeta(a), rtol=ZIPF_RTOL
-        )
+        assert_allclose(got.second_moment, special.zeta(a - 2) / special.zeta(a), rtol=ZIPF_RTOL)
     else:
         assert got.second_moment == math.inf
 

@@ -7,6 +7,7 @@ printed there rounded, so each check allows half a unit in the last printed digi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -129,7 +130,7 @@ def test_sharegpt_readme_statistics():
 
 
 def test_the_perf_model_file_is_not_a_trace():
-    with pytest.raises(TraceError, match="unrecognised columns .*TIMESTAMP,ContextTokens"):
+    with pytest.raises(TraceError, match=r"unrecognised columns .*TIMESTAMP,ContextTokens"):
         load_trace(_data_file("splitwise_perf_model.csv"))
 
 
@@ -287,11 +288,13 @@ def test_partial_azure_columns(tmp_path):
     [
         ("x,1\n2,y\nz,3\n", r"2 row\(s\) have a non-numeric 'num_prefill_tokens' \(first at line 2"),
         ("1,1\n,2\n", r"1 row\(s\) have a non-numeric 'num_prefill_tokens' \(first at line 3: ''"),
-        ("1,inf\n", r"non-numeric 'num_decode_tokens'"),
+        ("1,nan\n", r"non-numeric 'num_decode_tokens'"),
+        ("1,inf\n", r"infinite or implausibly large 'num_decode_tokens'"),
+        ("-inf,1\n", r"negative 'num_prefill_tokens'"),
         ("1.5,2\n2,3\n2.25,1\n", r"2 row\(s\) have a non-integer 'num_prefill_tokens'"),
         ("-1,2\n3,4\n", r"1 row\(s\) have a negative 'num_prefill_tokens'"),
         ("1,-2\n", r"negative 'num_decode_tokens'"),
-        ("1,1e30\n", r"implausibly large 'num_decode_tokens'"),
+        ("1,1e30\n", r"implausibly large 'num_decode_tokens' \(> 2\*\*53\)"),
         ("1,0\n2,0\n3,1\n4,0\n", r"3 row\(s\) have decode length < 1 \(first at line 2\); "
                                  r"decode lengths must be ≥ 1"),
     ],
@@ -352,11 +355,27 @@ def test_not_utf8(tmp_path):
          '{"timestamp": 0, "input_length": 1, "output_length": 0}\n',
          r"2 row\(s\) have decode length < 1"),
         ('{"timestamp": 0, "input_length": 1.5, "output_length": 1}\n', r"non-integer"),
+        ('{"timestamp": 0, "input_length": 1' + "0" * 400 + ', "output_length": 1}\n',
+         r"implausibly large 'input_length'"),
+        ('{"timestamp": 1e400, "input_length": 1, "output_length": 1}\n',
+         r"'timestamp' that is not a number"),
+        ('{"timestamp": 0, "input_length": [1], "output_length": 1}\n',
+         r"non-numeric 'input_length' \(first at line 1: \[1\]\)"),
     ],
 )
 def test_bad_jsonl(tmp_path, lines, pattern):
     with pytest.raises(TraceError, match=pattern):
         load_trace(_write(tmp_path, "m.jsonl", lines))
+
+
+def test_byte_order_mark(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    csv = _write(tmp_path, "b.csv", bom + b"num_prefill_tokens,num_decode_tokens\n1,2\n")
+    assert load_trace(csv).decode.tolist() == [2]
+    jsonl = _write(
+        tmp_path, "b.jsonl", bom + b'{"timestamp": 0, "input_length": 1, "output_length": 2}\n'
+    )
+    assert load_trace(jsonl).format == "mooncake"
 
 
 def test_jsonl_not_utf8(tmp_path):
@@ -370,6 +389,26 @@ def test_unreadable_file(tmp_path):
     path = _write(tmp_path, "secret.csv", "num_prefill_tokens,num_decode_tokens\n1,2\n")
     path.chmod(0)
     with pytest.raises(TraceError, match="cannot read"):
+        load_trace(path)
+
+
+def test_read_failure_is_a_trace_error(tmp_path, monkeypatch):
+    path = _write(tmp_path, "l.csv", "num_prefill_tokens,num_decode_tokens\n1,2\n")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(TraceError, match=r"cannot read the file \(Permission denied\)"):
+        load_trace(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern"),
+    [("x" * 5000 + ".csv", "is not a usable file path"), ("bad\0name.csv", "not found")],
+)
+def test_unusable_path(path, pattern):
+    with pytest.raises(TraceError, match=pattern):
         load_trace(path)
 
 
@@ -399,10 +438,8 @@ def test_arbitrary_bytes_give_a_trace_or_a_trace_error(data):
         for name in ("f.csv", "f.jsonl"):
             path = Path(folder) / name
             path.write_bytes(data)
-            try:
+            with contextlib.suppress(TraceError):
                 assert isinstance(load_trace(path), Trace)
-            except TraceError:
-                pass
 
 
 @given(
