@@ -243,6 +243,6 @@ def _build(spec: str) -> tuple[TokenLaw, dict[str, float]]:
         law = TokenLaw.deterministic(n, head)
         pos, kw = parse_params(rest, spec)
         if pos:
-            raise SpecError(f"{spec!r}: after an integer only max= may follow")
+            raise SpecError(f"{spec!r}: after an integer only max= and shift= may follow")
         _take(kw, {"max", "shift"}, spec, "an integer followed by")
     return law, kw

@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -285,7 +286,9 @@ class RequestClass:
         if not isinstance(self.lengths, IndependentLengths | JointLengths):
             raise WorkloadError(f"class {self.name!r}: lengths must be Independent/JointLengths")
         r = self.rate_per_slot
-        if r is not None and (not math.isfinite(r) or r <= 0):
+        if r is not None and (
+            isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r) or r <= 0
+        ):
             raise WorkloadError(
                 f"class {self.name!r}: arrival rate must be a positive number of requests per "
                 f"slot, got {r!r}"
@@ -333,9 +336,8 @@ class Workload:
         names = [c.name for c in classes]
         if len(set(names)) != len(names):
             raise WorkloadError(f"class names must be distinct, got {names}")
-        m = self.memory_tokens
-        if m is not None and (int(m) != m or m <= 0):
-            raise WorkloadError(f"memory_tokens must be a positive integer, got {m!r}")
+        if self.memory_tokens is not None:
+            object.__setattr__(self, "memory_tokens", ensure_memory(self.memory_tokens))
         object.__setattr__(self, "classes", classes)
 
     @classmethod
@@ -468,6 +470,8 @@ class Workload:
 
 def ensure_memory(memory_tokens) -> int:
     """Validate a KV-cache size in tokens (a positive integer)."""
+    if isinstance(memory_tokens, bool):
+        raise WorkloadError(f"memory must be a positive integer number of tokens, got {memory_tokens!r}")
     try:
         m = float(memory_tokens)
     except (TypeError, ValueError):

@@ -130,22 +130,19 @@ def test_from_pmf_validation(values, probs, match):
         TokenLaw.from_pmf(values, probs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: from_pmf aggregates masses before validating them: a NaN mass is dropped "
-    "(agg > 0 is False), a negative mass is merged into a duplicate, an infinite value is cast "
-    "to int64 (RuntimeWarning / garbage) instead of a WorkloadError",
-)
 @pytest.mark.parametrize(
-    ("values", "probs"),
+    ("values", "probs", "match"),
     [
-        ([1, 2], [1.0, math.nan]),  # currently: the deterministic law at 1
-        ([1, 2, 2], [0.5, 0.7, -0.2]),  # currently: {1: 0.5, 2: 0.5}
-        ([1, math.inf], [0.5, 0.5]),  # currently: RuntimeWarning from the int64 cast
+        # Regressions: masses used to be merged before they were checked, so a NaN mass was
+        # dropped (NaN > 0 is False), a negative one merged into a duplicate, and an infinite
+        # value cast to int64 (RuntimeWarning, garbage) instead of raising.
+        ([1, 2], [1.0, math.nan], "finite and non-negative"),
+        ([1, 2, 2], [0.5, 0.7, -0.2], "finite and non-negative"),
+        ([1, math.inf], [0.5, 0.5], "finite integers"),
     ],
 )
-def test_from_pmf_rejects_bad_masses_and_values(values, probs):
-    with pytest.raises(WorkloadError):
+def test_from_pmf_rejects_bad_masses_before_merging(values, probs, match):
+    with pytest.raises(WorkloadError, match=match):
         TokenLaw.from_pmf(values, probs)
 
 

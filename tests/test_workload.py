@@ -315,12 +315,9 @@ def test_joint_from_samples_validation(prompts, decodes):
         JointLengths.from_samples(prompts, decodes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: JointLengths.age_log_mgf rescales by the largest prompt per decode value; for "
-    "θ < 0 exp(θ(s - smax)) overflows (RuntimeWarning, inf/nan) when θ·(s - smax) > 709",
-)
 def test_joint_age_log_mgf_is_stable_for_negative_theta():
+    # Regression: the per-decode rescaling used the largest prompt, so for θ < 0
+    # exp(θ(s - smax)) overflowed (RuntimeWarning, inf/nan) once θ·(s - smax) > 709.
     pairs = [(0, 3, Fraction(1, 2)), (1000, 3, Fraction(1, 2))]
     expected = age_log_mgf(pairs, -1.0, 3)  # ≈ log(1/2) - (a + 1)
     assert_allclose(joint_of(pairs).age_log_mgf(-1.0, 3), expected, rtol=EXACT_RTOL, atol=LOG_ATOL)
