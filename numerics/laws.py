@@ -118,7 +118,11 @@ class TokenLaw:
     @classmethod
     def deterministic(cls, n: int, label: str | None = None) -> TokenLaw:
         """The law of the constant ``n``."""
-        if int(n) != n or n < 0:
+        try:
+            ok = int(n) == n and n >= 0 and not isinstance(n, bool)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
             raise WorkloadError(f"a deterministic length must be a non-negative integer, got {n!r}")
         return cls(np.array([int(n)]), np.array([1.0]), label or str(int(n)))
 
@@ -263,7 +267,11 @@ class TokenLaw:
     def var(self) -> float:
         """Var X."""
         m2 = self.second_moment
-        return m2 - self.mean**2 if math.isfinite(m2) else math.inf
+        if not math.isfinite(m2):
+            return math.inf
+        if self.bounded:  # centred sum: no cancellation
+            return float(np.sum(self.probs * (self.values - self.mean) ** 2))
+        return max(m2 - self.mean**2, 0.0)
 
     @property
     def bounded(self) -> bool:

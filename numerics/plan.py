@@ -109,7 +109,10 @@ class Plan:
                 lines.append(f"    {name:<10} n/a — {self.not_applicable[name]}")
             else:
                 note = "  (approximation, NOT a bound)" if name == "gaussian" else ""
-                lines.append(f"    {name:<10} {self.flow_rate_by_bound[name]:.6g}{note}")
+                rate = self.flow_rate_by_bound[name]
+                if rate == 0:
+                    note = f"  (no rate > 0 meets ε = {self.epsilon:g} with this bound)"
+                lines.append(f"    {name:<10} {rate:.6g}{note}")
         if self.arrival_rate is not None:
             verdict = "admissible" if self.arrival_admissible else "NOT admissible"
             lines += [
