@@ -16,7 +16,8 @@ Examples
 410
 >>> alg1_peak_memory([4, 4, 4], [410, 1220, 2430])
 16240
->>> round(lambda_max_from(16492, [410, 1220, 2430], [1, 1, 1]), 6)  # Dong & Cao §4.1
+>>> total = lambda_max_from(16492, [410, 1220, 2430], [1, 1, 1])  # Dong & Cao §4.1, equal mix
+>>> round(total / 3, 6)  # per class: λ* = M / Σ w_k
 4.062069
 """
 

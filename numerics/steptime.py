@@ -15,7 +15,7 @@ Spec strings: ``const:0.05``, ``linear:c0=0.02,cb=1e-4,ck=1e-7[,cp=..]``,
 Examples
 --------
 >>> tau = StepTimeModel.from_spec("linear:c0=0.02,cb=1e-4,ck=1e-7")
->>> round(tau.seconds(batch=100, kv_tokens=50_000), 6)
+>>> round(float(tau.seconds(batch=100, kv_tokens=50_000)), 6)
 0.035
 """
 

@@ -15,7 +15,7 @@ For a sum U of independent terms with slack Δ = M − E[U] > 0:
 Examples
 --------
 >>> hoeffding_sum_of_squares(20, 100)  # Σ_{a<100} (21 + a)²
-358050
+580350
 """
 
 from __future__ import annotations
