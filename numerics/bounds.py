@@ -114,6 +114,7 @@ class FlowTails:
             j = np.arange(s_max + 1, s_max + o_max + 1, dtype=float)
             self._range_sq = float(np.sum(j * j))  # Σ_{a<o_max} (s_max + a + 1)²
             self._increment = float(s_max + o_max)
+            self._max_terms_sum = float(np.sum(j))  # Σ_{a<o_max} (s_max + a + 1): U per unit budget
         self.lambda_max = self.memory_tokens / self.mean_memory_time
 
     # ------------------------------------------------------------------ ingredients
@@ -189,6 +190,8 @@ class FlowTails:
 
     def _chernoff_log(self, budget: BudgetLaw) -> float:
         m = self.memory_tokens
+        if self.bounded and budget.max_count * self._max_terms_sum <= m:
+            return _LOG_TINY  # U ≤ M surely: the infimum over θ → ∞ is 0
         scale = self._increment if self.bounded else self.workload.mean_prompt + 2 * (
             self.workload.decode_second_moment / self.workload.mean_decode
         )
@@ -204,6 +207,8 @@ class FlowTails:
         hi = self._theta_hint / 4 if self._theta_hint else start
         h_hi = h(hi)
         for _ in range(200):  # double until the convex objective turns up
+            if h_hi < _LOG_TINY:
+                return _LOG_TINY  # the bound is below the smallest double already
             h_next = h(2 * hi)
             if not h_next < h_hi:
                 break

@@ -138,3 +138,25 @@ def test_demo_runs(capsys):
     assert code == 0, err
     assert "azure-conv" in out
     assert "λ_max" in out
+
+
+def test_malformed_trace_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "trace.csv"
+    bad.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,12,x\n")
+    code, _, err = run(capsys, ["plan", "--workload", f"trace:{bad}", "--memory", "5000"])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("flowstab: error:")
+
+
+def test_trace_workload_plan(capsys, tmp_path):
+    # A tiny Azure-format trace: the joint empirical law has E[W] = mean of S·O + O(O+1)/2.
+    trace = tmp_path / "trace.csv"
+    trace.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46.0000000,10,2\n2023-11-16 18:15:47.0000000,20,4\n"
+    )
+    code, out, err = run(capsys, ["plan", "--workload", f"trace:{trace}", "--memory", "1000", "--json"])
+    assert code == 0, err
+    ew = ((10 * 2 + 3) + (20 * 4 + 10)) / 2
+    assert math.isclose(json.loads(out)["mean_memory_time"], ew, rel_tol=FLOAT_RTOL)
