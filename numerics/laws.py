@@ -152,8 +152,8 @@ class TokenLaw:
         return cls.from_pmf(uniq, counts / samples.size, label)
 
     @classmethod
-    def from_scipy(cls, dist, label: str | None = None) -> TokenLaw:
-        """From a frozen scipy.stats law.
+    def from_scipy(cls, dist, label: str | None = None, max_tokens: int | None = None) -> TokenLaw:
+        """From a frozen scipy.stats law, optionally clipped at ``max_tokens``.
 
         A discrete law is used as it is (its support must be non-negative). A continuous law
         with support in [0, ∞) is discretised by ceiling: X = ⌈Y⌉, so P(X = n) = P(n-1 < Y ≤ n).
@@ -183,6 +183,19 @@ class TokenLaw:
                     high = dist.sf(n - 1) - dist.sf(n)
                 return np.where(upper, high, low)
 
+        if max_tokens is not None and max_tokens < (math.ceil(hi) if math.isfinite(hi) else math.inf):
+            # Clip while building: masses below the cap, the rest as an atom at it (this avoids
+            # storing a long tail only to fold it back).
+            cap = int(max_tokens)
+            if cap <= start:
+                return cls.deterministic(cap, label)
+            values = np.arange(start, cap)
+            probs = np.clip(mass(values), 0.0, None)
+            probs = np.append(probs, max(float(dist.sf(cap - 1)), 0.0))
+            values = np.append(values, cap)
+            keep = probs > 0
+            probs = probs[keep] / probs[keep].sum()
+            return cls(values[keep], probs, label)
         if math.isfinite(hi):
             end = math.ceil(hi)
             if end - start + 1 > MAX_SUPPORT:

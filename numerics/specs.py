@@ -103,7 +103,9 @@ def _check_prob(p: float, spec: str) -> float:
     return p
 
 
-def _family_law(family: str, pos: list[float], kw: dict[str, float], spec: str) -> TokenLaw:
+def _family_law(
+    family: str, pos: list[float], kw: dict[str, float], spec: str, cap: int | None = None
+) -> TokenLaw:
     label = spec.split(",max=")[0]
     if pos and kw and family != "uniform":
         raise SpecError(
@@ -121,7 +123,7 @@ def _family_law(family: str, pos: list[float], kw: dict[str, float], spec: str) 
             p = _check_prob(kw["p"], spec)
         if p == 1:
             return TokenLaw.deterministic(1, label)
-        return TokenLaw.from_scipy(stats.geom(p), label)
+        return TokenLaw.from_scipy(stats.geom(p), label, cap)
     if family == "uniform":
         _take(kw, {"low", "high"}, spec, family)
         names = ("low", "high")
@@ -134,37 +136,37 @@ def _family_law(family: str, pos: list[float], kw: dict[str, float], spec: str) 
         a, b = (_integer(str(v), spec, "a uniform bound") for v in vals)
         if a > b or a < 0:
             raise SpecError(f"{spec!r}: need 0 ≤ low ≤ high, got {a}, {b}")
-        return TokenLaw.from_scipy(stats.randint(a, b + 1), label)
+        return TokenLaw.from_scipy(stats.randint(a, b + 1), label, cap)
     if family == "poisson":
         _take(kw, {"mean"}, spec, family)
         mean = kw.get("mean", pos[0] if len(pos) == 1 else None)
         if mean is None or mean <= 0:
             raise SpecError(f"{spec!r}: poisson needs mean=M > 0")
-        return TokenLaw.from_scipy(stats.poisson(mean), label)
+        return TokenLaw.from_scipy(stats.poisson(mean), label, cap)
     if family == "nbinom":
         _take(kw, {"n", "p"}, spec, family)
         if "n" not in kw or "p" not in kw or pos:
             raise SpecError(f"{spec!r}: nbinom needs n=N,p=P")
         if kw["n"] <= 0:
             raise SpecError(f"{spec!r}: nbinom needs n > 0")
-        return TokenLaw.from_scipy(stats.nbinom(kw["n"], _check_prob(kw["p"], spec)), label)
+        return TokenLaw.from_scipy(stats.nbinom(kw["n"], _check_prob(kw["p"], spec)), label, cap)
     if family == "lognormal":
         _take(kw, {"median", "sigma"}, spec, family)
         if "median" not in kw or "sigma" not in kw or pos:
             raise SpecError(f"{spec!r}: lognormal needs median=M,sigma=S")
         if kw["median"] <= 0 or kw["sigma"] <= 0:
             raise SpecError(f"{spec!r}: lognormal needs median > 0 and sigma > 0")
-        return TokenLaw.from_scipy(stats.lognorm(s=kw["sigma"], scale=kw["median"]), label)
+        return TokenLaw.from_scipy(stats.lognorm(s=kw["sigma"], scale=kw["median"]), label, cap)
     if family == "zipf":
         _take(kw, {"a"}, spec, family)
         a = kw.get("a", pos[0] if len(pos) == 1 else None)
         if a is None or a <= 1:
             raise SpecError(f"{spec!r}: zipf needs a=A > 1")
-        return TokenLaw.from_scipy(stats.zipf(a), label)
+        return TokenLaw.from_scipy(stats.zipf(a), label, cap)
     raise SpecError(f"{spec!r}: unknown family {family!r}")  # pragma: no cover
 
 
-def _scipy_law(spec: str) -> tuple[TokenLaw, str]:
+def _scipy_law(spec: str, cap: int | None = None) -> tuple[TokenLaw, str]:
     m = _SCIPY_RE.match(spec)
     if not m:
         raise SpecError(f"{spec!r}: expected scipy:NAME(k=v,...), e.g. scipy:betabinom(n=100,a=2,b=3)")
@@ -181,7 +183,7 @@ def _scipy_law(spec: str) -> tuple[TokenLaw, str]:
         raise SpecError(f"{spec!r}: scipy.stats.{name} rejected the parameters ({exc})") from None
     if not ok:
         raise SpecError(f"{spec!r}: scipy.stats.{name} rejected the parameters (invalid values)")
-    return TokenLaw.from_scipy(frozen, f"scipy:{name}({inner})"), rest
+    return TokenLaw.from_scipy(frozen, f"scipy:{name}({inner})", cap), rest
 
 
 def parse_law(spec: str | int) -> TokenLaw:
@@ -200,7 +202,7 @@ def parse_law(spec: str | int) -> TokenLaw:
     if spec.endswith(","):
         raise SpecError(f"{spec!r}: stray comma at the end")
     try:
-        law, kw = _build(spec)
+        law, kw = _build(spec, _base_cap(spec))
         if "shift" in kw:
             law = law.shift(_integer(str(kw["shift"]), spec, "shift"))
         if "max" in kw:
@@ -216,10 +218,24 @@ def parse_law(spec: str | int) -> TokenLaw:
     return law
 
 
-def _build(spec: str) -> tuple[TokenLaw, dict[str, float]]:
+def _base_cap(spec: str) -> int | None:
+    """The clip on the *unshifted* law (max − shift) when the spec has a valid max=, else None.
+
+    Only an optimisation: the caller still shifts and clips, which is then a no-op.
+    """
+    tail = spec.split(")")[-1] if spec.startswith("scipy:") else spec.partition(":")[2]
+    try:
+        _, kw = parse_params(tail, spec)
+        cap = _integer(str(kw["max"]), spec, "max") - _integer(str(kw.get("shift", 0)), spec, "shift")
+    except (SpecError, KeyError):
+        return None
+    return cap if cap >= 0 else None
+
+
+def _build(spec: str, cap: int | None = None) -> tuple[TokenLaw, dict[str, float]]:
     """The base law of a spec and its keyword parameters (max/shift applied by the caller)."""
     if spec.startswith("scipy:"):
-        law, rest = _scipy_law(spec)
+        law, rest = _scipy_law(spec, cap)
         pos, kw = parse_params(rest, spec)
         if pos:
             raise SpecError(f"{spec!r}: after scipy:NAME(...) only shift= and max= may follow")
@@ -234,7 +250,7 @@ def _build(spec: str) -> tuple[TokenLaw, dict[str, float]]:
             )
         pos, kw = parse_params(args, spec)
         law_kw = {k: v for k, v in kw.items() if k not in ("max", "shift")}
-        law = _family_law(family, pos, law_kw, spec)
+        law = _family_law(family, pos, law_kw, spec, cap)
     else:
         head, _, rest = spec.partition(",")
         n = _integer(head, spec, "a deterministic length")

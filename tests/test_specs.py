@@ -44,9 +44,15 @@ def law(spec: str) -> TokenLaw:
     return parse_law(spec)
 
 
-def same_law(a: TokenLaw, b: TokenLaw) -> None:
+# A heavy tail cut at MAX_SUPPORT carries an extrapolated tail mass (1.6e-10 for zipf(2.5)) that is
+# renormalised into the stored masses; clipping while building (max=) skips that step, so the two
+# routes agree to ~1e-11 rather than to rounding.
+CUT_TAIL_RTOL = 1e-10
+
+
+def same_law(a: TokenLaw, b: TokenLaw, rtol: float = EXACT_RTOL) -> None:
     assert_array_equal(a.values, b.values)
-    assert_allclose(a.probs, b.probs, rtol=EXACT_RTOL)
+    assert_allclose(a.probs, b.probs, rtol=rtol)
     assert a.tail_mass == b.tail_mass
 
 
@@ -224,12 +230,13 @@ CLIPS = {
 def test_max_clips_every_form(spec, cap):
     full = f"{spec},max={cap}"
     got = law(full)
-    same_law(got, law(spec).clip(cap))
+    rtol = CUT_TAIL_RTOL if law(spec).tail_index is not None else EXACT_RTOL
+    same_law(got, law(spec).clip(cap), rtol)
     assert got.max_value == cap
     assert got.bounded
     assert got.label == full
     # The atom at the cap carries P(O ≥ cap), the stored tail included.
-    assert_allclose(got.probs[-1], law(spec).sf(cap - 1), rtol=EXACT_RTOL)
+    assert_allclose(got.probs[-1], law(spec).sf(cap - 1), rtol=rtol)
 
 
 def test_max_above_a_bounded_support_changes_nothing():
