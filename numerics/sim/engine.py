@@ -1,0 +1,420 @@
+r"""The slot engine: exactly the slot semantics of DESIGN.md, with event-driven bookkeeping.
+
+Each slot t, in this order:
+
+1. arrivals join the waiting queue (FIFO; they hold no memory);
+2. the policy activates waiting requests (prefill is instant);
+3. overflow check: the memory the active set needs this slot is U = Σ m(S + g + 1) (g tokens
+   already generated, m(x) = b·⌈x/b⌉ for paged blocks of b tokens); while U > M the most recently
+   activated request is evicted (LIFO), loses its progress (``recompute``; or keeps it,
+   ``keep-progress``) and rejoins the queue at its head or tail;
+4. every active request emits one token; one that emits its O-th token completes and frees its
+   memory at the end of the slot.
+
+The engine never touches a request between its events: memory grows by one token per active
+request per slot (b = 1), so U is updated in O(1) per slot plus O(1) per arrival, activation,
+eviction and completion (for b > 1, by the block-boundary events). Same seed ⇒ identical output.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from numerics.errors import WorkloadError
+from numerics.sim.policies import Policy
+from numerics.steptime import StepTimeModel
+from numerics.workload import Workload, ensure_memory
+
+__all__ = ["ARRIVALS", "EVICTION_MODES", "SimConfig", "WaitingQueue", "run"]
+
+ARRIVALS = ("poisson", "deterministic", "bernoulli", "trace")
+EVICTION_MODES = ("recompute", "keep-progress")
+
+
+@dataclass(frozen=True, eq=False)
+class SimConfig:
+    """Everything one simulation run needs (a frozen, picklable value).
+
+    Parameters
+    ----------
+    workload : Workload
+    memory_tokens : int
+        M, the KV-cache size in tokens.
+    policy : Policy
+    slots : int
+        Number of slots simulated.
+    arrival_rate : float or None
+        Total arrival rate per slot (the class mix is kept); None uses the classes' own rates.
+    arrivals : {"poisson", "deterministic", "bernoulli", "trace"}
+        Per-slot arrival process; "trace" replays ``trace`` timestamps through the step time.
+    warmup : int
+        Slots excluded from the summary statistics.
+    seed : int or None
+    block_size : int
+        Memory is counted in blocks of this many tokens.
+    eviction : {"recompute", "keep-progress"}
+    step_time : StepTimeModel or None
+        Keeps a wall clock so metrics exist in seconds too.
+    stride : int
+        Record the time series every ``stride`` slots.
+    trace : numerics.traces.Trace or None
+        For ``arrivals="trace"``: prompts, decodes and timestamps (seconds) to replay.
+    """
+
+    workload: Workload
+    memory_tokens: int
+    policy: Policy
+    slots: int = 10_000
+    arrival_rate: float | None = None
+    arrivals: str = "poisson"
+    warmup: int = 0
+    seed: int | None = 0
+    block_size: int = 1
+    eviction: str = "recompute"
+    step_time: StepTimeModel | None = None
+    stride: int = 1
+    trace: object = None
+
+    def __post_init__(self) -> None:
+        ensure_memory(self.memory_tokens)
+        if not isinstance(self.policy, Policy):
+            raise WorkloadError(f"policy must be a Policy (see parse_policy), got {self.policy!r}")
+        for name in ("slots", "block_size", "stride"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise WorkloadError(f"{name} must be a positive integer, got {v!r}")
+        if int(self.warmup) != self.warmup or not 0 <= self.warmup < self.slots:
+            raise WorkloadError(f"warmup must be an integer in [0, slots), got {self.warmup!r}")
+        if self.arrivals not in ARRIVALS:
+            raise WorkloadError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}")
+        if self.eviction not in EVICTION_MODES:
+            raise WorkloadError(f"eviction must be one of {', '.join(EVICTION_MODES)}")
+        if self.arrivals == "trace":
+            if self.trace is None or getattr(self.trace, "timestamps_s", None) is None:
+                raise WorkloadError("trace replay needs a trace with timestamps")
+            if self.step_time is None:
+                raise WorkloadError("trace replay maps seconds to slots: give a step time")
+        else:
+            rate = self.arrival_rate
+            if rate is None and self.workload.rates_per_slot is None:
+                raise WorkloadError(
+                    "give an arrival rate (requests per slot): the workload's classes have none"
+                )
+            if rate is not None and (not math.isfinite(rate) or rate <= 0):
+                raise WorkloadError(f"arrival rate must be > 0 requests per slot, got {rate!r}")
+            total = rate if rate is not None else float(self.workload.rates_per_slot.sum())
+            if self.arrivals == "bernoulli" and total > 1:
+                raise WorkloadError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total}")
+        if not self.workload.bounded:
+            # Unbounded laws are sampled from their stored support (tail mass below 1e-300).
+            pass
+
+    @property
+    def total_rate(self) -> float:
+        if self.arrival_rate is not None:
+            return float(self.arrival_rate)
+        return float(self.workload.rates_per_slot.sum())
+
+
+class WaitingQueue:
+    """FIFO waiting queue with per-class access; evicted requests may be pushed to the head.
+
+    Entries carry a sequence key: new arrivals count up from 0, head pushes count down from −1, so
+    the global FIFO order is the order of keys (a head push goes before everything waiting).
+    """
+
+    def __init__(self, n_classes: int, cls: list[int]) -> None:
+        self._q = [deque() for _ in range(n_classes)]
+        self._cls = cls
+        self._back = 0
+        self._front = -1
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def push_back(self, rid: int) -> None:
+        self._q[self._cls[rid]].append((self._back, rid))
+        self._back += 1
+        self._n += 1
+
+    def push_front(self, rid: int) -> None:
+        self._q[self._cls[rid]].appendleft((self._front, rid))
+        self._front -= 1
+        self._n += 1
+
+    def __iter__(self):
+        if len(self._q) == 1:
+            return (rid for _, rid in self._q[0])
+        return (rid for _, rid in heapq.merge(*self._q))
+
+    def pop_head(self) -> int:
+        if len(self._q) == 1:
+            best = self._q[0]
+        else:
+            best = min((q for q in self._q if q), key=lambda q: q[0][0])
+        self._n -= 1
+        return best.popleft()[1]
+
+    def head_of_class(self, k: int, n: int) -> list[int]:
+        q = self._q[k]
+        return [q[i][1] for i in range(min(n, len(q)))]
+
+    def remove(self, ids: list[int]) -> None:
+        """Remove arbitrary waiting ids (class-head prefixes are popped in O(1) each)."""
+        wanted = set(ids)
+        for q in self._q:
+            while q and q[0][1] in wanted:
+                wanted.discard(q.popleft()[1])
+                self._n -= 1
+        if wanted:
+            for i, q in enumerate(self._q):
+                kept = deque(e for e in q if e[1] not in wanted)
+                self._n -= len(q) - len(kept)
+                self._q[i] = kept
+
+    def length_of_class(self, k: int) -> int:
+        return len(self._q[k])
+
+
+@dataclass
+class _Trajectory:
+    usage: list = field(default_factory=list)
+    queue: list = field(default_factory=list)
+    active: list = field(default_factory=list)
+    activations: list = field(default_factory=list)
+    evictions: list = field(default_factory=list)
+    clock: list = field(default_factory=list)
+    slot: list = field(default_factory=list)
+
+
+class _Sim:
+    """Mutable run state; policies read ``queue``, ``usage``, ``n_active`` and the helpers."""
+
+    def __init__(self, cfg: SimConfig, check=None) -> None:
+        self.cfg = cfg
+        self.memory_tokens = int(cfg.memory_tokens)
+        self.block = int(cfg.block_size)
+        self.n_classes = len(cfg.workload.classes)
+        self.rng = np.random.default_rng(cfg.seed)
+        cfg.policy.reset(self.rng)
+        self.check = check
+        self._generate_requests()
+        self.queue = WaitingQueue(self.n_classes, self.cls)
+        self.usage = 0
+        self.n_active = 0
+        self.stack: list[int] = []  # active ids in activation order (LIFO eviction from the end)
+        self.active = [False] * self.n_req
+        self.keep = cfg.eviction == "keep-progress"
+        md = cfg.workload.max_decode
+        self.max_decode = int(md) if math.isfinite(md) else None
+
+    # ------------------------------------------------------------------ requests
+    def _generate_requests(self) -> None:
+        cfg, rng, wl = self.cfg, self.rng, self.cfg.workload
+        t_slots = cfg.slots
+        if cfg.arrivals == "trace":
+            tr = cfg.trace
+            n = tr.n_requests
+            self.arrival_time = np.asarray(tr.timestamps_s, dtype=float)
+            self.arrival_slot = np.full(n, -1, dtype=np.int64)  # filled online
+            s, o = np.asarray(tr.prompt), np.asarray(tr.decode)
+            cls = np.zeros(n, dtype=np.int64)
+        else:
+            lam = cfg.total_rate
+            if cfg.arrivals == "poisson":
+                counts = rng.poisson(lam, t_slots)
+            elif cfg.arrivals == "deterministic":
+                edges = np.floor(lam * np.arange(t_slots + 1) + 1e-9).astype(np.int64)
+                counts = np.diff(edges)
+            else:
+                counts = (rng.random(t_slots) < lam).astype(np.int64)
+            n = int(counts.sum())
+            self.arrival_slot = np.repeat(np.arange(t_slots), counts)
+            self.arrival_time = None
+            cls, s, o = wl.sample(n, rng)
+        if n and np.any(o < 1):
+            raise WorkloadError("decode lengths must be ≥ 1")
+        self.n_req = n
+        self.S = [int(x) for x in s]
+        self.O = [int(x) for x in o]
+        self.cls = [int(x) for x in cls]
+        self.act_slot = [-1] * n  # slot of the current activation
+        self.g0 = [0] * n  # progress kept at the current activation
+        self.first_act = [-1] * n
+        self.done_slot = [-1] * n
+        self.n_evict = [0] * n
+        self.wasted = [0] * n
+        self.epoch = [0] * n
+
+    # ------------------------------------------------------------------ memory helpers
+    def mem(self, tokens: int) -> int:
+        b = self.block
+        return tokens if b == 1 else -(-tokens // b) * b
+
+    def memory_of(self, rid: int, generated: int) -> int:
+        """Memory of ``rid`` in a slot where it has already generated ``generated`` tokens."""
+        return self.mem(self.S[rid] + generated + 1)
+
+    def generated(self, rid: int, t: int) -> int:
+        return self.g0[rid] + (t - self.act_slot[rid])
+
+    def current_memory(self, rid: int) -> int:
+        return self.memory_of(rid, self.generated(rid, self.t))
+
+    def remaining(self, rid: int) -> int:
+        """Slots left including the current one (clairvoyant policies only)."""
+        g = self.generated(rid, self.t) if self.active[rid] else (self.g0[rid] if self.keep else 0)
+        return self.O[rid] - g
+
+    def active_ids(self):
+        return (i for i in self.stack if self.active[i])
+
+    # ------------------------------------------------------------------ the run
+    def run(self):
+        cfg = self.cfg
+        t_slots, stride = cfg.slots, cfg.stride
+        done_at: dict[int, list[tuple[int, int]]] = {}
+        grow_at: dict[int, list[tuple[int, int]]] = {}  # block-boundary events (b > 1)
+        traj = _Trajectory()
+        step = cfg.step_time
+        clock = 0.0
+        self.clock_at = np.zeros(t_slots + 1)
+        self.end_clock = np.zeros(t_slots)
+        next_arrival = 0
+        n = self.n_req
+        completed = 0
+        total_evictions = 0
+        tokens_generated = 0
+        win_tokens = 0
+        win_wasted = 0
+        stack_dead = 0
+        for t in range(t_slots):
+            self.t = t
+            self.clock_at[t] = clock
+            # 1. arrivals
+            if self.arrival_time is None:
+                while next_arrival < n and self.arrival_slot[next_arrival] == t:
+                    self.queue.push_back(next_arrival)
+                    next_arrival += 1
+            else:
+                while next_arrival < n and self.arrival_time[next_arrival] <= clock:
+                    self.arrival_slot[next_arrival] = t
+                    self.queue.push_back(next_arrival)
+                    next_arrival += 1
+            # growth of the requests that stay active from the previous slot
+            if self.block == 1:
+                self.usage += self.n_active
+            else:
+                for rid, ep in grow_at.pop(t, ()):
+                    if self.epoch[rid] == ep and self.active[rid]:
+                        self.usage += self.block
+                        self._schedule_growth(rid, t + self.block, grow_at)
+            # 2. activation
+            choice = cfg.policy.select(self)
+            if isinstance(choice, int | np.integer):
+                ids = [self.queue.pop_head() for _ in range(int(choice))]
+            else:
+                ids = list(choice)
+                self.queue.remove(ids)
+            prefill = 0
+            for rid in ids:
+                g = self.g0[rid] if self.keep else 0
+                self.g0[rid] = g
+                self.act_slot[rid] = t
+                if self.first_act[rid] < 0:
+                    self.first_act[rid] = t
+                self.active[rid] = True
+                self.n_active += 1
+                self.usage += self.memory_of(rid, g)
+                self.stack.append(rid)
+                prefill += self.S[rid] + (g if self.keep else 0)
+                done_at.setdefault(t + self.O[rid] - g - 1, []).append((rid, self.epoch[rid]))
+                if self.block > 1:
+                    self._schedule_growth(rid, t + 1, grow_at)
+            # 3. overflow check, LIFO eviction
+            evicted = 0
+            while self.usage > self.memory_tokens:
+                rid = self.stack.pop()
+                if not self.active[rid]:
+                    stack_dead -= 1
+                    continue
+                g = self.generated(rid, t)
+                self.usage -= self.memory_of(rid, g)
+                self.active[rid] = False
+                self.n_active -= 1
+                self.epoch[rid] += 1
+                self.n_evict[rid] += 1
+                evicted += 1
+                if self.keep:
+                    self.g0[rid] = g
+                else:
+                    self.wasted[rid] += g
+                    self.g0[rid] = 0
+                    if t >= cfg.warmup:
+                        win_wasted += g
+                if cfg.policy.requeue == "head":
+                    self.queue.push_front(rid)
+                else:
+                    self.queue.push_back(rid)
+            total_evictions += evicted
+            if self.check is not None:
+                self.check(self, t)
+            # record (usage after eviction = memory used during this slot)
+            if t % stride == 0:
+                traj.slot.append(t)
+                traj.usage.append(self.usage)
+                traj.queue.append(len(self.queue))
+                traj.active.append(self.n_active)
+                traj.activations.append(len(ids))
+                traj.evictions.append(evicted)
+                traj.clock.append(clock)
+            batch, kv = self.n_active, self.usage
+            # 4. one token per active request; completions free memory at the end of the slot
+            tokens_generated += self.n_active
+            if t >= cfg.warmup:
+                win_tokens += self.n_active
+            for rid, ep in done_at.pop(t, ()):
+                if self.epoch[rid] != ep or not self.active[rid]:
+                    continue
+                self.usage -= self.memory_of(rid, self.O[rid] - 1)
+                self.active[rid] = False
+                self.n_active -= 1
+                self.done_slot[rid] = t
+                completed += 1
+                stack_dead += 1
+            if stack_dead > 64 and stack_dead > len(self.stack) // 2:
+                self.stack = [i for i in self.stack if self.active[i]]
+                stack_dead = 0
+            if step is not None:
+                clock += float(step.seconds(batch, kv, prefill))
+            self.end_clock[t] = clock
+        self.clock_at[t_slots] = clock
+        self.arrived = next_arrival
+        self.completed = completed
+        self.total_evictions = total_evictions
+        self.tokens_generated = tokens_generated
+        self.win_tokens = win_tokens
+        self.win_wasted = win_wasted
+        return traj
+
+    def _schedule_growth(self, rid: int, t_from: int, grow_at) -> None:
+        """Next slot ≥ t_from at which the request's memory crosses into a new block."""
+        b = self.block
+        g_from = self.generated(rid, t_from)
+        tokens = self.S[rid] + g_from + 1  # tokens held in slot t_from
+        # memory grows at the first slot whose token count is ≡ 1 (mod b)
+        delta = (1 - tokens) % b
+        grow_at.setdefault(t_from + delta, []).append((rid, self.epoch[rid]))
+
+
+def run(cfg: SimConfig, check=None):
+    """Run one simulation; see :func:`numerics.sim.simulate` for the public entry point."""
+    sim = _Sim(cfg, check)
+    traj = sim.run()
+    return sim, traj

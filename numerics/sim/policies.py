@@ -1,0 +1,317 @@
+"""Admission policies: small objects with one decision, ``select(sim)``.
+
+Each slot the engine asks the policy which waiting requests to activate. A policy returns either an
+``int`` k (activate the k requests at the head of the FIFO waiting queue) or a list of request ids
+(any order of the queue; used by per-class budgets and the clairvoyant MC-SF). Overflow handling is
+the engine's (LIFO eviction while memory exceeds M), the same for every policy.
+
+==========  ==================================================================  ==============
+spec        policy                                                              source
+==========  ==================================================================  ==============
+flow        Algorithm 2: budget B_t with mean r (deterministic / randomized /   Dong & Cao
+            Poisson), FIFO activation
+budgets     Algorithm 1: up to b_k class-k requests per slot (FIFO per class)   Dong & Cao
+greedy      vLLM: FCFS while usage + S + 1 ≤ (1 − watermark)·M, ≤ max_seqs      vLLM V0/V1
+reserve     admit only if Σ_active (S + L) + S_new + L ≤ M (no eviction ever)  TensorRT-LLM
+alpha       α-protection: admit FCFS while usage after admission ≤ (1 − α)·M    Jaillet et al.
+mcsf        clairvoyant Memory-Constrained Shortest-First (knows O)             Jaillet et al.
+==========  ==================================================================  ==============
+
+New policies subclass :class:`Policy` and implement ``select``; ``requeue`` says where evicted
+requests go (``"head"`` or ``"tail"`` of the waiting queue).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerics.errors import SpecError
+from numerics.flow import BUDGET_LAWS
+
+__all__ = [
+    "MCSF",
+    "AlphaProtection",
+    "ClassBudgets",
+    "FlowControl",
+    "Greedy",
+    "Policy",
+    "Reserve",
+    "parse_policy",
+]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Base class. ``requeue``: where evicted requests rejoin the queue (head or tail)."""
+
+    requeue: str = "head"
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def select(self, sim) -> int | list[int]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Called once before a run with the run's generator (for randomised policies)."""
+        object.__setattr__(self, "_rng", rng)
+
+    def spec(self) -> str:  # pragma: no cover - overridden
+        return self.name
+
+
+@dataclass(frozen=True)
+class FlowControl(Policy):
+    """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``."""
+
+    rate: float = 1.0
+    budget: str = "randomized"
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.rate) or self.rate < 0:
+            raise SpecError(f"flow rate must be ≥ 0 requests per slot, got {self.rate}")
+        if self.budget not in BUDGET_LAWS:
+            raise SpecError(f"flow budget must be one of {', '.join(BUDGET_LAWS)}, got {self.budget!r}")
+        if self.budget == "deterministic" and self.rate != int(self.rate):
+            raise SpecError(f"a deterministic budget needs an integer rate, got {self.rate}")
+
+    def select(self, sim) -> int:
+        r = self.rate
+        rng = self._rng
+        if self.budget == "deterministic":
+            b = int(r)
+        elif self.budget == "randomized":
+            k = math.floor(r)
+            b = k + (1 if rng.random() < r - k else 0)
+        else:
+            b = int(rng.poisson(r))
+        return min(b, len(sim.queue))
+
+    def spec(self) -> str:
+        return f"flow:rate={self.rate:g},budget={self.budget},requeue={self.requeue}"
+
+
+@dataclass(frozen=True)
+class ClassBudgets(Policy):
+    """Algorithm 1: up to ``budgets[k]`` class-k requests per slot, FIFO within each class."""
+
+    budgets: tuple[int, ...] = (1,)
+
+    def __post_init__(self) -> None:
+        if not self.budgets or any(int(b) != b or b < 0 for b in self.budgets):
+            raise SpecError(f"budgets must be non-negative integers, got {self.budgets}")
+
+    def select(self, sim) -> list[int]:
+        if len(self.budgets) != sim.n_classes:
+            raise SpecError(
+                f"budgets: {len(self.budgets)} budgets for a workload with {sim.n_classes} classes"
+            )
+        out: list[int] = []
+        for k, b in enumerate(self.budgets):
+            out.extend(sim.queue.head_of_class(k, int(b)))
+        return out
+
+    def spec(self) -> str:
+        return "budgets:" + ",".join(str(int(b)) for b in self.budgets)
+
+
+@dataclass(frozen=True)
+class Greedy(Policy):
+    """vLLM-style: admit FCFS while usage + S + 1 ≤ (1 − watermark)·M and active < max_seqs."""
+
+    watermark: float = 0.01
+    max_seqs: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.watermark < 1:
+            raise SpecError(f"greedy watermark must lie in [0, 1), got {self.watermark}")
+        if self.max_seqs is not None and (int(self.max_seqs) != self.max_seqs or self.max_seqs < 1):
+            raise SpecError(f"greedy max_seqs must be a positive integer, got {self.max_seqs}")
+
+    def select(self, sim) -> int:
+        limit = (1 - self.watermark) * sim.memory_tokens
+        usage = sim.usage
+        cap = math.inf if self.max_seqs is None else self.max_seqs - sim.n_active
+        k = 0
+        for rid in sim.queue:
+            if k >= cap:
+                break
+            need = sim.memory_of(rid, 0)
+            if usage + need > limit:
+                break
+            usage += need
+            k += 1
+        return k
+
+    def spec(self) -> str:
+        seqs = "" if self.max_seqs is None else f",max_seqs={self.max_seqs}"
+        return f"greedy:watermark={self.watermark:g}{seqs}"
+
+
+@dataclass(frozen=True)
+class AlphaProtection(Policy):
+    """α-protection greedy: admit FCFS while the usage after admission stays ≤ (1 − α)·M."""
+
+    alpha: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.alpha < 1:
+            raise SpecError(f"alpha must lie in [0, 1), got {self.alpha}")
+
+    def select(self, sim) -> int:
+        limit = (1 - self.alpha) * sim.memory_tokens
+        usage = sim.usage
+        k = 0
+        for rid in sim.queue:
+            need = sim.memory_of(rid, 0)
+            if usage + need > limit:
+                break
+            usage += need
+            k += 1
+        return k
+
+    def spec(self) -> str:
+        return f"alpha:{self.alpha:g}"
+
+
+@dataclass(frozen=True)
+class Reserve(Policy):
+    """TensorRT-LLM GUARANTEED_NO_EVICT: reserve S + max_tokens per request; never overflows."""
+
+    max_tokens: int | None = None
+
+    def select(self, sim) -> int:
+        cap = self.max_tokens if self.max_tokens is not None else sim.max_decode
+        reserved = sum(sim.S[i] + cap for i in sim.active_ids())
+        k = 0
+        for rid in sim.queue:
+            need = sim.S[rid] + cap
+            if reserved + need > sim.memory_tokens:
+                break
+            reserved += need
+            k += 1
+        return k
+
+    def spec(self) -> str:
+        return "reserve" + ("" if self.max_tokens is None else f":max={self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class MCSF(Policy):
+    """Clairvoyant Memory-Constrained Shortest-First (knows O): a reference, not deployable.
+
+    Sort the waiting requests by remaining decode length and admit the longest prefix for which
+    memory stays ≤ M at every future completion time of the active and admitted requests.
+    """
+
+    def select(self, sim) -> list[int]:
+        waiting = list(sim.queue)
+        if not waiting:
+            return []
+        waiting.sort(key=lambda i: (sim.remaining(i), i))
+        active = [(sim.current_memory(i), sim.remaining(i)) for i in sim.active_ids()]
+        lo, hi = 0, len(waiting)
+        while lo < hi:  # largest feasible prefix (feasibility is monotone in the prefix)
+            mid = (lo + hi + 1) // 2
+            cand = active + [(sim.memory_of(i, 0), sim.remaining(i)) for i in waiting[:mid]]
+            if _future_feasible(cand, sim.memory_tokens):
+                lo = mid
+            else:
+                hi = mid - 1
+        return waiting[:lo]
+
+    def spec(self) -> str:
+        return "mcsf"
+
+
+def _future_feasible(items: list[tuple[int, int]], memory: int) -> bool:
+    """items: (memory this slot, slots left incl. this one); check Σ memory ≤ M at each future slot.
+
+    A request using m tokens now with ℓ slots left uses m + τ tokens τ slots from now (τ < ℓ).
+    Usage is piecewise linear between completions, so checking τ = 0 and each τ = ℓ_j − 1 suffices.
+    """
+    if not items:
+        return True
+    mem = np.array([m for m, _ in items], dtype=np.int64)
+    left = np.array([ell for _, ell in items], dtype=np.int64)
+    taus = np.unique(np.concatenate([[0], left - 1]))
+    alive = left[None, :] > taus[:, None]
+    usage = (alive * (mem[None, :] + taus[:, None])).sum(axis=1)
+    return bool(np.all(usage <= memory))
+
+
+def _kv(text: str, spec: str) -> tuple[list[str], dict[str, str]]:
+    pos, kw = [], {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" in part:
+            k, _, v = part.partition("=")
+            kw[k.strip()] = v.strip()
+        else:
+            pos.append(part)
+    return pos, kw
+
+
+def _num(text: str, spec: str, integer: bool = False) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise SpecError(f"policy {spec!r}: {text!r} is not a number") from None
+    if integer and v != int(v):
+        raise SpecError(f"policy {spec!r}: {text!r} must be an integer")
+    return int(v) if integer else v
+
+
+def parse_policy(spec: str) -> Policy:
+    """Parse a policy spec: ``flow:rate=R[,budget=..][,requeue=head|tail]``, ``budgets:4,4,4``,
+    ``greedy[:watermark=0.01,max_seqs=256]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf``."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"a policy spec must be a non-empty string, got {spec!r}")
+    name, _, args = spec.strip().partition(":")
+    name = name.lower()
+    pos, kw = _kv(args, spec)
+    requeue = kw.pop("requeue", "head")
+    if requeue not in ("head", "tail"):
+        raise SpecError(f"policy {spec!r}: requeue must be head or tail, got {requeue!r}")
+
+    def no_extra(allowed: set[str], npos: int = 0) -> None:
+        extra = set(kw) - allowed
+        if extra or len(pos) > npos:
+            raise SpecError(
+                f"policy {spec!r}: unexpected {', '.join(sorted(extra)) or 'positional values'}"
+            )
+
+    if name == "flow":
+        no_extra({"rate", "budget"})
+        if "rate" not in kw:
+            raise SpecError(f"policy {spec!r}: flow needs rate=R (requests per slot)")
+        return FlowControl(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"))
+    if name == "budgets":
+        no_extra(set(), npos=len(pos))
+        if not pos:
+            raise SpecError(f"policy {spec!r}: budgets needs one integer per class, e.g. budgets:4,4,4")
+        return ClassBudgets(requeue, tuple(_num(p, spec, integer=True) for p in pos))
+    if name == "greedy":
+        no_extra({"watermark", "max_seqs"})
+        seqs = kw.get("max_seqs")
+        return Greedy(requeue, _num(kw.get("watermark", "0.01"), spec),
+                      None if seqs is None else _num(seqs, spec, integer=True))
+    if name == "reserve":
+        no_extra({"max"})
+        cap = kw.get("max")
+        return Reserve(requeue, None if cap is None else _num(cap, spec, integer=True))
+    if name == "alpha":
+        no_extra({"alpha"}, npos=1)
+        value = pos[0] if pos else kw.get("alpha")
+        if value is None:
+            raise SpecError(f"policy {spec!r}: alpha needs a value, e.g. alpha:0.2")
+        return AlphaProtection(requeue, _num(value, spec))
+    if name == "mcsf":
+        no_extra(set())
+        return MCSF(requeue)
+    raise SpecError(
+        f"policy {spec!r}: unknown policy {name!r}; use flow, budgets, greedy, reserve, alpha or mcsf"
+    )
