@@ -110,9 +110,6 @@ class SimConfig:
             total = rate if rate is not None else float(self.workload.rates_per_slot.sum())
             if self.arrivals == "bernoulli" and total > 1:
                 raise WorkloadError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total}")
-        if not self.workload.bounded:
-            # Unbounded laws are sampled from their stored support (tail mass below 1e-300).
-            pass
 
     @property
     def total_rate(self) -> float:
@@ -154,10 +151,8 @@ class WaitingQueue:
         return (rid for _, rid in heapq.merge(*self._q))
 
     def pop_head(self) -> int:
-        if len(self._q) == 1:
-            best = self._q[0]
-        else:
-            best = min((q for q in self._q if q), key=lambda q: q[0][0])
+        qs = self._q
+        best = qs[0] if len(qs) == 1 else min((q for q in qs if q), key=lambda q: q[0][0])
         self._n -= 1
         return best.popleft()[1]
 
