@@ -236,9 +236,9 @@ class _Sim:
         if n and np.any(o < 1):
             raise WorkloadError("decode lengths must be ≥ 1")
         self.n_req = n
-        self.S = [int(x) for x in s]
-        self.O = [int(x) for x in o]
-        self.cls = [int(x) for x in cls]
+        self.S = np.asarray(s, dtype=np.int64).tolist()
+        self.O = np.asarray(o, dtype=np.int64).tolist()
+        self.cls = np.asarray(cls, dtype=np.int64).tolist()
         self.act_slot = [-1] * n  # slot of the current activation
         self.g0 = [0] * n  # progress kept at the current activation
         self.first_act = [-1] * n

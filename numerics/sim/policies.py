@@ -79,6 +79,16 @@ class FlowControl(Policy):
         if self.budget == "deterministic" and self.rate != int(self.rate):
             raise SpecError(f"a deterministic budget needs an integer rate, got {self.rate}")
 
+    def draw_budgets(self, rng: np.random.Generator, slots: int) -> np.ndarray:
+        """B_1..B_slots, consuming the generator exactly as ``slots`` calls of :meth:`select`."""
+        r = self.rate
+        if self.budget == "deterministic":
+            return np.full(slots, int(r), dtype=np.int64)
+        if self.budget == "randomized":
+            k = math.floor(r)
+            return k + (rng.random(slots) < r - k).astype(np.int64)
+        return rng.poisson(r, slots).astype(np.int64)
+
     def select(self, sim) -> int:
         r = self.rate
         rng = self._rng

@@ -17,12 +17,13 @@ window too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from numerics.sim.engine import SimConfig, run
+from numerics.errors import WorkloadError
+from numerics.sim.engine import SimConfig, _Sim, run
 
 __all__ = ["SimResult", "simulate"]
 
@@ -45,9 +46,39 @@ def _slope(y: np.ndarray) -> float:
     return float(np.polyfit(x, y.astype(float), 1)[0])
 
 
-def simulate(cfg: SimConfig, check=None) -> SimResult:
-    """Run one simulation. ``check(sim, t)``, if given, is called every slot after eviction."""
-    sim, traj = run(cfg, check)
+def simulate(cfg: SimConfig, check=None, engine: str = "auto") -> SimResult:
+    """Run one simulation.
+
+    Parameters
+    ----------
+    cfg : SimConfig
+    check : callable, optional
+        ``check(sim, t)`` is called every slot after eviction (Python engine only).
+    engine : {"auto", "python", "fast"}
+        ``fast`` is the compiled twin (:mod:`numerics.sim.fast`; same results for the same seed)
+        for the FIFO policies with block size 1; ``auto`` uses it when possible and numba is
+        installed, else the Python engine.
+    """
+    from numerics.sim import fast
+
+    if engine not in ("auto", "python", "fast"):
+        raise WorkloadError(f"engine must be auto, python or fast, got {engine!r}")
+    use_fast = check is None and engine != "python" and fast.fast_supported(cfg)
+    if use_fast and engine == "auto":
+        try:
+            import numba  # noqa: F401
+        except ImportError:  # pragma: no cover - numba is a dependency
+            use_fast = False
+    if engine == "fast" and not use_fast:
+        raise WorkloadError("the fast engine runs flow/greedy/alpha/reserve with block_size 1 only")
+    if use_fast:
+        sim = _Sim(cfg)
+        traj = fast.run_fast(sim)
+        waiting_end = sim.queue_length_end
+    else:
+        sim, traj = run(cfg, check)
+        traj = asdict(traj)
+        waiting_end = len(sim.queue)
     n = sim.n_req
     arrival = np.asarray(sim.arrival_slot[:n], dtype=np.int64)
     first = np.asarray(sim.first_act, dtype=np.int64)
@@ -85,13 +116,13 @@ def simulate(cfg: SimConfig, check=None) -> SimResult:
         rec["latency_s"] = np.where(cs >= 0, end_clock[np.maximum(cs, 0)] - arr_s, np.nan)
     ts = pd.DataFrame(
         {
-            "slot": traj.slot,
-            "kv_tokens": traj.usage,
-            "queue": traj.queue,
-            "active": traj.active,
-            "activations": traj.activations,
-            "evictions": traj.evictions,
-            "clock_s": traj.clock,
+            "slot": np.asarray(traj["slot"], dtype=np.int64),
+            "kv_tokens": np.asarray(traj["usage"], dtype=np.int64),
+            "queue": np.asarray(traj["queue"], dtype=np.int64),
+            "active": np.asarray(traj["active"], dtype=np.int64),
+            "activations": np.asarray(traj["activations"], dtype=np.int64),
+            "evictions": np.asarray(traj["evictions"], dtype=np.int64),
+            "clock_s": np.asarray(traj["clock"], dtype=float),
         }
     )
     w = cfg.warmup
@@ -111,7 +142,7 @@ def simulate(cfg: SimConfig, check=None) -> SimResult:
         "arrival_rate_per_slot": None if cfg.arrivals == "trace" else cfg.total_rate,
         "arrived": int(sim.arrived),
         "completed": int(sim.completed),
-        "waiting_end": len(sim.queue),
+        "waiting_end": int(waiting_end),
         "active_end": int(sim.n_active),
         "throughput_requests_per_slot": len(done_in_win) / window,
         "throughput_tokens_per_slot": (sim.win_tokens - sim.win_wasted) / window,

@@ -1,0 +1,213 @@
+"""The compiled kernel of :mod:`numerics.sim.fast` (imports numba; import lazily)."""
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["kernel"]
+
+
+@njit(cache=True)
+def heap_push(keys, eps, size, key, ep):
+    i = size
+    keys[i] = key
+    eps[i] = ep
+    while i > 0:
+        p = (i - 1) >> 1
+        if keys[p] <= keys[i]:
+            break
+        keys[p], keys[i] = keys[i], keys[p]
+        eps[p], eps[i] = eps[i], eps[p]
+        i = p
+    return size + 1
+
+
+@njit(cache=True)
+def heap_pop(keys, eps, size):
+    size -= 1
+    keys[0] = keys[size]
+    eps[0] = eps[size]
+    i = 0
+    while True:
+        lft = 2 * i + 1
+        if lft >= size:
+            break
+        c = lft
+        if lft + 1 < size and keys[lft + 1] < keys[lft]:
+            c = lft + 1
+        if keys[i] <= keys[c]:
+            break
+        keys[c], keys[i] = keys[i], keys[c]
+        eps[c], eps[i] = eps[i], eps[c]
+        i = c
+    return size
+
+
+@njit(cache=True)
+def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_head,
+           memory, slots, warmup, stride, step_kind, sparams):
+    n = s_arr.size
+    first_act = np.full(n, -1, np.int64)
+    act_slot = np.full(n, -1, np.int64)
+    done_slot = np.full(n, -1, np.int64)
+    n_evict = np.zeros(n, np.int64)
+    wasted = np.zeros(n, np.int64)
+    g0 = np.zeros(n, np.int64)
+    epoch = np.zeros(n, np.int64)
+    active = np.zeros(n, np.bool_)
+    cap = n + 1
+    qbuf = np.empty(cap, np.int64)
+    qh = 0
+    qlen = 0
+    stack = np.empty(n + 1, np.int64)
+    sp = 0
+    hkeys = np.empty(n + 1, np.int64)
+    heps = np.empty(n + 1, np.int64)
+    hsize = 0
+    n_rec = (slots + stride - 1) // stride
+    ts_usage = np.zeros(n_rec, np.int64)
+    ts_queue = np.zeros(n_rec, np.int64)
+    ts_active = np.zeros(n_rec, np.int64)
+    ts_act = np.zeros(n_rec, np.int64)
+    ts_ev = np.zeros(n_rec, np.int64)
+    ts_clock = np.zeros(n_rec)
+    clock_at = np.zeros(slots + 1)
+    end_clock = np.zeros(slots)
+    usage = 0
+    n_active = 0
+    sum_s_active = 0
+    nxt = 0
+    completed = 0
+    total_ev = 0
+    tokens = 0
+    win_tokens = 0
+    win_wasted = 0
+    clock = 0.0
+    shift = np.int64(1) << np.int64(32)
+    for t in range(slots):
+        clock_at[t] = clock
+        while nxt < n and arrival_slot[nxt] == t:
+            qbuf[(qh + qlen) % cap] = nxt
+            qlen += 1
+            nxt += 1
+        usage += n_active
+        # activation
+        k = 0
+        if policy == 0:
+            k = min(budgets[t], qlen)
+        elif policy == 1 or policy == 2:
+            limit = (1.0 - pparams[0]) * memory
+            seqcap = pparams[1] - n_active if pparams[1] > 0 else qlen
+            u = usage
+            while k < qlen and k < seqcap:
+                rid = qbuf[(qh + k) % cap]
+                need = s_arr[rid] + 1
+                if u + need > limit:
+                    break
+                u += need
+                k += 1
+        else:
+            rcap = pparams[0]
+            reserved = sum_s_active + n_active * rcap
+            while k < qlen:
+                rid = qbuf[(qh + k) % cap]
+                need = s_arr[rid] + rcap
+                if reserved + need > memory:
+                    break
+                reserved += need
+                k += 1
+        prefill = 0
+        for _ in range(k):
+            rid = qbuf[qh]
+            qh = (qh + 1) % cap
+            qlen -= 1
+            g = g0[rid] if keep else 0
+            g0[rid] = g
+            act_slot[rid] = t
+            if first_act[rid] < 0:
+                first_act[rid] = t
+            active[rid] = True
+            n_active += 1
+            sum_s_active += s_arr[rid]
+            usage += s_arr[rid] + g + 1
+            stack[sp] = rid
+            sp += 1
+            prefill += s_arr[rid] + (g if keep else 0)
+            hsize = heap_push(hkeys, heps, hsize, (t + o_arr[rid] - g - 1) * shift + rid,
+                              epoch[rid])
+        # overflow: LIFO eviction
+        evicted = 0
+        while usage > memory:
+            sp -= 1
+            rid = stack[sp]
+            if not active[rid]:
+                continue
+            g = g0[rid] + (t - act_slot[rid])
+            usage -= s_arr[rid] + g + 1
+            active[rid] = False
+            n_active -= 1
+            sum_s_active -= s_arr[rid]
+            epoch[rid] += 1
+            n_evict[rid] += 1
+            evicted += 1
+            if keep:
+                g0[rid] = g
+            else:
+                wasted[rid] += g
+                g0[rid] = 0
+                if t >= warmup:
+                    win_wasted += g
+            if requeue_head:
+                qh = (qh - 1) % cap
+                qbuf[qh] = rid
+            else:
+                qbuf[(qh + qlen) % cap] = rid
+            qlen += 1
+        total_ev += evicted
+        if t % stride == 0:
+            j = t // stride
+            ts_usage[j] = usage
+            ts_queue[j] = qlen
+            ts_active[j] = n_active
+            ts_act[j] = k
+            ts_ev[j] = evicted
+            ts_clock[j] = clock
+        batch = n_active
+        kv = usage
+        tokens += n_active
+        if t >= warmup:
+            win_tokens += n_active
+        while hsize > 0 and hkeys[0] // shift == t:
+            rid = hkeys[0] % shift
+            ep = heps[0]
+            hsize = heap_pop(hkeys, heps, hsize)
+            if ep != epoch[rid] or not active[rid]:
+                continue
+            usage -= s_arr[rid] + o_arr[rid]
+            active[rid] = False
+            n_active -= 1
+            sum_s_active -= s_arr[rid]
+            done_slot[rid] = t
+            completed += 1
+        while hsize > 0 and hkeys[0] // shift < t:  # stale events of evicted requests
+            hsize = heap_pop(hkeys, heps, hsize)
+        # compact the stack when it holds many finished requests
+        if sp > 2 * n_active + 64:
+            w = 0
+            for i in range(sp):
+                if active[stack[i]]:
+                    stack[w] = stack[i]
+                    w += 1
+            sp = w
+        if step_kind == 0:
+            clock += sparams[0]
+        elif step_kind == 1:
+            clock += sparams[0] + sparams[1] * batch + sparams[2] * kv + sparams[3] * prefill
+        elif step_kind == 2:
+            clock += sparams[4] + sparams[5] * math.ceil((batch + prefill) / sparams[6])
+        end_clock[t] = clock
+    clock_at[slots] = clock
+    return (first_act, act_slot, done_slot, n_evict, wasted, ts_usage, ts_queue, ts_active,
+            ts_act, ts_ev, ts_clock, clock_at, end_clock, nxt, completed, total_ev, tokens,
+            win_tokens, win_wasted, qlen, n_active)
