@@ -482,7 +482,16 @@ def ensure_memory(memory_tokens) -> int:
         raise WorkloadError(
             f"memory must be a positive integer number of tokens, got {memory_tokens!r}"
         )
+    if m > MAX_MEMORY_TOKENS:
+        raise WorkloadError(
+            f"memory {memory_tokens!r} tokens is beyond {MAX_MEMORY_TOKENS:.3g}, larger than any KV "
+            "cache; give the cache size in tokens"
+        )
     return int(m)
+
+
+#: Largest accepted KV-cache size: 2**53, where float64 stops representing every integer.
+MAX_MEMORY_TOKENS = 2**53
 
 
 def check_hard_cap(workload: Workload, memory_tokens: int, tol: float) -> float:

@@ -16,6 +16,7 @@ from numerics.sim.policies import (
     Reserve,
     parse_policy,
 )
+from numerics.sim.replicate import ci, replicate
 from numerics.sim.results import SimResult, simulate
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "SimConfig",
     "SimResult",
     "WaitingQueue",
+    "ci",
     "parse_policy",
+    "replicate",
     "simulate",
 ]

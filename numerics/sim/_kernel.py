@@ -83,6 +83,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     tokens = 0
     win_tokens = 0
     win_wasted = 0
+    win_ev = 0
     clock = 0.0
     shift = np.int64(1) << np.int64(32)
     for t in range(slots):
@@ -158,6 +159,8 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
                 g0[rid] = 0
                 if t >= warmup:
                     win_wasted += g
+            if t >= warmup:
+                win_ev += 1
             if requeue_head:
                 qh = (qh - 1) % cap
                 qbuf[qh] = rid
@@ -210,4 +213,4 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     clock_at[slots] = clock
     return (first_act, act_slot, done_slot, n_evict, wasted, ts_usage, ts_queue, ts_active,
             ts_act, ts_ev, ts_clock, clock_at, end_clock, nxt, completed, total_ev, tokens,
-            win_tokens, win_wasted, qlen, n_active)
+            win_tokens, win_wasted, qlen, n_active, win_ev)

@@ -84,12 +84,25 @@ class SimConfig:
         ensure_memory(self.memory_tokens)
         if not isinstance(self.policy, Policy):
             raise WorkloadError(f"policy must be a Policy (see parse_policy), got {self.policy!r}")
-        for name in ("slots", "block_size", "stride"):
+        for name in ("slots", "block_size", "stride", "warmup"):
             v = getattr(self, name)
-            if int(v) != v or v < 1:
+            ok = isinstance(v, int | float | np.integer) and not isinstance(v, bool)
+            if not ok or not math.isfinite(v) or int(v) != v or v < (0 if name == "warmup" else 1):
                 raise WorkloadError(f"{name} must be a positive integer, got {v!r}")
-        if int(self.warmup) != self.warmup or not 0 <= self.warmup < self.slots:
+            object.__setattr__(self, name, int(v))
+        if self.warmup >= self.slots:
             raise WorkloadError(f"warmup must be an integer in [0, slots), got {self.warmup!r}")
+        seed = self.seed
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise WorkloadError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if (
+            type(self.policy).__name__ == "Reserve"
+            and self.policy.max_tokens is None
+            and not math.isfinite(self.workload.max_decode)
+        ):
+            raise WorkloadError("reserve needs max=L when the decode law is unbounded (reserve:max=L)")
         if self.arrivals not in ARRIVALS:
             raise WorkloadError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}")
         if self.eviction not in EVICTION_MODES:
@@ -288,6 +301,7 @@ class _Sim:
         tokens_generated = 0
         win_tokens = 0
         win_wasted = 0
+        win_evictions = 0
         stack_dead = 0
         for t in range(t_slots):
             self.t = t
@@ -353,6 +367,8 @@ class _Sim:
                     self.g0[rid] = 0
                     if t >= cfg.warmup:
                         win_wasted += g
+                if t >= cfg.warmup:
+                    win_evictions += 1
                 if cfg.policy.requeue == "head":
                     self.queue.push_front(rid)
                 else:
@@ -396,6 +412,7 @@ class _Sim:
         self.tokens_generated = tokens_generated
         self.win_tokens = win_tokens
         self.win_wasted = win_wasted
+        self.win_evictions = win_evictions
         return traj
 
     def _schedule_growth(self, rid: int, t_from: int, grow_at) -> None:

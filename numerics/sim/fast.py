@@ -72,13 +72,14 @@ def run_fast(sim):
     )
     (first_act, act_slot, done_slot, n_evict, wasted, ts_usage, ts_queue, ts_active, ts_act,
      ts_ev, ts_clock, clock_at, end_clock, nxt, completed, total_ev, tokens, win_tokens,
-     win_wasted, qlen, n_active) = out
+     win_wasted, qlen, n_active, win_ev) = out
     sim.first_act, sim.act_slot, sim.done_slot = first_act, act_slot, done_slot
     sim.n_evict, sim.wasted = n_evict, wasted
     sim.clock_at, sim.end_clock = clock_at, end_clock
     sim.arrived, sim.completed, sim.total_evictions = int(nxt), int(completed), int(total_ev)
     sim.tokens_generated, sim.win_tokens, sim.win_wasted = int(tokens), int(win_tokens), int(win_wasted)
     sim.n_active = int(n_active)
+    sim.win_evictions = int(win_ev)
     sim.queue_length_end = int(qlen)
     stride = cfg.stride
     slots_rec = np.arange(0, slots, stride)

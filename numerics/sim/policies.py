@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.errors import SpecError
+from numerics.errors import SpecError, WorkloadError
 from numerics.flow import BUDGET_LAWS
 
 __all__ = [
@@ -196,10 +196,13 @@ class Reserve(Policy):
 
     def select(self, sim) -> int:
         cap = self.max_tokens if self.max_tokens is not None else sim.max_decode
-        reserved = sum(sim.S[i] + cap for i in sim.active_ids())
+        if cap is None:
+            raise WorkloadError("reserve needs max=L when the decode law is unbounded (reserve:max=L)")
+        # a request never holds more than m(S + L) tokens (m rounds up to whole blocks)
+        reserved = sum(sim.mem(sim.S[i] + cap) for i in sim.active_ids())
         k = 0
         for rid in sim.queue:
-            need = sim.S[rid] + cap
+            need = sim.mem(sim.S[rid] + cap)
             if reserved + need > sim.memory_tokens:
                 break
             reserved += need

@@ -151,8 +151,8 @@ def simulate(cfg: SimConfig, check=None, engine: str = "auto") -> SimResult:
         "ttft_mean_slots": float(fin.ttft_slots.mean()) if len(fin) else float("nan"),
         "kv_util_mean": float(util.mean()) if util.size else float("nan"),
         "kv_util_std": float(util.std()) if util.size else float("nan"),
-        "kv_peak_tokens": int(ts.kv_tokens.max()) if len(ts) else 0,
-        "evictions": int(tsw.evictions.sum()) if cfg.stride == 1 else int(sim.total_evictions),
+        "kv_peak_tokens": int(tsw.kv_tokens.max()) if len(tsw) else 0,
+        "evictions": int(sim.win_evictions),
         "wasted_tokens": int(sim.win_wasted),
         "queue_slope": _slope(second_half["queue"].to_numpy()) / cfg.stride,
     }

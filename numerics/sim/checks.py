@@ -1,0 +1,309 @@
+r"""Per-slot invariants of the slot engine, checked from the outside.
+
+:class:`InvariantChecker` is the ``check`` callback of :func:`numerics.sim.simulate`: the engine
+calls it every slot t after the overflow check (step 3 of the slot, before the tokens of step 4).
+It reads only the run state's public attributes (``queue``, ``usage``, ``n_active``, ``stack``,
+``active``, ``S``, ``O``, ``g0``, ``act_slot``, ``arrival_slot``, ``done_slot``, ``n_evict``,
+``wasted``, ``memory_tokens``, ``block``, ``keep``) and keeps its own book of the active set, so a
+bookkeeping slip in the engine shows up as a disagreement between two independent accounts.
+
+At every slot t it asserts
+
+* **request conservation**: A_t = C_t + |queue| + |active|, with A_t the requests arrived by slot t
+  and C_t those completed by the end of slot t − 1;
+* **memory from scratch**: ``usage`` = Σ_active m(S + g + 1), with g = g₀ + (t − τ) the tokens a
+  request activated at τ with kept progress g₀ has generated before slot t, and
+  m(x) = b·⌈x/b⌉ for blocks of b tokens; 0 ≤ g < O for every active request;
+* **capacity**: ``usage`` ≤ M after eviction; and when the slot evicted, the last request evicted
+  was needed (``usage`` + its memory > M: the engine evicts only while U > M);
+* **causality**: no request is active before its arrival slot; a request completes exactly at the
+  end of slot τ + O − g₀ − 1 of its last activation (it emits its O-th token there), never earlier,
+  never later;
+* **LIFO eviction**: the active stack after eviction is either the previous one followed by the
+  requests activated this slot, or a prefix of the previous one (eviction pops the most recently
+  activated first); an evicted request lost its progress (``recompute``: g₀ = 0, its tokens added
+  to ``wasted``) or kept it (``keep-progress``) and waits in the queue again;
+* **FIFO activation** (for :class:`~numerics.sim.policies.FlowControl`,
+  :class:`~numerics.sim.policies.Greedy`, :class:`~numerics.sim.policies.AlphaProtection` and
+  :class:`~numerics.sim.policies.Reserve`, as long as nothing has been evicted: only then is the
+  queue order the arrival order, whatever the requeue position): requests are activated in
+  arrival order, i.e. by increasing request id.
+
+With ``scan_queue=True`` it also walks the waiting queue every slot (O(queue) per slot): every
+waiting request has arrived, is neither active nor finished, appears once, and holds no progress
+under ``recompute``; and (FIFO, no eviction yet) the queue is exactly the arrived, not yet activated
+requests in arrival order. :meth:`InvariantChecker.finish` checks the end-of-run identities, e.g.
+token conservation: tokens emitted = Σ_completed O + Σ_active g + Σ_waiting g₀ + Σ wasted.
+
+Examples
+--------
+>>> from numerics.sim import SimConfig, parse_policy, simulate
+>>> from numerics.specs import parse_law
+>>> from numerics.workload import Workload
+>>> wl = Workload.single(parse_law("uniform:1,10"), parse_law("geom:mean=8,max=40"))
+>>> cfg = SimConfig(wl, 200, parse_policy("greedy"), slots=300, arrival_rate=1.5, seed=3)
+>>> checker = InvariantChecker()
+>>> res = simulate(cfg, check=checker)
+>>> checker.finish()
+>>> checker.slots_checked
+300
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from numerics.sim.policies import AlphaProtection, FlowControl, Greedy, Reserve
+
+__all__ = ["FIFO_POLICIES", "InvariantChecker"]
+
+#: Policies that activate from the head of the FIFO waiting queue (they return a count).
+FIFO_POLICIES = (FlowControl, Greedy, AlphaProtection, Reserve)
+
+
+def _blocks(tokens: int, block: int) -> int:
+    """m(x) = b·⌈x/b⌉, computed here independently of the engine's helper."""
+    return -(-tokens // block) * block
+
+
+class InvariantChecker:
+    """Assert the slot engine's invariants every slot; use as ``simulate(cfg, check=checker)``.
+
+    Parameters
+    ----------
+    scan_queue : bool
+        Also walk the waiting queue every slot (see the module docstring). Costs O(queue) per slot;
+        turn it off for long overloaded runs.
+    fifo : bool or None
+        Check FIFO activation order while nothing has been evicted. None (default) decides from the
+        policy's type (:data:`FIFO_POLICIES`; subclasses are not assumed FIFO).
+
+    Attributes
+    ----------
+    sim : object
+        The run state of the last call (for :meth:`finish` and post-run inspection).
+    slots_checked : int
+        Number of slots checked so far.
+    arrived, completed : int
+        Requests arrived by the last checked slot, and completed before it.
+    evictions_seen : int
+        Evictions observed. Exact except for requests that a non-FIFO policy activates and the
+        engine evicts in the same slot (those leave no trace in the active set).
+    fifo_slots : int
+        Slots in which the FIFO activation order was checked.
+
+    Raises
+    ------
+    AssertionError
+        From a call, naming the slot and the invariant that failed.
+    """
+
+    def __init__(self, *, scan_queue: bool = True, fifo: bool | None = None) -> None:
+        self.scan_queue = scan_queue
+        self.fifo = fifo
+        self.sim = None
+        self.slots_checked = 0
+        self.arrived = 0
+        self.completed = 0
+        self.evictions_seen = 0
+        self.fifo_slots = 0
+        self._fifo_ok = True  # no eviction seen yet: the queue is in arrival order
+        self._next_fifo = 0  # the request id FIFO activation must take next
+        # the active stack at the previous check: (id, activation slot, g0, evictions, wasted)
+        self._prev: list[tuple[int, int, int, int, int]] = []
+
+    # ------------------------------------------------------------------ per slot
+    def __call__(self, sim, t: int) -> None:
+        """Check slot ``t`` of ``sim`` (called by the engine after eviction)."""
+        if self.sim is None:
+            self.sim = sim
+            if self.fifo is None:
+                self.fifo = type(sim.cfg.policy) in FIFO_POLICIES
+        where = f"slot {t}"
+        if sim is not self.sim:
+            _fail(where, "the checker is bound to another run (use one checker per run)")
+        if t != self.slots_checked:
+            _fail(where, f"expected a check of slot {self.slots_checked}")
+        self.slots_checked += 1
+        m_tokens, block, keep = sim.memory_tokens, sim.block, sim.keep
+        S, O, g0, act = sim.S, sim.O, sim.g0, sim.act_slot
+        arrival, done, active = sim.arrival_slot, sim.done_slot, sim.active
+
+        # arrivals by slot t (ids arrive in order; trace replay fills arrival slots online)
+        n = sim.n_req
+        j = self.arrived
+        while j < n and 0 <= arrival[j] <= t:
+            j += 1
+        self.arrived = j
+
+        # completions at the end of slot t - 1: exactly the previously active requests whose O-th
+        # token fell there; the others are still active or were evicted in this slot
+        kept: list[tuple[int, int, int, int, int]] = []
+        for entry in self._prev:
+            rid, a, g, _, _ = entry
+            due = a + O[rid] - g - 1
+            if done[rid] >= 0:
+                if due != t - 1 or done[rid] != t - 1:
+                    _fail(where, f"request {rid} (activated at slot {a} with {g} tokens kept, "
+                                 f"O = {O[rid]}) completed at slot {done[rid]}, expected {due}")
+                if active[rid]:
+                    _fail(where, f"completed request {rid} is still active")
+                self.completed += 1
+            elif due == t - 1:
+                _fail(where, f"request {rid} should have completed at the end of slot {due} "
+                             f"(activated at slot {a}, O = {O[rid]}, {g} tokens kept) but did not")
+            else:
+                kept.append(entry)
+
+        # the live stack now, in activation order; LIFO: the previous stack plus this slot's
+        # activations, or a prefix of the previous stack
+        live = [i for i in sim.stack if active[i]]
+        if len(set(live)) != len(live):
+            _fail(where, "a request is twice in the active stack")
+        if len(live) != sim.n_active:
+            _fail(where, f"n_active = {sim.n_active} but {len(live)} active requests are on the stack")
+        prev_ids = [e[0] for e in kept]
+        if live[: len(kept)] == prev_ids:
+            new, evicted_prev = live[len(kept):], []
+        elif live == prev_ids[: len(live)]:
+            new, evicted_prev = [], kept[len(live):]
+        else:
+            _fail(where, f"not LIFO: the active stack {live[:8]}... is neither the previous stack "
+                         f"{prev_ids[:8]}... plus new activations nor a prefix of it")
+        for rid in new:
+            if act[rid] != t:
+                _fail(where, f"request {rid} is new on the stack but was activated at {act[rid]}")
+            if not 0 <= arrival[rid] <= t:
+                _fail(where, f"request {rid} is active but arrives at slot {arrival[rid]}")
+
+        # evicted requests: counted, progress lost (recompute) or kept (keep-progress)
+        last_evicted_memory = None
+        for rid, a, g, ne, wa in evicted_prev:
+            gen = g + (t - a)  # tokens generated before slot t, when it was evicted
+            if sim.n_evict[rid] != ne + 1:
+                _fail(where, f"the eviction of request {rid} was not counted")
+            want_g0, want_waste = (gen, 0) if keep else (0, gen)
+            if g0[rid] != want_g0 or sim.wasted[rid] - wa != want_waste:
+                _fail(where, f"{sim.cfg.eviction} eviction of request {rid} after {gen} tokens "
+                             f"should leave g0 = {want_g0} and waste {want_waste}; got g0 = "
+                             f"{g0[rid]}, wasted {sim.wasted[rid] - wa}")
+        if evicted_prev:  # the lowest one on the stack went last
+            rid, a, g, _, _ = evicted_prev[0]
+            last_evicted_memory = _blocks(S[rid] + g + (t - a) + 1, block)
+        self.evictions_seen += len(evicted_prev)
+
+        # FIFO activation order while nothing has been evicted
+        if self.fifo and self._fifo_ok:
+            lo = hi = self._next_fifo
+            while hi < self.arrived and act[hi] == t:
+                hi += 1
+            if new != list(range(lo, lo + len(new))):
+                _fail(where, f"FIFO activation out of arrival order: activated {new[:8]}, "
+                             f"expected consecutive ids from {lo}")
+            dropped = list(range(lo + len(new), hi))  # activated in slot t and evicted at once
+            for rid in dropped:
+                if active[rid]:
+                    _fail(where, f"request {rid} is active but not on the stack")
+                if sim.n_evict[rid] != 1:
+                    _fail(where, f"the eviction of request {rid} was not counted")
+            if dropped and not evicted_prev:  # the lowest one on the stack went last
+                first = dropped[0]
+                last_evicted_memory = _blocks(S[first] + (g0[first] if keep else 0) + 1, block)
+            self.evictions_seen += len(dropped)
+            self._next_fifo = hi
+            if evicted_prev or dropped:
+                self._fifo_ok = False
+            else:
+                self.fifo_slots += 1
+
+        # memory: recomputed from scratch, within M, and no needless eviction
+        usage = 0
+        for rid in live:
+            gen = g0[rid] + (t - act[rid])
+            if not 0 <= gen < O[rid]:
+                _fail(where, f"active request {rid} has generated {gen} tokens of O = {O[rid]}")
+            usage += _blocks(S[rid] + gen + 1, block)
+        if sim.usage != usage:
+            _fail(where, f"incremental usage {sim.usage} ≠ {usage} recomputed over the {len(live)} "
+                         f"active requests (block size {block})")
+        if usage > m_tokens:
+            _fail(where, f"usage {usage} > M = {m_tokens} after eviction")
+        if last_evicted_memory is not None and usage + last_evicted_memory <= m_tokens:
+            _fail(where, f"evicted one request too many: usage {usage} + {last_evicted_memory} of "
+                         f"the last request evicted ≤ M = {m_tokens}")
+
+        # request conservation
+        waiting = len(sim.queue)
+        if self.arrived != self.completed + waiting + len(live):
+            _fail(where, f"{self.arrived} arrived ≠ {self.completed} completed + {waiting} waiting "
+                         f"+ {len(live)} active")
+        if self.scan_queue:
+            self._scan(sim, where, live)
+
+        self._prev = [(i, act[i], g0[i], sim.n_evict[i], sim.wasted[i]) for i in live]
+
+    check = __call__
+
+    def _scan(self, sim, where: str, live: list[int]) -> None:
+        t = self.slots_checked - 1
+        waiting = list(sim.queue)
+        if len(waiting) != len(sim.queue):
+            _fail(where, "the queue's length disagrees with its items")
+        if len(set(waiting)) != len(waiting):
+            _fail(where, "a request waits twice")
+        if sum(sim.active) != len(live):
+            _fail(where, "an active request is not on the stack")
+        for rid in waiting:
+            if sim.active[rid]:
+                _fail(where, f"request {rid} is both waiting and active")
+            if sim.done_slot[rid] >= 0:
+                _fail(where, f"finished request {rid} waits again")
+            if not 0 <= sim.arrival_slot[rid] <= t:
+                _fail(where, f"request {rid} waits before arriving")
+            if not (0 <= sim.g0[rid] < sim.O[rid]) or (sim.g0[rid] and not sim.keep):
+                _fail(where, f"request {rid} waits with {sim.g0[rid]} tokens of progress "
+                             f"(O = {sim.O[rid]}, {sim.cfg.eviction})")
+        if self.fifo and self._fifo_ok and waiting != list(range(self._next_fifo, self.arrived)):
+            _fail(where, f"with FIFO activation and no eviction the queue should hold the ids "
+                         f"{self._next_fifo}..{self.arrived - 1} in order")
+
+    # ------------------------------------------------------------------ end of run
+    def finish(self, sim=None) -> None:
+        """Check the end-of-run identities of the checked run (after :func:`simulate` returns).
+
+        Every slot was checked; requests are conserved (arrived = completed + waiting + active,
+        in the run's own counters too); tokens are conserved: tokens emitted = Σ_completed O +
+        Σ_active g + Σ_waiting g₀ + Σ wasted, where g = g₀ + (T − τ) for a request active at the
+        end of T slots.
+        """
+        sim = self.sim if sim is None else sim
+        where = "end of run"
+        if sim is None:
+            _fail(where, "finish() before any slot was checked")
+        slots = sim.cfg.slots
+        if self.slots_checked != slots:
+            _fail(where, f"checked {self.slots_checked} of {slots} slots")
+        last = sum(1 for rid, a, g, _, _ in self._prev if a + sim.O[rid] - g - 1 == slots - 1)
+        completed = self.completed + last
+        if sim.completed != completed or sum(d >= 0 for d in sim.done_slot) != completed:
+            _fail(where, f"the run counts {sim.completed} completions, the checker {completed}")
+        if sim.arrived != self.arrived:
+            _fail(where, f"the run counts {sim.arrived} arrivals, the checker {self.arrived}")
+        if sim.arrived != completed + len(sim.queue) + sim.n_active:
+            _fail(where, "arrived ≠ completed + waiting + active")
+        emitted = sum(sim.wasted)
+        for rid in range(sim.n_req):
+            if sim.done_slot[rid] >= 0:
+                emitted += sim.O[rid]
+            elif sim.active[rid]:
+                emitted += sim.g0[rid] + (slots - sim.act_slot[rid])
+            else:
+                emitted += sim.g0[rid]
+        if sim.tokens_generated != emitted:
+            _fail(where, f"tokens emitted {sim.tokens_generated} ≠ {emitted} accounted for by the "
+                         "completed, active, waiting and wasted requests")
+
+
+def _fail(where: str, message: str) -> NoReturn:
+    """Raise the checker's error (explicitly, so that ``python -O`` keeps the checks)."""
+    raise AssertionError(f"{where}: {message}")
