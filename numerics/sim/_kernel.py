@@ -103,7 +103,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             u = usage
             while k < qlen and k < seqcap:
                 rid = qbuf[(qh + k) % cap]
-                need = s_arr[rid] + 1
+                need = s_arr[rid] + (g0[rid] if keep else 0) + 1
                 if u + need > limit:
                     break
                 u += need

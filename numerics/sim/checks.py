@@ -2,9 +2,9 @@ r"""Per-slot invariants of the slot engine, checked from the outside.
 
 :class:`InvariantChecker` is the ``check`` callback of :func:`numerics.sim.simulate`: the engine
 calls it every slot t after the overflow check (step 3 of the slot, before the tokens of step 4).
-It reads only the run state's public attributes (``queue``, ``usage``, ``n_active``, ``stack``,
-``active``, ``S``, ``O``, ``g0``, ``act_slot``, ``arrival_slot``, ``done_slot``, ``n_evict``,
-``wasted``, ``memory_tokens``, ``block``, ``keep``) and keeps its own book of the active set, so a
+It only reads the run state (``cfg``, ``queue``, ``usage``, ``n_active``, ``stack``, ``active``,
+``S``, ``O``, ``g0``, ``act_slot``, ``arrival_slot``, ``done_slot``, ``n_evict``, ``wasted``,
+``memory_tokens``, ``block``, ``keep``, ``n_req``) and keeps its own book of the active set, so a
 bookkeeping slip in the engine shows up as a disagreement between two independent accounts.
 
 At every slot t it asserts
@@ -87,8 +87,9 @@ class InvariantChecker:
     arrived, completed : int
         Requests arrived by the last checked slot, and completed before it.
     evictions_seen : int
-        Evictions observed. Exact except for requests that a non-FIFO policy activates and the
-        engine evicts in the same slot (those leave no trace in the active set).
+        Evictions observed. Exact except for requests activated and evicted in the same slot
+        once FIFO tracking is off (a non-FIFO policy, or after the first eviction): those leave no
+        trace in the active set.
     fifo_slots : int
         Slots in which the FIFO activation order was checked.
 

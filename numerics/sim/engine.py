@@ -269,6 +269,10 @@ class _Sim:
         """Memory of ``rid`` in a slot where it has already generated ``generated`` tokens."""
         return self.mem(self.S[rid] + generated + 1)
 
+    def activation_memory(self, rid: int) -> int:
+        """Memory a waiting request would hold if activated now (its kept progress included)."""
+        return self.memory_of(rid, self.g0[rid] if self.keep else 0)
+
     def generated(self, rid: int, t: int) -> int:
         return self.g0[rid] + (t - self.act_slot[rid])
 

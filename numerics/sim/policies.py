@@ -150,7 +150,7 @@ class Greedy(Policy):
         for rid in sim.queue:
             if k >= cap:
                 break
-            need = sim.memory_of(rid, 0)
+            need = sim.activation_memory(rid)
             if usage + need > limit:
                 break
             usage += need
@@ -177,7 +177,7 @@ class AlphaProtection(Policy):
         usage = sim.usage
         k = 0
         for rid in sim.queue:
-            need = sim.memory_of(rid, 0)
+            need = sim.activation_memory(rid)
             if usage + need > limit:
                 break
             usage += need
@@ -230,7 +230,7 @@ class MCSF(Policy):
         lo, hi = 0, len(waiting)
         while lo < hi:  # largest feasible prefix (feasibility is monotone in the prefix)
             mid = (lo + hi + 1) // 2
-            cand = active + [(sim.memory_of(i, 0), sim.remaining(i)) for i in waiting[:mid]]
+            cand = active + [(sim.activation_memory(i), sim.remaining(i)) for i in waiting[:mid]]
             if _future_feasible(cand, sim.memory_tokens):
                 lo = mid
             else:
