@@ -186,8 +186,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup", type=_nonnegative_int,
                    help="slots left out of the statistics (default: slots // 10)")
     g.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (default 0)")
-    g.add_argument("--arrivals", choices=("poisson", "deterministic", "bernoulli"),
-                   default="poisson", help="arrival process per slot (default poisson)")
+    g.add_argument("--arrivals", choices=("poisson", "deterministic", "bernoulli", "trace"),
+                   default="poisson",
+                   help="arrival process per slot (default poisson); 'trace' replays the "
+                   "timestamps of --workload trace:PATH through --step-time")
     g.add_argument("--block-size", type=_positive_int, default=1,
                    help="KV memory is allocated in blocks of this many tokens (default 1)")
     g.add_argument("--eviction", choices=("recompute", "keep-progress"), default="recompute",
@@ -382,6 +384,26 @@ def _run_settings(args: argparse.Namespace, workload) -> dict:
     warmup = args.slots // 10 if args.warmup is None else args.warmup
     if warmup >= args.slots:
         raise WorkloadError(f"--warmup {warmup} must be less than --slots {args.slots}")
+    step = StepTimeModel.from_spec(args.step_time) if args.step_time else None
+    if args.arrivals == "trace":
+        from numerics.traces import load_trace
+
+        if not (args.workload or "").startswith("trace:"):
+            raise WorkloadError("--arrivals trace replays a trace: give --workload trace:PATH")
+        if step is None:
+            raise WorkloadError("--arrivals trace maps seconds to slots: give --step-time")
+        if args.arrival_rate is not None:
+            raise WorkloadError(
+                "--arrivals trace takes its arrival times from the trace; drop --arrival-rate"
+            )
+        trace = load_trace(args.workload.removeprefix("trace:"))
+        if trace.timestamps_s is None:
+            raise WorkloadError(f"{trace.source} has no timestamps to replay")
+        return {
+            "workload": workload, "memory_tokens": memory, "slots": args.slots,
+            "arrivals": "trace", "trace": trace, "warmup": warmup, "seed": args.seed,
+            "block_size": args.block_size, "eviction": args.eviction, "step_time": step,
+        }
     if args.arrival_rate is None and workload.rates_per_slot is None:
         raise WorkloadError(
             f"give --arrival-rate (requests per slot): the classes of workload {workload.name!r} "
@@ -398,7 +420,6 @@ def _run_settings(args: argparse.Namespace, workload) -> dict:
         raise WorkloadError(
             f"--arrivals bernoulli admits at most 1 request per slot; the total rate is {total:g}"
         )
-    step = StepTimeModel.from_spec(args.step_time) if args.step_time else None
     return {
         "workload": workload,
         "memory_tokens": memory,

@@ -33,6 +33,9 @@ from numerics.workload import Workload, ensure_memory
 __all__ = ["ARRIVALS", "EVICTION_MODES", "SimConfig", "WaitingQueue", "run"]
 
 ARRIVALS = ("poisson", "deterministic", "bernoulli", "trace")
+#: Trace replay: a timestamp within 1 ns after a slot's start counts as arrived by then (the wall
+#: clock is a float sum of step times, so 10 × 0.1 s may come out as 0.9999999999999999 s).
+CLOCK_TOL_S = 1e-9
 EVICTION_MODES = ("recompute", "keep-progress")
 
 
@@ -126,6 +129,9 @@ class SimConfig:
 
     @property
     def total_rate(self) -> float:
+        """Total arrival rate per slot (NaN for trace replay, whose rate depends on the clock)."""
+        if self.arrivals == "trace":
+            return float("nan")
         if self.arrival_rate is not None:
             return float(self.arrival_rate)
         return float(self.workload.rates_per_slot.sum())
@@ -316,7 +322,7 @@ class _Sim:
                     self.queue.push_back(next_arrival)
                     next_arrival += 1
             else:
-                while next_arrival < n and self.arrival_time[next_arrival] <= clock:
+                while next_arrival < n and self.arrival_time[next_arrival] <= clock + CLOCK_TOL_S:
                     self.arrival_slot[next_arrival] = t
                     self.queue.push_back(next_arrival)
                     next_arrival += 1
