@@ -9,42 +9,6 @@ __all__ = ["kernel"]
 
 
 @njit(cache=True)
-def heap_push(keys, eps, size, key, ep):
-    i = size
-    keys[i] = key
-    eps[i] = ep
-    while i > 0:
-        p = (i - 1) >> 1
-        if keys[p] <= keys[i]:
-            break
-        keys[p], keys[i] = keys[i], keys[p]
-        eps[p], eps[i] = eps[i], eps[p]
-        i = p
-    return size + 1
-
-
-@njit(cache=True)
-def heap_pop(keys, eps, size):
-    size -= 1
-    keys[0] = keys[size]
-    eps[0] = eps[size]
-    i = 0
-    while True:
-        lft = 2 * i + 1
-        if lft >= size:
-            break
-        c = lft
-        if lft + 1 < size and keys[lft + 1] < keys[lft]:
-            c = lft + 1
-        if keys[i] <= keys[c]:
-            break
-        keys[c], keys[i] = keys[i], keys[c]
-        eps[c], eps[i] = eps[i], eps[c]
-        i = c
-    return size
-
-
-@njit(cache=True)
 def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_head,
            memory, slots, warmup, stride, step_kind, sparams):
     n = s_arr.size
@@ -62,9 +26,16 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     qlen = 0
     stack = np.empty(n + 1, np.int64)
     sp = 0
-    hkeys = np.empty(n + 1, np.int64)
-    heps = np.empty(n + 1, np.int64)
-    hsize = 0
+    # Completion timing wheel: bucket (slot mod W) holds a doubly linked list of the requests
+    # that complete in that slot; W exceeds any remaining decode length, so a bucket read at slot
+    # t holds exactly the completions due at t. An evicted request is unlinked in O(1).
+    wheel = 2
+    for i in range(n):
+        if o_arr[i] + 1 > wheel:
+            wheel = o_arr[i] + 1
+    bucket = np.full(wheel, -1, np.int64)
+    nxt_in = np.full(n, -1, np.int64)
+    prv_in = np.full(n, -1, np.int64)
     n_rec = (slots + stride - 1) // stride
     ts_usage = np.zeros(n_rec, np.int64)
     ts_queue = np.zeros(n_rec, np.int64)
@@ -85,7 +56,6 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     win_wasted = 0
     win_ev = 0
     clock = 0.0
-    shift = np.int64(1) << np.int64(32)
     for t in range(slots):
         clock_at[t] = clock
         while nxt < n and arrival_slot[nxt] == t:
@@ -135,8 +105,13 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             stack[sp] = rid
             sp += 1
             prefill += s_arr[rid] + (g if keep else 0)
-            hsize = heap_push(hkeys, heps, hsize, (t + o_arr[rid] - g - 1) * shift + rid,
-                              epoch[rid])
+            slot_done = (t + o_arr[rid] - g - 1) % wheel
+            head = bucket[slot_done]
+            nxt_in[rid] = head
+            prv_in[rid] = -1
+            if head >= 0:
+                prv_in[head] = rid
+            bucket[slot_done] = rid
         # overflow: LIFO eviction
         evicted = 0
         while usage > memory:
@@ -152,6 +127,15 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             epoch[rid] += 1
             n_evict[rid] += 1
             evicted += 1
+            # unlink from the completion wheel
+            nx = nxt_in[rid]
+            pv = prv_in[rid]
+            if pv >= 0:
+                nxt_in[pv] = nx
+            else:
+                bucket[(act_slot[rid] + o_arr[rid] - g0[rid] - 1) % wheel] = nx
+            if nx >= 0:
+                prv_in[nx] = pv
             if keep:
                 g0[rid] = g
             else:
@@ -181,20 +165,17 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
         tokens += n_active
         if t >= warmup:
             win_tokens += n_active
-        while hsize > 0 and hkeys[0] // shift == t:
-            rid = hkeys[0] % shift
-            ep = heps[0]
-            hsize = heap_pop(hkeys, heps, hsize)
-            if ep != epoch[rid] or not active[rid]:
-                continue
+        rid = bucket[t % wheel]
+        bucket[t % wheel] = -1
+        while rid >= 0:
+            nx = nxt_in[rid]
             usage -= s_arr[rid] + o_arr[rid]
             active[rid] = False
             n_active -= 1
             sum_s_active -= s_arr[rid]
             done_slot[rid] = t
             completed += 1
-        while hsize > 0 and hkeys[0] // shift < t:  # stale events of evicted requests
-            hsize = heap_pop(hkeys, heps, hsize)
+            rid = nx
         # compact the stack when it holds many finished requests
         if sp > 2 * n_active + 64:
             w = 0

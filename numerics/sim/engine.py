@@ -219,7 +219,7 @@ class _Sim:
         cfg.policy.reset(self.rng)
         self.check = check
         self._generate_requests()
-        self.queue = WaitingQueue(self.n_classes, self.cls)
+        self.queue = WaitingQueue(self.n_classes, self.cls.tolist())
         self.usage = 0
         self.n_active = 0
         self.stack: list[int] = []  # active ids in activation order (LIFO eviction from the end)
@@ -255,9 +255,11 @@ class _Sim:
         if n and np.any(o < 1):
             raise WorkloadError("decode lengths must be ≥ 1")
         self.n_req = n
-        self.S = np.asarray(s, dtype=np.int64).tolist()
-        self.O = np.asarray(o, dtype=np.int64).tolist()
-        self.cls = np.asarray(cls, dtype=np.int64).tolist()
+        # numpy arrays here (the compiled engine takes them as they are); the Python engine turns
+        # them into lists before its loop, where list indexing is several times faster.
+        self.S = np.asarray(s, dtype=np.int64)
+        self.O = np.asarray(o, dtype=np.int64)
+        self.cls = np.asarray(cls, dtype=np.int64)
         self.act_slot = [-1] * n  # slot of the current activation
         self.g0 = [0] * n  # progress kept at the current activation
         self.first_act = [-1] * n
@@ -295,6 +297,7 @@ class _Sim:
 
     # ------------------------------------------------------------------ the run
     def run(self):
+        self.S, self.O = self.S.tolist(), self.O.tolist()
         cfg = self.cfg
         t_slots, stride = cfg.slots, cfg.stride
         done_at: dict[int, list[tuple[int, int]]] = {}
