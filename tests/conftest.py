@@ -23,3 +23,21 @@ settings.register_profile("thorough", max_examples=1000, deadline=None)
 
 _IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _IN_CI else "dev"))
+
+
+def assert_one_line_cli_error(capsys, argv, needle: str) -> None:
+    """Run the CLI on ``argv``: exit status 2, nothing on stdout, one ``flowstab: error:`` line."""
+    from flowstab.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse usage errors exit from inside main
+        code = exc.code
+    assert code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("flowstab: error:")
+    assert "Traceback" not in err
+    assert needle in lines[0]

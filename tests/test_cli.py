@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from conftest import assert_one_line_cli_error
 
 from flowstab.cli import main
 
@@ -91,18 +92,7 @@ def test_text_report_and_arrival_rate(capsys):
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, argv, needle):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse usage errors exit from inside main
-        code = exc.code
-    assert code == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("flowstab: error:")
-    assert "Traceback" not in err
-    assert needle in lines[0]
+    assert_one_line_cli_error(capsys, argv, needle)
 
 
 def test_toml_workload_errors_are_one_line(capsys, tmp_path):

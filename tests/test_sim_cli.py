@@ -14,6 +14,7 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import assert_one_line_cli_error
 
 from flowstab.cli import main
 from numerics.sim import SimConfig, ci, parse_policy, replicate
@@ -268,18 +269,7 @@ def test_importing_does_not_pull_matplotlib():
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, argv, needle):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse usage errors exit from inside main
-        code = exc.code
-    assert code == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("flowstab: error:")
-    assert "Traceback" not in err
-    assert needle in lines[0]
+    assert_one_line_cli_error(capsys, argv, needle)
 
 
 def test_plot_path_that_is_a_directory(capsys, tmp_path):

@@ -143,19 +143,8 @@ class Greedy(Policy):
             raise SpecError(f"greedy max_seqs must be a positive integer, got {self.max_seqs}")
 
     def select(self, sim) -> int:
-        limit = (1 - self.watermark) * sim.memory_tokens
-        usage = sim.usage
         cap = math.inf if self.max_seqs is None else self.max_seqs - sim.n_active
-        k = 0
-        for rid in sim.queue:
-            if k >= cap:
-                break
-            need = sim.activation_memory(rid)
-            if usage + need > limit:
-                break
-            usage += need
-            k += 1
-        return k
+        return _admit_fcfs(sim, (1 - self.watermark) * sim.memory_tokens, cap)
 
     def spec(self) -> str:
         seqs = "" if self.max_seqs is None else f",max_seqs={self.max_seqs}"
@@ -173,16 +162,7 @@ class AlphaProtection(Policy):
             raise SpecError(f"alpha must lie in [0, 1), got {self.alpha}")
 
     def select(self, sim) -> int:
-        limit = (1 - self.alpha) * sim.memory_tokens
-        usage = sim.usage
-        k = 0
-        for rid in sim.queue:
-            need = sim.activation_memory(rid)
-            if usage + need > limit:
-                break
-            usage += need
-            k += 1
-        return k
+        return _admit_fcfs(sim, (1 - self.alpha) * sim.memory_tokens)
 
     def spec(self) -> str:
         return f"alpha:{self.alpha:g}"
@@ -239,6 +219,21 @@ class MCSF(Policy):
 
     def spec(self) -> str:
         return "mcsf"
+
+
+def _admit_fcfs(sim, limit: float, cap: float = math.inf) -> int:
+    """How many head-of-queue requests fit, in FIFO order, with this slot's memory ≤ ``limit``."""
+    usage = sim.usage
+    k = 0
+    for rid in sim.queue:
+        if k >= cap:
+            break
+        need = sim.activation_memory(rid)
+        if usage + need > limit:
+            break
+        usage += need
+        k += 1
+    return k
 
 
 def _future_feasible(items: list[tuple[int, int]], memory: int) -> bool:
