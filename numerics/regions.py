@@ -1,0 +1,107 @@
+r"""Admissible arrival-rate regions for multi-class workloads.
+
+* **Necessary polytope** (any scheduler, Prop. 3.2): :math:`\{\lambda \ge 0 : \sum_k \lambda_k
+  E[W_k] \le M\}`.
+* **Algorithm 1 integer-budget region** (known lengths): :math:`\{\lambda : \exists b \in
+  \mathbb Z_+^K,\ b_k > \lambda_k,\ \sum_k b_k w_k \le M\}` — a union of boxes
+  :math:`[0, b_1) \times \dots`, a staircase strictly inside the simplex (the integrality gap).
+* **Flow-control ε-region** (Algorithm 2, one global budget, FIFO): along each class mix π the
+  admissible total rate is r*(ε) of the π-mixture workload, so the boundary is
+  :math:`\{ r^*_\pi(\varepsilon)\,\pi \}`; randomised budgets make every mean rate available.
+
+Two-class regions come as plot-ready arrays.
+
+Examples
+--------
+Dong & Cao §4.1 with two of its classes (w = 410 and 1220, M = 16492):
+
+>>> corners = alg1_staircase([410, 1220], 16492)
+>>> corners[:3].tolist()
+[[0, 13], [1, 13], [2, 12]]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numerics.bounds import FlowTails
+from numerics.errors import WorkloadError
+from numerics.workload import RequestClass, Workload, ensure_memory
+
+__all__ = [
+    "alg1_admissible",
+    "alg1_maximal_budgets",
+    "alg1_staircase",
+    "flow_region_boundary",
+    "necessary_vertices",
+]
+
+
+def _weights(memory_times) -> np.ndarray:
+    w = np.asarray(memory_times, dtype=float)
+    if w.ndim != 1 or w.size == 0 or np.any(~np.isfinite(w)) or np.any(w <= 0):
+        raise WorkloadError(f"memory-times must be positive and finite, got {memory_times!r}")
+    return w
+
+
+def necessary_vertices(memory_times, memory_tokens) -> np.ndarray:
+    """Vertices of the necessary polytope: 0 and M/E[W_k] on each axis (rows)."""
+    w = _weights(memory_times)
+    m = ensure_memory(memory_tokens)
+    verts = np.zeros((w.size + 1, w.size))
+    verts[1:] = np.diag(m / w)
+    return verts
+
+
+def alg1_maximal_budgets(memory_times, memory_tokens) -> np.ndarray:
+    """All maximal integer budget vectors b with Σ b_k w_k ≤ M (two classes: one per b_1)."""
+    w = _weights(memory_times)
+    m = ensure_memory(memory_tokens)
+    if w.size != 2:
+        raise WorkloadError("alg1_maximal_budgets enumerates two-class budgets; got "
+                            f"{w.size} classes")
+    b1 = np.arange(0, math.floor(m / w[0]) + 1)
+    b2 = np.floor((m - b1 * w[0]) / w[1]).astype(np.int64)
+    return np.stack([b1, b2], axis=1)
+
+
+def alg1_staircase(memory_times, memory_tokens) -> np.ndarray:
+    """Corner points of the two-class Algorithm 1 region ∪_b [0, b_1) × [0, b_2).
+
+    Row i is the budget pair (b_1, b_2) with b_2 maximal for b_1 = i; λ is admissible iff
+    λ_1 < b_1 and λ_2 < b_2 for some row.
+    """
+    return alg1_maximal_budgets(memory_times, memory_tokens)
+
+
+def alg1_admissible(rates, memory_times, memory_tokens) -> bool:
+    """True when some integer budget vector has b_k > λ_k and Σ b_k w_k ≤ M (two classes)."""
+    lam = np.asarray(rates, dtype=float)
+    budgets = alg1_maximal_budgets(memory_times, memory_tokens)
+    return bool(np.any(np.all(budgets > lam[None, :], axis=1)))
+
+
+def flow_region_boundary(workload: Workload, memory_tokens: int, epsilon: float = 1e-6,
+                         n_directions: int = 17, budget: str = "randomized") -> np.ndarray:
+    """Boundary of the two-class flow-control ε-region: rows (λ_1, λ_2) = r*_π(ε)·π.
+
+    Directions π = (cos φ, sin φ)/(cos φ + sin φ) for φ evenly spaced in [0, π/2].
+    """
+    if len(workload.classes) != 2:
+        raise WorkloadError(f"flow_region_boundary needs two classes, got {len(workload.classes)}")
+    out = []
+    for phi in np.linspace(0.0, math.pi / 2, n_directions):
+        weights = np.array([math.cos(phi), math.sin(phi)])
+        weights = np.clip(weights, 0.0, None)
+        mix = weights / weights.sum()
+        keep = mix > 1e-12
+        classes = tuple(
+            RequestClass(c.lengths, float(p), c.name)
+            for c, p, k in zip(workload.classes, mix, keep, strict=True) if k
+        )
+        wl = Workload(classes, workload.name)
+        rate = FlowTails(wl, memory_tokens).flow_rate(epsilon, budget).rate_per_slot
+        out.append(rate * mix)
+    return np.array(out)

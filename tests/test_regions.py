@@ -1,0 +1,60 @@
+"""Two-class rate regions: necessary polytope ⊇ flow ε-region, and the Algorithm 1 staircase."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numerics.regions import (
+    alg1_admissible,
+    alg1_staircase,
+    flow_region_boundary,
+    necessary_vertices,
+)
+from numerics.specs import parse_law
+from numerics.workload import RequestClass, Workload
+
+# Dong & Cao §4.1 classes (l, o) = (10, 20), (10, 40): w = 410, 1220; M = 16492.
+W = [410, 1220]
+M = 16492
+
+
+def test_necessary_vertices():
+    v = necessary_vertices(W, M)
+    np.testing.assert_allclose(v, [[0, 0], [M / 410, 0], [0, M / 1220]], rtol=1e-15)
+
+
+@given(w1=st.integers(10, 3000), w2=st.integers(10, 3000), m=st.integers(3000, 100_000))
+def test_staircase_rows_are_maximal_and_safe(w1, w2, m):
+    rows = alg1_staircase([w1, w2], m)
+    assert rows[0, 0] == 0
+    assert rows[-1, 0] == m // w1
+    for b1, b2 in rows:
+        assert b1 * w1 + b2 * w2 <= m  # inequality (2)
+        assert b1 * w1 + (b2 + 1) * w2 > m  # maximal
+    assert np.all(np.diff(rows[:, 1]) <= 0)  # a staircase
+
+
+def test_integrality_gap():
+    # λ on the segment towards the simplex's corner: the necessary condition holds but no
+    # integer budget pair strictly above λ fits (b must exceed λ componentwise).
+    lam = np.array([20.5, 6.5])
+    assert lam @ np.array(W) <= M  # 16 335 ≤ 16 492: inside the necessary polytope
+    assert not alg1_admissible(lam, W, M)  # b = (21, 7) needs 17 150 > M
+    assert alg1_admissible([20.5, 5.5], W, M)  # b = (21, 6) needs 15 930 ≤ M
+
+
+def test_flow_region_inside_necessary_polytope():
+    wl = Workload((
+        RequestClass.independent(parse_law("10"), parse_law("20"), 1.0, "a"),
+        RequestClass.independent(parse_law("10"), parse_law("uniform:1,60"), 1.0, "b"),
+    ))
+    ew = wl.mean_memory_times
+    boundary = flow_region_boundary(wl, M, 1e-6, n_directions=7)
+    assert boundary.shape == (7, 2)
+    loads = boundary @ ew
+    assert np.all(loads <= M)  # every certified point meets the necessary condition
+    assert np.all(loads >= 0.5 * M)  # and is not absurdly conservative for these bounded laws
+    tight = flow_region_boundary(wl, M, 1e-12, n_directions=7)
+    assert np.all(tight @ ew <= loads + 1e-9)  # smaller ε, smaller region
