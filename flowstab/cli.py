@@ -171,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print a JSON list of summaries")
     compare.add_argument("--plot", metavar="FILE.png",
                          help="save a figure: KV utilisation over time and latency CDFs")
+    region = sub.add_parser("region", help="two-class admissible rate regions")
+    _add_workload_args(region)
+    region.add_argument("--memory", type=_memory, help="KV-cache size M in tokens "
+                        "(default: the workload file's memory_tokens)")
+    region.add_argument("--eps", type=_epsilon, default=1e-6,
+                        help="target overflow probability per slot (default 1e-6)")
+    region.add_argument("--directions", type=_positive_int, default=17,
+                        help="class mixes on the flow-control boundary (default 17)")
+    region.add_argument("--json", action="store_true", help="print one JSON object")
+    region.add_argument("--plot", metavar="FILE.png", help="save the regions as a figure")
     return parser
 
 
@@ -754,6 +764,86 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_region(args: argparse.Namespace) -> int:
+    from numerics.errors import WorkloadError
+    from numerics.regions import alg1_staircase, flow_region_boundary, necessary_vertices
+
+    workload = _resolve_workload(args)
+    if len(workload.classes) != 2:
+        raise WorkloadError(
+            f"region needs a two-class workload (a .toml file with two [[class]] tables); "
+            f"{workload.name!r} has {len(workload.classes)}"
+        )
+    memory = _memory_of(args, workload)
+    plot_path = _check_plot_path(args.plot) if args.plot else None
+    workload.require_finite_memory_time()
+    w = workload.mean_memory_times
+    known = all(c.lengths.prompt_law.values.size == 1 and c.lengths.decode_law.values.size == 1
+                for c in workload.classes)
+    out = {
+        "classes": [c.name for c in workload.classes],
+        "memory_tokens": memory,
+        "epsilon": args.eps,
+        "mean_memory_times": w.tolist(),
+        "necessary_vertices": necessary_vertices(w, memory).tolist(),
+        "flow_boundary": flow_region_boundary(workload, memory, args.eps, args.directions).tolist(),
+        "alg1_staircase": alg1_staircase(w, memory).tolist() if known else None,
+    }
+    if plot_path is not None:
+        _plot_region(out, plot_path)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    a, b = out["classes"]
+    print(f"flowstab region — classes {a!r}, {b!r}; M = {memory:,} tokens")
+    print(f"  E[W] = {w[0]:,.1f}, {w[1]:,.1f} token-slots")
+    print(f"  necessary polytope: λ_{a} E[W_{a}] + λ_{b} E[W_{b}] ≤ M "
+          f"(axis intercepts {memory / w[0]:.4g}, {memory / w[1]:.4g} requests/slot)")
+    print(f"  flow control, ε = {args.eps:g} (randomized budget), boundary points (λ_{a}, λ_{b}):")
+    for x, y in out["flow_boundary"]:
+        print(f"    ({x:.4g}, {y:.4g})  load {(x * w[0] + y * w[1]) / memory:.1%}")
+    if known:
+        print(f"  Algorithm 1 (known lengths): {len(out['alg1_staircase'])} maximal budget pairs, "
+              "λ admissible iff λ < b componentwise for one of them")
+    else:
+        print("  Algorithm 1 region not shown: it needs known (deterministic) lengths per class")
+    if plot_path is not None:
+        print(f"figure saved to {plot_path}")
+    return 0
+
+
+def _plot_region(out: dict, path) -> None:
+    """Necessary polytope, flow ε-boundary and (when defined) the Algorithm 1 staircase."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    v = np.asarray(out["necessary_vertices"])
+    ax.fill(v[:, 0], v[:, 1], color="#56B4E9", alpha=0.25, label="necessary (any scheduler)")
+    fb = np.asarray(out["flow_boundary"])
+    ax.plot(fb[:, 0], fb[:, 1], "-o", color="#0072B2", ms=3,
+            label=f"flow control, ε = {out['epsilon']:g}")
+    if out["alg1_staircase"] is not None:
+        # union of boxes [0, b1) × [0, b2(b1)): on [b1 − 1, b1) the height is b2(b1)
+        st = np.asarray(out["alg1_staircase"], dtype=float)
+        ax.step(st[:, 0], np.append(st[1:, 1], 0.0), where="post", color="#D55E00",
+                label="Algorithm 1 (integer budgets)")
+    a, b = out["classes"]
+    ax.set_xlabel(f"λ_{a} (requests/slot)")
+    ax.set_ylabel(f"λ_{b} (requests/slot)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Admissible rates, M = {out['memory_tokens']:,} tokens")
+    ax.legend(loc="upper right", fontsize=8)
+    try:
+        fig.savefig(path, dpi=150)
+    except OSError as exc:
+        raise OutputError(f"--plot {path}: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowstab`` console script."""
     parser = build_parser()
@@ -763,6 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _cmd_demo,
         "simulate": _cmd_simulate,
         "compare": _cmd_compare,
+        "region": _cmd_region,
     }[args.command]
     try:
         return handler(args)

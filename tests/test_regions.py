@@ -58,3 +58,28 @@ def test_flow_region_inside_necessary_polytope():
     assert np.all(loads >= 0.5 * M)  # and is not absurdly conservative for these bounded laws
     tight = flow_region_boundary(wl, M, 1e-12, n_directions=7)
     assert np.all(tight @ ew <= loads + 1e-9)  # smaller ε, smaller region
+
+
+def test_region_cli(tmp_path, capsys):
+    import json
+
+    from conftest import assert_one_line_cli_error
+
+    from flowstab.cli import main
+
+    toml = tmp_path / "two.toml"
+    toml.write_text(
+        "memory_tokens = 16492\n"
+        '[[class]]\nname = "short"\nprompt = 10\ndecode = 20\nrate = 1\n'
+        '[[class]]\nname = "long"\nprompt = 10\ndecode = 40\nrate = 1\n'
+    )
+    png = tmp_path / "region.png"
+    assert main(["region", "--workload", str(toml), "--directions", "5", "--json",
+                 "--plot", str(png)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["mean_memory_times"] == W
+    assert len(data["flow_boundary"]) == 5
+    assert data["alg1_staircase"][:2] == [[0, 13], [1, 13]]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_one_line_cli_error(capsys, ["region", "--prompt", "10", "--decode", "20",
+                                       "--memory", "1000"], "two-class")
