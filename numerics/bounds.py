@@ -208,6 +208,7 @@ class FlowTails:
         h_hi = h(hi)
         for _ in range(200):  # double until the convex objective turns up
             if h_hi < _LOG_TINY:
+                self._theta_hint = hi
                 return _LOG_TINY  # the bound is below the smallest double already
             h_next = h(2 * hi)
             if not h_next < h_hi:
