@@ -43,7 +43,7 @@ import numpy as np
 from scipy import optimize, special
 
 from numerics.errors import WorkloadError
-from numerics.flow import BudgetLaw
+from numerics.flow import BudgetLaw, age_sums, log_mgf_from_ages, log_stay_by_age
 from numerics.workload import Workload
 
 __all__ = [
@@ -99,11 +99,9 @@ class FlowTails:
         self.memory_tokens = int(memory_tokens)
         self.mean_memory_time = workload.mean_memory_time
         g, mu, nu = workload.age_moments()
-        with np.errstate(divide="ignore"):
-            self._log_stay = np.log1p(-np.minimum(g, 1.0))  # log P(O ≤ a)
+        self._log_stay = log_stay_by_age(g)
         self._theta_hint: float | None = None
-        self._within = float(np.sum(nu - mu * mu))
-        self._between = float(np.sum(mu * mu))
+        self._within, self._between = age_sums(mu, nu)
         self._excess = workload.truncation_excess()
         self.bounded = workload.bounded
         self.finite_variance = math.isfinite(self._within) and all(
@@ -199,8 +197,9 @@ class FlowTails:
         def h(theta: float) -> float:
             if theta <= 0:
                 return 0.0
-            log_phi = np.logaddexp(self._log_stay, self.workload.age_log_mgf(theta))
-            val = -theta * m + float(np.sum(budget.log_pgf_of_log(log_phi)))
+            val = -theta * m + log_mgf_from_ages(
+                self._log_stay, self.workload.age_log_mgf(theta), budget
+            )
             return val if math.isfinite(val) else math.inf
 
         start = 1e-3 / scale

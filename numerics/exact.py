@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.bounds import FlowTails
-from numerics.flow import BudgetLaw
+from numerics.flow import BudgetLaw, log_mgf_from_ages, log_stay_by_age
 from numerics.workload import IndependentLengths, Workload
 
 __all__ = ["ExactTail", "exact_overflow", "exact_tail"]
@@ -92,9 +92,10 @@ def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: 
     r = budget.rate_per_slot
     # Real (ω = 0) per-age transforms over every age: φ_a(θ) = P(O ≤ a) + E[e^{θ X_a}; O > a].
     g_mix = wl.age_moments()[0]
-    alive_t = np.exp(wl.age_log_mgf(theta))
+    log_alive = wl.age_log_mgf(theta)
+    log_mgf = log_mgf_from_ages(log_stay_by_age(g_mix), log_alive, budget)
+    alive_t = np.exp(log_alive)
     phi_all = (1 - g_mix) + alive_t
-    log_mgf = float(np.sum(budget.log_pgf_of_log(np.log(phi_all))))
     # Ages whose tilted alive mass is negligible change the transform by |φ_a(z)/φ_a(θ) − 1| ≤
     # 2 alive_a/φ_a(θ); stop the complex sum once the rest of these adds up to < 1e-16.
     rest = np.cumsum((2 * alive_t / phi_all)[::-1])[::-1]

@@ -46,9 +46,12 @@ from numerics.workload import Workload
 __all__ = [
     "BUDGET_LAWS",
     "BudgetLaw",
+    "age_sums",
     "flow_log_mgf",
     "flow_saturated_mean",
     "flow_saturated_variance",
+    "log_mgf_from_ages",
+    "log_stay_by_age",
 ]
 
 BUDGET_LAWS = ("deterministic", "randomized", "poisson")
@@ -129,9 +132,8 @@ def flow_saturated_mean(workload: Workload, rate_per_slot: float) -> float:
     return rate_per_slot * workload.mean_memory_time
 
 
-def _age_sums(workload: Workload) -> tuple[float, float]:
-    """(Σ_a (ν_a − μ_a²), Σ_a μ_a²) over the stored ages."""
-    _g, mu, nu = workload.age_moments()
+def age_sums(mu: np.ndarray, nu: np.ndarray) -> tuple[float, float]:
+    """(Σ_a (ν_a − μ_a²), Σ_a μ_a²) from the per-age moments μ_a = E X_a, ν_a = E X_a²."""
     return float(np.sum(nu - mu * mu)), float(np.sum(mu * mu))
 
 
@@ -140,14 +142,23 @@ def flow_saturated_variance(workload: Workload, rate_per_slot: float, budget="ra
     law = _budget(budget, rate_per_slot)
     if not math.isfinite(workload.decode_second_moment):
         return math.inf
-    within, between = _age_sums(workload)
+    _g, mu, nu = workload.age_moments()
+    within, between = age_sums(mu, nu)
     return law.rate_per_slot * within + law.variance * between
+
+
+def log_stay_by_age(g: np.ndarray) -> np.ndarray:
+    """log P(O ≤ a) from G(a) = P(O > a) (−∞ where every request is still active)."""
+    with np.errstate(divide="ignore"):
+        return np.log1p(-np.minimum(g, 1.0))
+
+
+def log_mgf_from_ages(log_stay: np.ndarray, log_alive: np.ndarray, budget: BudgetLaw) -> float:
+    """Σ_a log P_B(φ_a(θ)) with log φ_a = logaddexp(log P(O ≤ a), log E[e^{θX_a}; O > a])."""
+    return float(np.sum(budget.log_pgf_of_log(np.logaddexp(log_stay, log_alive))))
 
 
 def flow_log_mgf(workload: Workload, theta: float, budget: BudgetLaw) -> float:
     """log E[e^{θU}] of the saturated memory over the stored ages (θ ≥ 0)."""
     g, _mu, _nu = workload.age_moments()
-    with np.errstate(divide="ignore"):
-        log_stay = np.log1p(-np.minimum(g, 1.0))  # log P(O ≤ a)
-    log_phi = np.logaddexp(log_stay, workload.age_log_mgf(theta))
-    return float(np.sum(budget.log_pgf_of_log(log_phi)))
+    return log_mgf_from_ages(log_stay_by_age(g), workload.age_log_mgf(theta), budget)
