@@ -18,7 +18,6 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     n_evict = np.zeros(n, np.int64)
     wasted = np.zeros(n, np.int64)
     g0 = np.zeros(n, np.int64)
-    epoch = np.zeros(n, np.int64)
     active = np.zeros(n, np.bool_)
     cap = n + 1
     qbuf = np.empty(cap, np.int64)
@@ -124,7 +123,6 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             active[rid] = False
             n_active -= 1
             sum_s_active -= s_arr[rid]
-            epoch[rid] += 1
             n_evict[rid] += 1
             evicted += 1
             # unlink from the completion wheel
