@@ -181,7 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="class mixes on the flow-control boundary (default 17)")
     region.add_argument("--json", action="store_true", help="print one JSON object")
     region.add_argument("--plot", metavar="FILE.png", help="save the regions as a figure")
+    _register_command_modules(sub)
     return parser
+
+
+def _register_command_modules(sub) -> None:
+    """Add the subcommands defined in :mod:`flowstab.commands` (one module each, name order)."""
+    import importlib
+    import pkgutil
+
+    from flowstab import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"flowstab.commands.{info.name}").register(sub)
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -848,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowstab`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {
+    handler = getattr(args, "func", None) or {
         "plan": _cmd_plan,
         "demo": _cmd_demo,
         "simulate": _cmd_simulate,
