@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from test_bounds import exact_tail as convolution_tail
 
 from numerics.bounds import VALID_BOUNDS, FlowTails
+from numerics.errors import WorkloadError
 from numerics.exact import exact_tail
 from numerics.flow import BudgetLaw
+from numerics.laws import TokenLaw
 from numerics.specs import parse_law
 from numerics.workload import JointLengths, RequestClass, Workload
 
@@ -83,3 +85,55 @@ def test_poisson_budget_against_monte_carlo():
     se = math.sqrt(exact * (1 - exact) / n)
     assert abs(hits - exact) <= 5 * se  # 5 standard errors: false alarm ~6e-7
     assert 1e-3 < exact < 0.2  # a tail Monte Carlo can resolve
+
+
+LOBE_RTOL = 1e-7  # both methods converge to 1e-8 between their own grid sizes
+
+
+@settings(max_examples=20)
+@given(wl=small, rho=st.floats(0.2, 1.2), kind=st.sampled_from(["randomized", "poisson"]))
+def test_main_lobe_inversion_equals_the_full_window_fft(wl, rho, kind):
+    # two evaluations of the same inversion formula, at ~100 lobe frequencies vs a full window
+    r = 3.3
+    memory = max(1, int(rho * r * wl.mean_memory_time))
+    fft = exact_tail(wl, memory, r, kind, method="fft")
+    try:
+        lobe = exact_tail(wl, memory, r, kind, method="lobe")
+    except WorkloadError as exc:  # a near-lattice law: the lobe method must say so, not guess
+        lobe = None
+        message = str(exc)
+    if lobe is None:
+        assert "side peak" in message
+        return
+    assert lobe.method in ("lobe", "sure")
+    assert lobe.prob == pytest.approx(fft.prob, rel=LOBE_RTOL, abs=CONV_ATOL)
+
+
+def test_lattice_valued_memory_is_divided_out():
+    # O ≡ 1 and S ∈ {4, 9}: every held value is 5 or 10, so U lives on 5ℤ
+    wl = Workload.single(TokenLaw.from_pmf([4, 9], [0.5, 0.5]), parse_law("1"))
+    budget = BudgetLaw("randomized", 4.5)
+    direct = convolution_tail(wl, 37, budget)
+    lobe = exact_tail(wl, 37, 4.5, "randomized", method="lobe")
+    assert lobe.prob == pytest.approx(direct, rel=LOBE_RTOL)
+
+
+def test_scale_target_runs_with_the_lobe_method():
+    # M = 10^6 with decode support 10^4 (issue 4's scale target); the Chernoff bound dominates
+    wl = Workload.single(parse_law("500"), parse_law("geom:mean=2000,max=10000"))
+    memory = 10**6
+    r = 0.8 * memory / wl.mean_memory_time
+    got = exact_tail(wl, memory, r)
+    assert got.method == "lobe"
+    assert got.relative_change <= 1e-8
+    bound = FlowTails(wl, memory).log_bound("chernoff", BudgetLaw("randomized", r))
+    assert got.log_prob <= bound
+    assert 1e-6 < got.prob < 1e-2  # a tail the bound overstates by ~10x here
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [({"method": "magic"}, "method"),
+                                                ({"rtol": 0.0}, "rtol")])
+def test_bad_options_are_errors(kwargs, needle):
+    wl = Workload.single(parse_law("5"), parse_law("uniform:1,20"))
+    with pytest.raises(WorkloadError, match=needle):
+        exact_tail(wl, 500, 2.0, **kwargs)
