@@ -4,7 +4,7 @@ Subcommands::
 
     flowstab plan  (--prompt SPEC --decode SPEC | --workload PRESET|FILE.toml|trace:PATH)
                    --memory M [--eps 1e-6] [--budget randomized] [--step-time SPEC]
-                   [--arrival-rate λ] [--json]
+                   [--arrival-rate λ] [--exact] [--json]
     flowstab demo  the plan on the embedded default workload, as a readable report
     flowstab simulate  WORKLOAD --memory M --policy SPEC [--arrival-rate λ] [--slots T]
                    [--warmup W] [--seed S] [--arrivals poisson|deterministic|bernoulli]
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "staircase:c=..,a=..,b0=..; adds per-second rates")
     plan.add_argument("--arrival-rate", type=_positive_float,
                       help="a total arrival rate (requests/slot) to check against the plan")
+    plan.add_argument("--exact", action="store_true",
+                      help="choose r*(ε) under the exact overflow tail (slower; JSON bound \"exact\")")
     plan.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = sub.add_parser("demo", help="the plan for the embedded default workload")
@@ -270,7 +272,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     workload = _resolve_workload(args)
     step = StepTimeModel.from_spec(args.step_time) if args.step_time else None
-    plan = make_plan(workload, args.memory, args.eps, args.budget, step, args.arrival_rate)
+    plan = make_plan(workload, args.memory, args.eps, args.budget, step, args.arrival_rate,
+                     exact=args.exact)
     _print_plan(plan, args.json)
     return 0
 

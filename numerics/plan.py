@@ -95,8 +95,10 @@ class Plan:
             "",
             f"Flow control (Algorithm 2, {self.budget} budget), target overflow ε = "
             f"{self.epsilon:g} per slot",
-            f"  r*(ε)                    {self.flow_rate:.6g} requests/slot   [{self.bound} bound]",
-            f"  overflow bound at r*     {self.overflow_bound:.3g}",
+            f"  r*(ε)                    {self.flow_rate:.6g} requests/slot   [{self.bound}"
+            + (" tail]" if self.bound == "exact" else " bound]"),
+            f"  overflow {'P' if self.bound == 'exact' else 'bound'} at r*"
+            f"{'         ' if self.bound == 'exact' else '     '}{self.overflow_bound:.3g}",
             f"  admissible λ             0 < λ < {self.admissible_rate_max:.6g} requests/slot "
             f"({100 * self.admissible_rate_max / self.lambda_max:.1f}% of λ_max)"
             if self.lambda_max > 0 else "  admissible λ             none",
@@ -104,11 +106,12 @@ class Plan:
             "",
             "  r*(ε) by bound:",
         ]
-        for name in BOUNDS:
+        for name in (*BOUNDS, "exact") if "exact" in self.flow_rate_by_bound else BOUNDS:
             if name in self.not_applicable:
                 lines.append(f"    {name:<10} n/a — {self.not_applicable[name]}")
             else:
-                note = "  (approximation, NOT a bound)" if name == "gaussian" else ""
+                note = {"gaussian": "  (approximation, NOT a bound)",
+                        "exact": "  (the exact tail: what every bound approximates)"}.get(name, "")
                 rate = self.flow_rate_by_bound[name]
                 if rate == 0:
                     note = f"  (no rate > 0 meets ε = {self.epsilon:g} with this bound)"
@@ -137,8 +140,13 @@ def make_plan(
     budget: str = "randomized",
     step_time: StepTimeModel | None = None,
     arrival_rate: float | None = None,
+    exact: bool = False,
 ) -> Plan:
     """Compute a :class:`Plan` (see the module docstring).
+
+    With ``exact=True`` the recommended rate is r*(ε) under the exact overflow tail
+    (:func:`numerics.exact.exact_flow_rate`), ``bound`` is ``"exact"`` and ``overflow_bound`` is
+    the exact P(U > M) at that rate; the rates of the bounds are still listed for comparison.
 
     Raises
     ------
@@ -160,17 +168,27 @@ def make_plan(
     violation = check_hard_cap(workload, m, HARD_CAP_TOL)
     tails = FlowTails(workload, m)
     chosen = tails.flow_rate(epsilon, budget)
+    best_bound = chosen
+    if exact:
+        from numerics.exact import exact_flow_rate, exact_tail
+
+        chosen = exact_flow_rate(workload, m, epsilon, budget)
     by_bound, at_rate, missing = {}, {}, {}
     for name in BOUNDS:
         try:
             by_bound[name] = (
-                chosen.rate_per_slot
-                if name == chosen.bound
+                best_bound.rate_per_slot
+                if name == best_bound.bound
                 else tails.flow_rate(epsilon, budget, name).rate_per_slot
             )
             at_rate[name] = tails.bound(name, chosen.rate_per_slot, budget)
         except BoundNotApplicable as exc:
             missing[name] = str(exc)
+    if exact:
+        by_bound["exact"] = chosen.rate_per_slot
+        at_rate["exact"] = (
+            exact_tail(workload, m, chosen.rate_per_slot, budget).prob if chosen.rate_per_slot > 0 else 1.0
+        )
     lam = _lambda_max(workload, m)
     classes = [
         {

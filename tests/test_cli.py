@@ -150,3 +150,24 @@ def test_trace_workload_plan(capsys, tmp_path):
     assert code == 0, err
     ew = ((10 * 2 + 3) + (20 * 4 + 10)) / 2
     assert math.isclose(json.loads(out)["mean_memory_time"], ew, rel_tol=FLOAT_RTOL)
+
+
+def test_plan_exact_uses_the_exact_tail(capsys):
+    # S = 20, O ~ uniform 1..100, M = 20 000: every valid bound's rate is below the exact rate,
+    # and the exact tail at the exact rate meets ε (it is the largest rate that does).
+    argv = ["plan", "--prompt", "20", "--decode", "uniform:1,100", "--memory", "20000", "--exact", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bound"] == "exact"
+    assert out["overflow_bound"] <= out["epsilon"]
+    assert out["flow_rate"] == out["flow_rate_by_bound"]["exact"]
+    for name in ("hoeffding", "bernstein", "chernoff", "cantelli"):
+        assert out["flow_rate_by_bound"][name] <= out["flow_rate"], name
+    assert out["flow_rate"] < out["lambda_max"]
+    from numerics.exact import exact_tail
+    from numerics.specs import parse_law
+    from numerics.workload import Workload
+
+    wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
+    above = exact_tail(wl, 20000, out["flow_rate"] * (1 + 1e-4)).prob  # 1e-4: 100× Brent's rtol
+    assert above > out["epsilon"]
