@@ -782,7 +782,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_region(args: argparse.Namespace) -> int:
     from numerics.errors import WorkloadError
-    from numerics.regions import alg1_staircase, flow_region_boundary, necessary_vertices
+    from numerics.regions import (
+        alg1_randomized_boundary,
+        alg1_staircase,
+        flow_region_boundary,
+        necessary_vertices,
+    )
 
     workload = _resolve_workload(args)
     if len(workload.classes) != 2:
@@ -804,6 +809,10 @@ def _cmd_region(args: argparse.Namespace) -> int:
         "necessary_vertices": necessary_vertices(w, memory).tolist(),
         "flow_boundary": flow_region_boundary(workload, memory, args.eps, args.directions).tolist(),
         "alg1_staircase": alg1_staircase(w, memory).tolist() if known else None,
+        "alg1_randomized_boundary": (
+            alg1_randomized_boundary(workload, memory, args.eps, args.directions).tolist()
+            if known else None
+        ),
     }
     if plot_path is not None:
         _plot_region(out, plot_path)
@@ -821,6 +830,9 @@ def _cmd_region(args: argparse.Namespace) -> int:
     if known:
         print(f"  Algorithm 1 (known lengths): {len(out['alg1_staircase'])} maximal budget pairs, "
               "λ admissible iff λ < b componentwise for one of them")
+        print(f"  Algorithm 1 with randomised budgets, ε = {args.eps:g}, boundary points:")
+        for x, y in out["alg1_randomized_boundary"]:
+            print(f"    ({x:.4g}, {y:.4g})  load {(x * w[0] + y * w[1]) / memory:.1%}")
     else:
         print("  Algorithm 1 region not shown: it needs known (deterministic) lengths per class")
     if plot_path is not None:
@@ -847,6 +859,10 @@ def _plot_region(out: dict, path) -> None:
         st = np.asarray(out["alg1_staircase"], dtype=float)
         ax.step(st[:, 0], np.append(st[1:, 1], 0.0), where="post", color="#D55E00",
                 label="Algorithm 1 (integer budgets)")
+    if out.get("alg1_randomized_boundary") is not None:
+        rb = np.asarray(out["alg1_randomized_boundary"])
+        ax.plot(rb[:, 0], rb[:, 1], "--", color="#009E73",
+                label=f"Algorithm 1, randomised budgets, ε = {out['epsilon']:g}")
     a, b = out["classes"]
     ax.set_xlabel(f"λ_{a} (requests/slot)")
     ax.set_ylabel(f"λ_{b} (requests/slot)")

@@ -33,6 +33,7 @@ from numerics.workload import RequestClass, Workload, ensure_memory
 __all__ = [
     "alg1_admissible",
     "alg1_maximal_budgets",
+    "alg1_randomized_boundary",
     "alg1_staircase",
     "flow_region_boundary",
     "necessary_vertices",
@@ -104,4 +105,45 @@ def flow_region_boundary(workload: Workload, memory_tokens: int, epsilon: float 
         wl = Workload(classes, workload.name)
         rate = FlowTails(wl, memory_tokens).flow_rate(epsilon, budget).rate_per_slot
         out.append(rate * mix)
+    return np.array(out)
+
+
+#: Relative width at which the bisection for a randomised-budget boundary point stops.
+_BOUNDARY_RTOL = 1e-3
+
+
+def alg1_randomized_boundary(workload: Workload, memory_tokens: int, epsilon: float = 1e-6,
+                             n_directions: int = 17) -> np.ndarray:
+    r"""Boundary of the two-class ε-region of Algorithm 1 with **randomised** per-class budgets.
+
+    Class k activates :math:`B_{k,t} \in \{\lfloor r_k \rfloor, \lceil r_k \rceil\}` requests per
+    slot with mean r_k, so every mean rate is available, not only integers: λ is admissible when
+    some r > λ has P(U > M) ≤ ε, U the memory of the saturated per-class budgets (computed exactly
+    by :func:`numerics.exact.exact_tail_per_class`). The region contains the integer staircase
+    (r_k slightly below b_k never draws more than b_k, so U ≤ Σ b_k w_k ≤ M surely) and closes the
+    integrality gap toward the simplex Σ λ_k w_k ≤ M as M/w grows. Rows are
+    (λ_1, λ_2) = t*·π along the same directions π as :func:`flow_region_boundary`.
+    """
+    from numerics.exact import exact_tail_per_class
+
+    if len(workload.classes) != 2:
+        raise WorkloadError(f"alg1_randomized_boundary needs two classes, got {len(workload.classes)}")
+    if not (isinstance(epsilon, float | int) and 0 < epsilon < 1):
+        raise WorkloadError(f"epsilon must lie in (0, 1), got {epsilon!r}")
+    m = ensure_memory(memory_tokens)
+    w = workload.mean_memory_times
+    log_eps = math.log(epsilon)
+    out = []
+    for phi in np.linspace(0.0, math.pi / 2, n_directions):
+        pi = np.clip(np.array([math.cos(phi), math.sin(phi)]), 0.0, None)
+        pi /= pi.sum()
+        pi[pi < 1e-12] = 0.0
+        lo, hi = 0.0, m / float(pi @ w)  # the simplex: E U = M there, so P(U > M) > ε
+        while hi - lo > _BOUNDARY_RTOL * hi:
+            mid = 0.5 * (lo + hi)
+            if exact_tail_per_class(workload, m, mid * pi, "randomized").log_prob <= log_eps:
+                lo = mid
+            else:
+                hi = mid
+        out.append(lo * pi)
     return np.array(out)

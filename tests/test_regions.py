@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from numerics.exact import exact_tail_per_class
 from numerics.regions import (
+    _BOUNDARY_RTOL,
     alg1_admissible,
+    alg1_randomized_boundary,
     alg1_staircase,
     flow_region_boundary,
     necessary_vertices,
@@ -83,3 +87,40 @@ def test_region_cli(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_one_line_cli_error(capsys, ["region", "--prompt", "10", "--decode", "20",
                                        "--memory", "1000"], "two-class")
+
+
+def test_randomised_budgets_close_part_of_the_integrality_gap():
+    # Dong & Cao §4.1 classes (10, 20) and (10, 40) with known lengths, M = 16492, ε = 1e-6.
+    wl = Workload((RequestClass.independent(parse_law("10"), parse_law("20"), name="a"),
+                   RequestClass.independent(parse_law("10"), parse_law("40"), name="b")))
+    w = wl.mean_memory_times
+    boundary = alg1_randomized_boundary(wl, M, 1e-6, n_directions=5)
+    stairs = alg1_staircase(w, M)
+    for lam in boundary:
+        assert lam @ w <= M  # inside the simplex (E U = M on it, so P(U > M) ≈ 1/2 > ε)
+    # on each axis the boundary lies beyond the largest integer budget and below the simplex
+    slack = 1 - 2 * _BOUNDARY_RTOL  # the boundary point is a bisection's lower end
+    assert stairs[:, 0].max() * slack <= boundary[0, 0] < M / w[0]
+    assert stairs[:, 1].max() * slack <= boundary[-1, 1] < M / w[1]
+    # every staircase corner is inside the randomised region: budgets of mean r just below b
+    # never draw more than b, so U ≤ Σ b_k w_k ≤ M surely (probability exactly 0 ≤ ε)
+    for b in stairs[(stairs > 0).all(axis=1)]:
+        assert exact_tail_per_class(wl, M, b * (1 - 1e-6), "randomized").prob == 0.0
+    # and it closes part of the integrality gap: on the class-b axis the largest integer budget is
+    # 13 (13·1220 ≤ 16492 < 14·1220) and the simplex is at 13.52; the randomised boundary sits at
+    # 13.166 (computed with bisection tolerance 1e-5), a third of the way across.
+    gap = M / w[1] - stairs[:, 1].max()
+    assert boundary[-1, 1] - stairs[:, 1].max() > 0.25 * gap
+
+
+def test_per_class_exact_tail_matches_an_independent_fft():
+    # numerics.design has its own tilted FFT over the whole support of U for per-class
+    # randomized budgets; the main-lobe inversion must agree with it.
+    from numerics.design import design_exact_overflow
+
+    wl = Workload((RequestClass.independent(parse_law("8"), parse_law("uniform:1,16"), name="a"),
+                   RequestClass.independent(parse_law("32"), parse_law("uniform:1,32"), name="b")))
+    for memory in (1500, 2500, 4000):
+        ours = exact_tail_per_class(wl, memory, [4.3, 1.6], "randomized").prob
+        theirs = design_exact_overflow(wl, memory, [4.3, 1.6], "randomized")
+        assert ours == pytest.approx(theirs, rel=1e-8, abs=1e-14)  # both converged to 1e-8+
