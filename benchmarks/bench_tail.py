@@ -1,0 +1,98 @@
+"""Speed of the exact-tail and rate-region solvers (measured and reported, never asserted).
+
+Run: ``.venv/bin/python benchmarks/bench_tail.py [--quick]`` — prints one line per case (best of
+``n`` wall-clock runs on this machine) and writes ``benchmarks/results/bench_tail.json``.
+
+Cases: the exact saturated tail P(U > M) by the main-lobe inversion (``lobe``, the default) and by
+the full-window FFT (``fft``) where that is affordable; issue 4's scale target (M = 10⁶ tokens,
+decode support 10⁴); r*(ε) under the exact tail; and the two-class region solvers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from numerics.exact import exact_flow_rate, exact_tail, exact_tail_per_class
+from numerics.presets import load_preset
+from numerics.regions import alg1_randomized_boundary, alg1_staircase, flow_region_boundary
+from numerics.specs import parse_law
+from numerics.workload import RequestClass, Workload
+
+RESULTS = Path(__file__).parent / "results" / "bench_tail.json"
+
+
+def best_of(fn, n: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(n):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def tail_cases(quick: bool):
+    geom = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
+    yield "geometric row (brief §8.2), M=16000, det r=16", geom, 16000, 16, "deterministic", True
+    big1 = Workload.single(parse_law("500"), parse_law("geom:mean=2000,max=10000"))
+    big2 = Workload.single(parse_law("lognormal:median=800,sigma=0.8,max=8000"),
+                           parse_law("uniform:1,10000"))
+    for name, wl in (("S=500, O~geom(2000) max 1e4", big1),
+                     ("S~lognormal max 8000, O~uniform 1..1e4", big2)):
+        yield f"{name}, M=1e6, r=0.8 λ_max", wl, 10**6, 0.8 * 10**6 / wl.mean_memory_time, \
+            "randomized", False
+    if not quick:
+        conv = load_preset("azure-conv")
+        yield "azure-conv, M=131072, r=0.9 λ_max", conv, 131072, \
+            0.9 * 131072 / conv.mean_memory_time, "randomized", False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer cases, one run each")
+    args = parser.parse_args()
+    n = 1 if args.quick else 3
+    rows = []
+
+    def report(case: str, method: str, seconds: float, value) -> None:
+        rows.append({"case": case, "method": method, "seconds": seconds, "value": value})
+        print(f"{case:<52} {method:<22} {seconds:8.3f} s   {value}")
+
+    for case, wl, memory, rate, budget, with_fft in tail_cases(args.quick):
+        for method in ("lobe", "fft") if with_fft else ("lobe",):
+            t, res = best_of(lambda wl=wl, m=memory, r=rate, b=budget, me=method:
+                             exact_tail(wl, m, r, b, method=me), n)
+            report(case, f"exact_tail[{method}]", t, f"P={res.prob:.6g} ({res.method})")
+    wl = Workload.single(parse_law("100"), parse_law("geom:mean=200"))
+    t, fr = best_of(lambda: exact_flow_rate(wl, 50_000, 1e-6), 1)
+    report("worked example S=100, geom(200), M=5e4, ε=1e-6", "exact_flow_rate", t,
+           f"r*={fr.rate_per_slot:.6g}")
+    two = Workload((RequestClass.independent(parse_law("10"), parse_law("20"), 1.0, "a"),
+                    RequestClass.independent(parse_law("10"), parse_law("40"), 1.0, "b")))
+    t, res = best_of(lambda: exact_tail_per_class(two, 16492, [10.3, 9.6]), n)
+    report("§4.1 classes (10,20),(10,40), M=16492", "exact_tail_per_class", t, f"P={res.prob:.3g}")
+    t, st = best_of(lambda: alg1_staircase(two.mean_memory_times, 10**6), n)
+    report("staircase, w=(410,1220), M=1e6", "alg1_staircase", t, f"{len(st)} corners")
+    dirs = 5 if args.quick else 17
+    t, _ = best_of(lambda: alg1_randomized_boundary(two, 16492, 1e-6, dirs), 1)
+    report(f"§4.1 classes, M=16492, {dirs} directions", "alg1_randomized_boundary", t, "")
+    mixed = Workload((RequestClass.independent(parse_law("100"), parse_law("geom:mean=200,max=2000"),
+                                               1.0, "chat"),
+                      RequestClass.independent(parse_law("1000"), parse_law("geom:mean=50,max=500"),
+                                               1.0, "rag")))
+    t, _ = best_of(lambda: flow_region_boundary(mixed, 200_000, 1e-6, dirs), 1)
+    report(f"chat+rag geometric, M=2e5, {dirs} directions", "flow_region_boundary", t, "")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": platform.platform(), "python": platform.python_version(),
+        "numpy": np.__version__, "quick": args.quick, "rows": rows}, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
