@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/flowstab demo
+	$(BIN)/flowstab report
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
