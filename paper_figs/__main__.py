@@ -1,0 +1,134 @@
+"""``python -m paper_figs``: run (or reuse) every experiment, then draw every figure.
+
+Usage::
+
+    python -m paper_figs [--quick] [--only NAME[,NAME]] [--out DIR] [--results DIR] [--rerun]
+
+For each figure the experiment's results file ``<results>/<name>.json`` is reused when it exists
+with the same config, seed and quick flag (``--rerun`` recomputes it), then ``fig_<name>.plot``
+draws it to ``<out>/<name>.pdf`` and ``.png``. ``<out>/manifest.json`` lists, per figure, its files,
+the results file and its SHA-256, and the experiment and plot seconds. Progress goes to stderr;
+bad input is one line ``paper_figs: error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from paper_figs import FIGURES, figure_module
+
+__all__ = ["main", "resolve_names"]
+
+PROG = "paper_figs"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {message} (see 'python -m {PROG} --help')\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=f"python -m {PROG}", description="Regenerate every paper figure.")
+    p.add_argument("--quick", action="store_true", help="small experiment configs (CI): ~1 minute")
+    p.add_argument("--only", metavar="NAME[,NAME]", help=f"figures to make: {', '.join(FIGURES)} "
+                   "(or f1, f2, ...)")
+    p.add_argument("--out", default="paper_figs/out", metavar="DIR", help="figure folder")
+    p.add_argument("--results", default="results", metavar="DIR", help="results folder")
+    p.add_argument("--rerun", action="store_true",
+                   help="recompute experiments even when a results file with the same config exists")
+    return p
+
+
+def resolve_names(text: str | None) -> list[str]:
+    """Figure names from ``--only`` (full names or short labels ``f1``…); ValueError if unknown."""
+    if text is None:
+        return list(FIGURES)
+    short = {n.split("_", 1)[0]: n for n in FIGURES}
+    out: list[str] = []
+    for part in text.split(","):
+        key = part.strip().lower()
+        if not key:
+            continue
+        name = key if key in FIGURES else short.get(key)
+        if name is None:
+            raise ValueError(f"--only: unknown figure {part.strip()!r}; choose from "
+                             f"{', '.join(FIGURES)} (or {', '.join(short)})")
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise ValueError("--only: give at least one figure name, e.g. --only f1,f2")
+    return out
+
+
+def _say(msg: str) -> None:
+    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    try:
+        names = resolve_names(args.only)
+    except ValueError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    from numerics.errors import FlowstabError
+    from paper_figs.experiments import file_sha256, load_or_run, load_results
+    from paper_figs.style import save_figure
+
+    out_dir = Path(args.out)
+    manifest_path = out_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        manifest = {}
+    figures = manifest.get("figures", {}) if isinstance(manifest.get("figures"), dict) else {}
+    total = time.perf_counter()
+    try:
+        for i, name in enumerate(names, start=1):
+            t0 = time.perf_counter()
+            _say(f"[{i}/{len(names)}] {name}: experiment ...")
+            path, reused = load_or_run(name, args.quick, args.results, args.rerun)
+            t_exp = time.perf_counter() - t0
+            doc = load_results(path)
+            t1 = time.perf_counter()
+            fig = figure_module(name).plot(doc)
+            files = save_figure(fig, out_dir, name)
+            t_plot = time.perf_counter() - t1
+            figures[name] = {
+                "files": [str(f) for f in files],
+                "results": str(path),
+                "results_sha256": file_sha256(path),
+                "results_reused": reused,
+                "experiment_seconds": round(doc["provenance"].get("seconds", t_exp), 3),
+                "plot_seconds": round(t_plot, 3),
+                "quick": doc["provenance"]["quick"],
+                "git_sha": doc["provenance"]["git_sha"],
+            }
+            how = "reused" if reused else f"computed in {t_exp:.1f} s"
+            _say(f"[{i}/{len(names)}] {name}: results {how}; plotted in {t_plot:.1f} s -> "
+                 f"{files[0].with_suffix('.{pdf,png}')}")
+    except (FlowstabError, OSError) as exc:
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    manifest = {
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "figures": {k: figures[k] for k in FIGURES if k in figures},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    _say(f"{len(names)} figure(s) in {time.perf_counter() - total:.1f} s; manifest {manifest_path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""F1 — two-class rate region: necessary polytope, Algorithm 1 staircase, flow-control ε-regions.
+
+Plots ``results/f1_region.json`` (:func:`paper_figs.experiments.exp_f1_region`): the set
+λ_1 w_1 + λ_2 w_2 ≤ M that every stable scheduler obeys (Prop. 3.2), the union of boxes
+[0, b_1) × [0, b_2) over integer budgets with b_1 w_1 + b_2 w_2 ≤ M (Algorithm 1, known lengths)
+and the boundaries {r*_π(ε) π} of flow control with one randomised budget (Algorithm 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paper_figs.style import BLACK, BLUE, GREEN, SKY, VERMILION, label, new_figure, plotting
+
+__all__ = ["plot"]
+
+_EPS_STYLE = ((BLUE, "-"), (GREEN, "--"), (VERMILION, "-."), (BLACK, ":"))
+
+
+def plot(results: dict):
+    """The figure from a loaded results file (a pure function of ``results``)."""
+    d = results["data"]
+    m = results["provenance"]["config"]["memory_tokens"]
+    with plotting():
+        fig, axes = new_figure("column", 2.7)
+        ax = axes[0, 0]
+        v = np.asarray(d["necessary_vertices"], dtype=float)
+        ax.fill(v[:, 0], v[:, 1], color=SKY, alpha=0.3, lw=0, label="necessary: Σ λ_k w_k ≤ M")
+        ax.plot(np.append(v[1:, 0], v[1, 0]), np.append(v[1:, 1], v[1, 1]), color=SKY, lw=0.8)
+        st = np.asarray(d["alg1_staircase"], dtype=float)
+        # union of boxes [0, b1) × [0, b2(b1)): on [b1 − 1, b1) the height is b2(b1)
+        x = np.concatenate([[0.0], st[1:, 0]])
+        y = st[1:, 1] if st.shape[0] > 1 else st[:, 1]
+        ax.step(x, np.append(y, 0.0), where="post", color=BLACK, lw=0.9,
+                label="Algorithm 1 (integer budgets b)")
+        for (color, ls), fb in zip(_EPS_STYLE, d["flow_boundaries"], strict=False):
+            p = np.asarray(fb["points"], dtype=float)
+            ax.plot(p[:, 0], p[:, 1], color=color, ls=ls,
+                    label=f"flow control, ε = {fb['epsilon']:.0e}".replace("e-0", "e-"))
+        a, b = d["classes"]
+        w1, w2 = d["mean_memory_times"]
+        ax.set_xlabel(label(f"λ₁, class (l, o) = {a}", "rate"))
+        ax.set_ylabel(label(f"λ₂, class {b}", "rate"))
+        ax.set_xlim(0, 1.05 * v[1, 0])
+        ax.set_ylim(0, 1.25 * v[2, 1])
+        ax.set_title(f"M = {m:,} tokens, w = ({w1:g}, {w2:g}) token·slots")
+        ax.legend(loc="upper right")
+    return fig

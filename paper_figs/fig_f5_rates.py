@@ -1,0 +1,58 @@
+"""F5 — the headline comparison: throughput and latency against the arrival rate, per policy.
+
+Plots ``results/f5_rates.json`` (:func:`paper_figs.experiments.exp_f5_rates`): token and request
+throughput, mean and p95 latency on azure-conv against λ, with 95 % Student-t bands over
+independent replications and λ_max = M / E[W] marked (no scheduler is stable beyond it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paper_figs.style import label, new_figure, plotting, policy_style
+
+__all__ = ["plot"]
+
+_PANELS = (
+    ("throughput_tokens_per_slot", label("token throughput", "token_rate"), False),
+    ("throughput_requests_per_slot", label("request throughput", "rate"), False),
+    ("latency_mean_slots", label("mean latency", "latency"), True),
+    ("latency_p95_slots", label("p95 latency", "latency"), True),
+)
+
+
+def plot(results: dict):
+    """The figure from a loaded results file (a pure function of ``results``)."""
+    d = results["data"]
+    cfg = results["provenance"]["config"]
+    lam = np.asarray(d["arrival_rates"], dtype=float)
+    lam_max = d["lambda_max"]
+    with plotting():
+        fig, axes = new_figure("page", 4.2, 2, 2, sharex=True)
+        for ax, (metric, ylabel, log) in zip(axes.flat, _PANELS, strict=True):
+            for pol in d["policies"]:
+                st = policy_style(pol["spec"])
+                if pol["spec"].startswith("flow") and "λ_max" in pol["label"]:
+                    st["ls"], st["color"], st["marker"] = (0, (3, 1)), "#56B4E9", "P"
+                m = pol["metrics"][metric]
+                y = np.array([np.nan if v is None else v for v in m["mean"]], dtype=float)
+                lo = np.array([np.nan if v is None else v for v in m["low"]], dtype=float)
+                hi = np.array([np.nan if v is None else v for v in m["high"]], dtype=float)
+                ax.plot(lam, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5,
+                        label=pol["label"])
+                ax.fill_between(lam, lo, hi, color=st["color"], alpha=0.2, lw=0)
+            ax.axvline(lam_max, color="0.3", lw=0.8, ls=":")
+            ax.text(lam_max, 1.0, " λ_max", transform=ax.get_xaxis_transform(), va="top", fontsize=7)
+            if log:
+                ax.set_yscale("log")
+            ax.set_ylabel(ylabel)
+        for ax in axes[1]:
+            ax.set_xlabel(label("arrival rate λ", "rate"))
+        axes[0, 0].plot(lam, lam * d["mean_decode"], color="0.5", lw=0.7, ls=":",
+                        label="offered load λ E[O]")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=4)
+        fig.suptitle(f"azure-conv, M = {cfg['memory_tokens']:,} tokens; {cfg['replications']} "
+                     f"replications × {cfg['slots'] - cfg['warmup']:,} slots after warm-up, 95 % bands",
+                     fontsize=8)
+    return fig
