@@ -344,10 +344,24 @@ def _lobe_log_tail(workload: Workload, memory: int, budget: BudgetLaw, theta_sta
     mean = sum(law.rate_per_slot * wl.mean_memory_time for wl, law in parts)
     sig_u = max(sigma, 1.0)
     upper = memory >= mean
-    theta = max(theta_star, 1.0 / sig_u) if upper else -max(1.0 / sig_u, (mean - memory) / sig_u**2)
+
+    def kappa(t: float) -> float:
+        return sum(flow_log_mgf(wl, t, law) for wl, law in parts)
+
+    def tilted_sd(t: float) -> float:
+        """√κ''(t): the standard deviation of U under the t-tilted law (heavy tails widen it)."""
+        dh = 0.01 / sig_u
+        var = (kappa(t + dh) - 2 * kappa(t) + kappa(t - dh)) / dh**2
+        return math.sqrt(var) if math.isfinite(var) and var > 1e-4 * sig_u**2 else sig_u
+
+    if upper:
+        theta = max(theta_star, 1.0 / (tilted_sd(theta_star) if theta_star > 0 else sig_u))
+    else:
+        theta = -max(1.0 / sig_u, (mean - memory) / sig_u**2)
+    sig_t = tilted_sd(theta)
     ages = _Product(parts, theta)
     theta_v = theta * d
-    n_pts = 1 << max(6, math.ceil(math.log2(32 * sig_u / d + 1)))
+    n_pts = 1 << max(6, math.ceil(math.log2(32 * max(sig_t, sig_u) / d + 1)))
 
     def integrand(omega_v: np.ndarray) -> np.ndarray:
         lr = ages.log_ratio(omega_v / d)
@@ -390,6 +404,8 @@ def _lobe_log_tail(workload: Workload, memory: int, budget: BudgetLaw, theta_sta
         prev = value
         if change <= rtol:
             break
+    if not change <= rtol:
+        raise _LobeUnreliable(f"the lobe integral did not converge (relative change {change:.2g})")
     top = reach * h
     # Coarse scan of the rest of the circle for side peaks (near-lattice laws).
     peak = 0.0
@@ -398,17 +414,24 @@ def _lobe_log_tail(workload: Workload, memory: int, budget: BudgetLaw, theta_sta
         with np.errstate(under="ignore"):
             peak = float(np.max(np.exp(ages.log_ratio(scan / d).real)))
     if peak > _PEAK_LIMIT and not full_circle:
-        raise _LobeUnreliable(peak)
+        raise _LobeUnreliable(f"a side peak ({peak:.2g}) of the transform beyond its main lobe: U is "
+                              "nearly lattice-valued")
     if upper:
         log_prob = (ages.log_mgf - theta_v * (mv + 1) + math.log(value)) if value > 0 else -math.inf
     else:
         low = math.exp(ages.log_mgf - theta_v * mv) * value
         log_prob = math.log1p(-min(low, 1.0)) if low < 1 else -math.inf
-    return ExactTail(log_prob, int(n_pts), theta, change, "lobe")
+    if log_prob > _LOG_ONE_TOL:
+        raise _LobeUnreliable(f"the inversion gave a probability above 1 (log {log_prob:.3g})")
+    return ExactTail(min(log_prob, 0.0), int(n_pts), theta, change, "lobe")
+
+
+#: log P may exceed 0 by rounding only (a probability of one computed as 1 + 1e-12).
+_LOG_ONE_TOL = 1e-9
 
 
 class _LobeUnreliable(Exception):
-    """The transform has a side peak beyond its main lobe (U is close to a lattice)."""
+    """The main-lobe inversion cannot vouch for its answer (side peak, no convergence)."""
 
 
 def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
@@ -459,10 +482,7 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
             result = _lobe_log_tail(workload, m, law, theta, math.sqrt(var), rtol)
         except _LobeUnreliable as exc:
             if method == "lobe":
-                raise WorkloadError(
-                    f"the lobe method found a side peak ({exc.args[0]:.2g}) of the transform: U is "
-                    "nearly lattice-valued; use method='fft'"
-                ) from None
+                raise WorkloadError(f"method='lobe': {exc.args[0]}; use method='fft'") from None
     if result is None:
         result = _fft_tail(workload, m, law, theta, size, rtol)
     penalty = tails.penalty(rate_per_slot)
@@ -637,9 +657,12 @@ def exact_tail_per_class(workload: Workload, memory_tokens: int, rates_per_slot,
                                                options={"xatol": hi * 1e-6}).x)
     try:
         result = _lobe_log_tail(workload, m, parts[0][1], theta, math.sqrt(var), rtol, parts=parts)
-    except _LobeUnreliable:  # a side peak: integrate over the whole circle instead
-        result = _lobe_log_tail(workload, m, parts[0][1], theta, math.sqrt(var), rtol, parts=parts,
-                                full_circle=True)
+    except _LobeUnreliable:  # integrate over the whole circle instead
+        try:
+            result = _lobe_log_tail(workload, m, parts[0][1], theta, math.sqrt(var), rtol,
+                                    parts=parts, full_circle=True)
+        except _LobeUnreliable as exc:
+            raise WorkloadError(f"exact per-class tail: {exc.args[0]}") from None
         result = dataclasses.replace(result, method="circle")
     penalty = sum(t.penalty(law.rate_per_slot) for t, (_, law) in zip(tails, parts, strict=True))
     if penalty > 0:

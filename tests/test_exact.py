@@ -103,7 +103,7 @@ def test_main_lobe_inversion_equals_the_full_window_fft(wl, rho, kind):
         lobe = None
         message = str(exc)
     if lobe is None:
-        assert "side peak" in message
+        assert "side peak" in message or "did not converge" in message
         return
     assert lobe.method in ("lobe", "sure")
     assert lobe.prob == pytest.approx(fft.prob, rel=LOBE_RTOL, abs=CONV_ATOL)
@@ -137,3 +137,13 @@ def test_bad_options_are_errors(kwargs, needle):
     wl = Workload.single(parse_law("5"), parse_law("uniform:1,20"))
     with pytest.raises(WorkloadError, match=needle):
         exact_tail(wl, 500, 2.0, **kwargs)
+
+
+def test_heavy_tailed_clipped_law_tilts_by_the_tilted_spread():
+    # Lomax(2.5) decode clipped at 3000 with a small mean: the tilted law is far wider than the
+    # untilted one. A lobe sized by the untilted σ once returned log P = +16888 (paper_figs F2).
+    # Reference: the full-window FFT, method="fft" (19 s): log P = −2.872224628883547.
+    wl = Workload.single(parse_law("20"), parse_law("scipy:lomax(c=2.5,scale=5),max=3000"))
+    memory = int(wl.mean_memory_time) + 100
+    got = exact_tail(wl, memory, 1, "deterministic", method="lobe")
+    assert got.log_prob == pytest.approx(-2.872224628883547, rel=LOBE_RTOL)
