@@ -164,3 +164,115 @@ def activation_queue(
     pi = np.clip(pi, 0.0, None)
     pi /= pi.sum()
     return QueueLaw(pi, lam, law, math.exp(-theta_star * n_max), theta_star)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numeric twins of the queue and neighbouring-paper results registered in theory/queues.py and
+# theory/extensions.py (same names there; checked against each other in tests/test_twins.py).
+# ---------------------------------------------------------------------------------------------
+
+
+def kingman_bound(arrival_rate: float, rate_per_slot: float, budget: str = "deterministic") -> float:
+    """(σ_A² + σ_B²) / (2(r − λ)) ≥ E[Q] for Poisson(λ) arrivals (``bound:kingman``).
+
+    >>> kingman_bound(3.0, 4)
+    1.5
+    """
+    law = BudgetLaw(budget, rate_per_slot)
+    lam = float(arrival_rate)
+    if not 0 < lam < law.rate_per_slot:
+        raise UnstableWorkloadError(
+            f"the Kingman bound needs 0 < λ < r, got λ = {lam:g}, r = {law.rate_per_slot:g}"
+        )
+    return (lam + law.variance) / (2 * (law.rate_per_slot - lam))
+
+
+def unused_budget_moments(law: QueueLaw) -> tuple[float, float]:
+    """(E[Y], E[Y²]) of the unused budget Y = (Q + A − B)^- under the stationary law."""
+    lam, budget = law.arrival_rate, law.budget
+    b_max = int(budget.max_count) if math.isfinite(budget.max_count) else int(
+        budget.rate_per_slot + 12 * math.sqrt(budget.rate_per_slot) + 12
+    )
+    b_vals = np.arange(b_max + 1)
+    if budget.kind == "poisson":
+        b_pmf = stats.poisson(budget.rate_per_slot).pmf(b_vals)
+    else:
+        k = math.floor(budget.rate_per_slot)
+        f = budget.rate_per_slot - k
+        b_pmf = np.zeros(b_max + 1)
+        b_pmf[k] += 1 - f
+        if f > 0:
+            b_pmf[k + 1] += f
+    q_vals = np.arange(min(law.pmf.size, b_max + 1))
+    a_vals = np.arange(b_max + 1)
+    a_pmf = stats.poisson(lam).pmf(a_vals)
+    # Y > 0 needs q + a < b ≤ b_max: a finite triple sum
+    short = b_vals[None, None, :] - q_vals[:, None, None] - a_vals[None, :, None]
+    y = np.clip(short, 0, None).astype(float)
+    weight = law.pmf[q_vals][:, None, None] * a_pmf[None, :, None] * b_pmf[None, None, :]
+    return float(np.sum(weight * y)), float(np.sum(weight * y * y))
+
+
+def bulk_queue_mean(arrival_rate: float, rate_per_slot: float, budget: str = "deterministic") -> float:
+    """E[Q] of the activation queue by its stationary law (``thm:bulk-queue-mean``).
+
+    >>> round(bulk_queue_mean(3.0, 4), 4)
+    0.8009
+    """
+    return activation_queue(arrival_rate, budget, rate_per_slot).mean
+
+
+def budget_log_pgf(kind: str, rate_per_slot: float, phi):
+    """log E[φ^B] of the budget law with mean r, elementwise in φ > 0 (``thm:convex-order``)."""
+    law = BudgetLaw(kind, rate_per_slot)
+    return law.log_pgf_of_log(np.log(np.asarray(phi, dtype=float)))
+
+
+def overflow_decay_exponent(slack: float, variance: float, increment: float) -> float:
+    """I(Δ) = Δ² / (2(V + cΔ/3)), the Bernstein exponent (``thm:overflow-exp-decay``)."""
+    return slack * slack / (2 * (variance + increment * slack / 3))
+
+
+def zipf_survival(a_param: float, x: float) -> float:
+    """P(O > x) for Zipf(a) on {1, 2, ...}: ζ(a, x + 1)/ζ(a) (``prop:pareto-poly-decay``)."""
+    from scipy import special
+
+    return float(special.zeta(a_param, x + 1) / special.zeta(a_param, 1))
+
+
+def pareto_clipped_second_moment(alpha: float, clip: float) -> float:
+    """E[min(O, L)²] for P(O > x) = x^(−α), x ≥ 1, by quadrature of 2x·P(O > x) on [0, L]."""
+    from scipy import integrate
+
+    head = 1.0  # ∫_0^1 2x dx
+    tail, _err = integrate.quad(lambda x: 2 * x ** (1 - alpha), 1.0, clip, limit=200)
+    return head + tail
+
+
+def nie_critical_rate(memory_tokens: float, mean_g: float, batch_time: float) -> float:
+    """Nie–Si–Zhou's μ = M / (b̄·E[g]) (``cor:nie-capacity``)."""
+    return memory_tokens / (batch_time * mean_g)
+
+
+def token_budget_capacity(b_max: int, mean_prompt: float, mean_decode: float,
+                          c: float, a: float, b0: int) -> float:
+    """Li–Dai–Peng λ* = b_max / ((c + a⌈b_max/b0⌉)(m_p + m_d)) (``thm:token-budget-capacity``).
+
+    >>> round(token_budget_capacity(512, 100, 100, 11.28, 35.47, 128), 6)
+    0.016715
+    """
+    tb = c + a * math.ceil(b_max / b0)
+    return b_max / (tb * (mean_prompt + mean_decode))
+
+
+__all__ += [  # the twins above
+    "budget_log_pgf",
+    "bulk_queue_mean",
+    "kingman_bound",
+    "nie_critical_rate",
+    "overflow_decay_exponent",
+    "pareto_clipped_second_moment",
+    "token_budget_capacity",
+    "unused_budget_moments",
+    "zipf_survival",
+]

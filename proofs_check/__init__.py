@@ -1,7 +1,36 @@
-"""proofs_check — the claims ledger (not built yet; see issue "proofs_check").
+"""proofs_check — the claims ledger: every registered result with its checks and a verdict.
 
-For now the registry in :mod:`theory.registry` and the twin tests in ``tests/test_twins.py`` are
-the checks; the ledger with symbolic / property / empirical verdicts is future work.
+See :mod:`proofs_check.ledger` (``run_ledger``, ``write_report``) and :mod:`proofs_check.checks`
+(the checks, registered by result ID). ``flowstab check`` runs the ledger from the command line.
+Importing this package is cheap; the checks (sympy, hypothesis, the simulator) load on first use.
 """
 
-__all__: list[str] = []
+from proofs_check.ledger import (
+    CHECKS,
+    Check,
+    CheckOutcome,
+    ClaimResult,
+    ClaimViolated,
+    Inconclusive,
+    LedgerError,
+    load_checks,
+    missing_checks,
+    run_checks,
+    run_ledger,
+    write_report,
+)
+
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckOutcome",
+    "ClaimResult",
+    "ClaimViolated",
+    "Inconclusive",
+    "LedgerError",
+    "load_checks",
+    "missing_checks",
+    "run_checks",
+    "run_ledger",
+    "write_report",
+]

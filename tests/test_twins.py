@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
@@ -201,6 +201,76 @@ def check_compute_coupled_capacity(s, p, m, c0, cb, ck):
     assert_allclose(num, float(sym), rtol=1e-9)
 
 
+@settings(max_examples=25)  # each example solves a truncated chain (~0.1 s)
+@given(rho=st.fractions(Fraction(1, 20), Fraction(19, 20), max_denominator=20),
+       r=st.integers(1, 5), kind=st.sampled_from(["deterministic", "poisson"]))
+def check_bulk_queue_mean(rho, r, kind):
+    # numeric: the DTMC's stationary mean; symbolic: the exact identity fed with E[Y²] of that law
+    from numerics.markov import activation_queue, unused_budget_moments
+
+    lam = rho * r
+    law = activation_queue(float(lam), kind, r)
+    _ey, ey2 = unused_budget_moments(law)
+    var_b = r if kind == "poisson" else 0
+    sym = theory.bulk_queue_mean(lam, r, sp.nsimplify(ey2), budget_variance=var_b)
+    assert_allclose(numerics.bulk_queue_mean(float(lam), r, kind), float(sym), rtol=1e-8)
+
+
+@given(rho=st.fractions(Fraction(1, 50), Fraction(49, 50), max_denominator=50), r=st.integers(1, 20))
+def check_kingman_bound(rho, r):
+    lam = rho * r
+    assert_allclose(numerics.kingman_bound(float(lam), r), float(theory.kingman_bound(lam, r)),
+                    rtol=TWIN_RTOL)
+
+
+@given(r=fractions, phi=st.fractions(Fraction(1, 20), 20, max_denominator=20),
+       kind=st.sampled_from(["randomized", "poisson"]))
+def check_budget_log_pgf(r, phi, kind):
+    num = numerics.budget_log_pgf(kind, float(r), float(phi))
+    assert_allclose(num, float(theory.budget_log_pgf(kind, r, phi)), rtol=TWIN_RTOL, atol=1e-12)
+
+
+@given(d=fractions, v=fractions, c=fractions)
+def check_overflow_decay_exponent(d, v, c):
+    num = numerics.overflow_decay_exponent(float(d), float(v), float(c))
+    assert_allclose(num, float(theory.overflow_decay_exponent(d, v, c)), rtol=TWIN_RTOL)
+
+
+@given(a=st.fractions(Fraction(21, 10), 5, max_denominator=10), x=st.integers(0, 10_000))
+def check_zipf_survival(a, x):
+    sym = theory.zipf_survival(sp.Rational(a.numerator, a.denominator), x)
+    assert_allclose(numerics.zipf_survival(float(a), x), float(sym.evalf(30)), rtol=1e-9)
+
+
+@given(alpha=st.fractions(Fraction(1, 10), Fraction(19, 10), max_denominator=10),
+       clip=st.integers(1, 10**6))
+def check_pareto_clipped_second_moment(alpha, clip):
+    sym = theory.pareto_clipped_second_moment(sp.Rational(alpha.numerator, alpha.denominator), clip)
+    num = numerics.pareto_clipped_second_moment(float(alpha), clip)
+    assert_allclose(num, float(sym), rtol=1e-8)  # adaptive quadrature of a smooth power: ~1e-10
+
+
+@given(m=st.integers(1, 10**6), g=fractions, b=fractions)
+def check_nie_critical_rate(m, g, b):
+    assert_allclose(numerics.nie_critical_rate(m, float(g), float(b)),
+                    float(theory.nie_critical_rate(m, g, b)), rtol=TWIN_RTOL)
+
+
+@given(b_max=st.integers(1, 4096), mp=st.integers(1, 2000), md=st.integers(1, 2000),
+       c=fractions, a=fractions, b0=st.integers(1, 512))
+def check_token_budget_capacity(b_max, mp, md, c, a, b0):
+    sym = theory.token_budget_capacity(b_max, mp, md, c, a, b0)
+    num = numerics.token_budget_capacity(b_max, mp, md, float(c), float(a), b0)
+    assert_allclose(num, float(sym), rtol=TWIN_RTOL)
+
+
+@given(s=st.integers(0, 10_000), d=st.integers(1, 10_000))
+def check_greedy_throughput_ratio(s, d):
+    sym = theory.greedy_throughput_ratio(s, d)
+    num = numerics.greedy_throughput_ratio(s, d)
+    assert Fraction(num) == Fraction(int(sym.p), int(sym.q))  # exact on Fractions
+
+
 CHECKERS = {
     "def:memory-time": check_memory_time,
     "thm:mean-memory-time": check_mean_memory_time,
@@ -218,6 +288,15 @@ CHECKERS = {
     "bound:cantelli": check_cantelli_bound,
     "approx:gaussian": check_gaussian_approximation,
     "thm:compute-capacity": check_compute_coupled_capacity,
+    "thm:bulk-queue-mean": check_bulk_queue_mean,
+    "bound:kingman": check_kingman_bound,
+    "thm:convex-order": check_budget_log_pgf,
+    "thm:overflow-exp-decay": check_overflow_decay_exponent,
+    "prop:pareto-poly-decay": check_zipf_survival,
+    "thm:heavy-tail-clip": check_pareto_clipped_second_moment,
+    "cor:nie-capacity": check_nie_critical_rate,
+    "thm:token-budget-capacity": check_token_budget_capacity,
+    "thm:greedy-throughput-loss": check_greedy_throughput_ratio,
 }
 
 

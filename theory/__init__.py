@@ -5,7 +5,7 @@ hypotheses, source and LaTeX, and has a numeric twin of the same name in :mod:`n
 This package imports sympy only.
 """
 
-from theory import bounds, capacity, closed_forms, conditions, flow
+from theory import bounds, capacity, closed_forms, conditions, extensions, flow, fluid, queues
 from theory.bounds import (
     bernstein_bound,
     cantelli_bound,
@@ -24,7 +24,17 @@ from theory.conditions import (
     lambda_max,
     necessary_condition,
 )
+from theory.extensions import (
+    budget_log_pgf,
+    nie_critical_rate,
+    overflow_decay_exponent,
+    pareto_clipped_second_moment,
+    token_budget_capacity,
+    zipf_survival,
+)
 from theory.flow import flow_saturated_mean, flow_saturated_variance
+from theory.fluid import greedy_throughput_ratio
+from theory.queues import bulk_queue_mean, kingman_bound
 from theory.registry import REGISTRY, Result, get
 
 __all__ = [
@@ -35,6 +45,8 @@ __all__ = [
     "alg1_stable",
     "bernstein_bound",
     "bounds",
+    "budget_log_pgf",
+    "bulk_queue_mean",
     "cantelli_bound",
     "capacity",
     "chernoff_bound",
@@ -42,16 +54,26 @@ __all__ = [
     "compute_coupled_capacity",
     "conditions",
     "decode_moments",
+    "extensions",
     "flow",
     "flow_saturated_mean",
     "flow_saturated_variance",
+    "fluid",
     "gaussian_approximation",
     "get",
+    "greedy_throughput_ratio",
     "hard_cap_violation",
     "heavy_tail_no_stable_rate",
     "hoeffding_bound",
+    "kingman_bound",
     "lambda_max",
     "mean_memory_time",
     "memory_time",
     "necessary_condition",
+    "nie_critical_rate",
+    "overflow_decay_exponent",
+    "pareto_clipped_second_moment",
+    "queues",
+    "token_budget_capacity",
+    "zipf_survival",
 ]
