@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, sparse, stats
+from scipy import optimize, sparse, special, stats
 from scipy.sparse import linalg as splinalg
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
@@ -124,7 +124,8 @@ def activation_queue(
     d_vals = np.arange(-b_hi, a_hi + 1)
 
     def lundberg(theta: float) -> float:
-        return float(np.log(np.dot(d_pmf, np.exp(theta * d_vals))))
+        # log E e^{θ(A−B)} as a log-sum-exp: e^{θ d} overflows for large increments and θ
+        return float(special.logsumexp(theta * d_vals, b=d_pmf))
 
     hi = 1.0
     while lundberg(hi) < 0:

@@ -66,3 +66,10 @@ def test_bad_inputs():
         activation_queue(0.0, "deterministic", 4)
     with pytest.raises(WorkloadError, match="tol"):
         activation_queue(1.0, "deterministic", 4, tol=2.0)
+
+
+def test_large_budget_and_light_arrivals_do_not_overflow_the_lundberg_root():
+    # found by the ledger's thorough Kingman search: e^{θ(A−B)} overflowed for B = 12, λ = 0.12
+    law = activation_queue(0.12, "deterministic", 12)
+    # P(Q > 0) needs more than 12 Poisson(0.12) arrivals in one slot: ~1e-20, so E[Q] ≈ 0
+    assert 0.0 <= law.mean < 1e-15
