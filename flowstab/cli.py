@@ -12,6 +12,12 @@ Subcommands::
                    [--replications N [--processes P]] [--json]
     flowstab compare   WORKLOAD --memory M [--arrival-rate λ] [same run flags as simulate]
                    [--policies "SPEC;SPEC;..."] [--json] [--plot FILE.png]
+    flowstab region    two-class rate regions [--json] [--plot FILE.png]
+
+and, from :mod:`flowstab.commands` (one module each): ``report`` (the HTML report),
+``check`` (the claims ledger), ``design`` (cvxpy rate design, ``--integer`` budgets),
+``sweep`` (grids of simulations to Parquet, ``--resume``, ``--dask``) and ``calibrate``
+(step-time calibration on a GPU or the CPU). ``flowstab COMMAND --help`` lists each one's flags.
 
 Bad input prints one line, ``flowstab: error: ...``, and exits with status 2.
 """
