@@ -51,15 +51,15 @@ _LAZY = {
     "DEFAULT_PRESET": "numerics.presets",
     "load_trace": "numerics.traces",
     "Trace": "numerics.traces",
-    "budget_log_pgf": "numerics.markov",
+    "budget_log_pgf": "numerics.extensions",
     "bulk_queue_mean": "numerics.markov",
     "greedy_throughput_ratio": "numerics.fluid",
     "kingman_bound": "numerics.markov",
-    "nie_critical_rate": "numerics.markov",
-    "overflow_decay_exponent": "numerics.markov",
-    "pareto_clipped_second_moment": "numerics.markov",
-    "token_budget_capacity": "numerics.markov",
-    "zipf_survival": "numerics.markov",
+    "nie_critical_rate": "numerics.extensions",
+    "overflow_decay_exponent": "numerics.extensions",
+    "pareto_clipped_second_moment": "numerics.extensions",
+    "token_budget_capacity": "numerics.extensions",
+    "zipf_survival": "numerics.extensions",
 }
 
 
