@@ -96,10 +96,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from numerics.errors import WorkloadError
-from numerics.flow import BudgetLaw, log_mgf_from_ages, log_stay_by_age
 from numerics.workload import (
     IndependentLengths,
-    RequestClass,
     Workload,
     check_hard_cap,
     ensure_memory,
@@ -694,115 +692,14 @@ def design_budgets(
 # ---------------------------------------------------------------------------------- exact check
 def design_exact_overflow(workload: Workload, memory_tokens: int, rates,
                           budget: str = "randomized") -> float:
-    """Exact P(U > M) for independent per-class budgets of means ``rates``.
+    """Exact P(U > M) for independent per-class budgets of means ``rates``
+    (:func:`numerics.exact.exact_tail_per_class`)."""
+    from numerics.exact import exact_tail_per_class
 
-    Poisson budgets: :func:`numerics.exact.exact_tail` on the workload with class rates r_k (one
-    Poisson budget of rate Σ r_k split by the mix is the same system). Randomized budgets and one
-    class: the same function. Randomized budgets and several classes (bounded laws only): the
-    product of the per-class transforms, exponentially tilted at the Chernoff θ and inverted by
-    one FFT over the whole support of U (so nothing aliases).
-    """
     m = ensure_memory(memory_tokens)
     r = np.asarray(rates, dtype=float)
     if r.shape != (len(workload.classes),) or np.any(~np.isfinite(r)) or np.any(r <= 0):
         raise WorkloadError(f"rates must be {len(workload.classes)} positive numbers, got {rates!r}")
     if budget not in ("randomized", "poisson", "deterministic"):
         raise WorkloadError(f"unknown budget law {budget!r}")
-    if budget == "poisson" or r.size == 1:
-        from numerics.exact import exact_tail
-
-        classes = tuple(RequestClass(c.lengths, float(x), c.name)
-                        for c, x in zip(workload.classes, r, strict=True))
-        return exact_tail(Workload(classes, workload.name), m, float(r.sum()), budget).prob
-    return math.exp(_log_tail_independent(workload, m, r, budget))
-
-
-def _class_parts(lengths, theta: float, size: int):
-    """Per age a < o_max: T_a(ω) = Σ_{alive pairs} p e^{θ(s − s_max)} e^{iωs} (rows), scaled."""
-    n = int(lengths.max_decode)
-    s_max = float(lengths.max_prompt)
-    if isinstance(lengths, IndependentLengths):
-        vals = lengths.prompt.values.astype(np.int64)
-        w = lengths.prompt.probs * np.exp(theta * (vals - s_max))
-        base = np.conj(np.fft.fft(np.bincount(vals, weights=w, minlength=size)[:size]))
-        g = lengths.decode.survival_by_age(n)
-        return g[:, None] * base[None, :]
-    o = lengths.decode_values
-    uniq = np.unique(o)
-    rows = np.stack([
-        np.conj(np.fft.fft(np.bincount(lengths.prompt_values[o == v],
-                                       weights=lengths.probs[o == v] * np.exp(
-                                           theta * (lengths.prompt_values[o == v] - s_max)),
-                                       minlength=size)[:size]))
-        for v in uniq
-    ])
-    suffix = np.cumsum(rows[::-1], axis=0)[::-1]  # Σ over decode values ≥ uniq[i]
-    idx = np.searchsorted(uniq, np.arange(n), side="right")  # first decode value > a
-    return suffix[idx]
-
-
-def _log_tail_independent(workload: Workload, m: int, rates: np.ndarray, budget: str) -> float:
-    if not workload.bounded:
-        raise WorkloadError("the exact tail for several classes with randomized budgets needs "
-                            "bounded laws; use Poisson budgets or clip the laws with max=")
-    from scipy import optimize
-
-    laws = [BudgetLaw(budget, float(x)) for x in rates]
-    per_unit = [float(np.sum(np.arange(1, int(c.lengths.max_decode) + 1) + c.lengths.max_prompt))
-                for c in workload.classes]
-    top = sum(law.max_count * u for law, u in zip(laws, per_unit, strict=True))
-    if top <= m:
-        return -math.inf  # U ≤ M surely
-    if budget == "poisson":  # unbounded support: the tilted law sits near M; 4M points alias nothing
-        top = 4 * m       # visible (it is a cross-check of numerics.exact, not the main route)
-    singles = [Workload((RequestClass(c.lengths, None, c.name),)) for c in workload.classes]
-    stays = [log_stay_by_age(c.lengths.decode_law.survival_by_age(int(c.lengths.max_decode)))
-             for c in workload.classes]
-
-    def log_mgf(theta: float) -> float:
-        return sum(log_mgf_from_ages(st, wl.age_log_mgf(theta), law)
-                   for st, wl, law in zip(stays, singles, laws, strict=True))
-
-    mean = float(sum(law.rate_per_slot * c.mean_memory_time
-                     for law, c in zip(laws, workload.classes, strict=True)))
-    theta = 0.0
-    if mean < m:
-        scale = max(c.lengths.max_prompt + c.lengths.max_decode for c in workload.classes)
-        res = optimize.minimize_scalar(lambda th: log_mgf(th) - th * m, bounds=(0.0, 50.0 / scale),
-                                       method="bounded", options={"xatol": 1e-9 / scale})
-        theta = float(res.x)
-    size = 1 << math.ceil(math.log2(top + 2))
-    omega = 2 * np.pi * np.arange(size) / size
-    log_ratio = np.zeros(size, dtype=complex)
-    for c, wl, st, law in zip(workload.classes, singles, stays, laws, strict=True):
-        n = int(c.lengths.max_decode)
-        if n * size > _EXACT_MAX_ELEMENTS:
-            raise WorkloadError(f"the exact tail needs {n} × {size} transform values for class "
-                                f"{c.name!r}; too large for this check")
-        log_alive = wl.age_log_mgf(theta)
-        log_phi = np.logaddexp(st, log_alive)  # log φ_a(θ)
-        ages = np.arange(n)
-        with np.errstate(divide="ignore"):
-            stay = np.exp(st - log_phi)
-        scale = np.exp(theta * (c.lengths.max_prompt + ages + 1) - log_phi)
-        shift = np.exp(1j * np.outer(ages + 1, omega))
-        ratio = stay[:, None] + scale[:, None] * shift * _class_parts(c.lengths, theta, size)
-        r = law.rate_per_slot
-        with np.errstate(divide="ignore", under="ignore"):
-            if budget == "poisson":
-                log_ratio += (r * np.exp(log_phi)[:, None] * (ratio - 1)).sum(axis=0)
-                continue
-            kk = math.floor(r)
-            f = r - kk
-            log_ratio += kk * np.log(np.prod(ratio, axis=0))
-            if f > 0:
-                phi = np.exp(log_phi)
-                ft = f * phi / (1 - f + f * phi)
-                log_ratio += np.log(np.prod((1 - ft)[:, None] + ft[:, None] * ratio, axis=0))
-    with np.errstate(under="ignore"):
-        q = np.real(np.fft.fft(np.exp(log_ratio))) / size  # tilted pmf of U on 0..size-1
-    u = np.arange(m + 1, size)
-    total = float(np.sum(np.exp(-theta * (u - m - 1)) * np.clip(q[m + 1:], 0.0, None)))
-    if total <= 0:
-        return -math.inf
-    return log_mgf(theta) - theta * (m + 1) + math.log(total)
+    return exact_tail_per_class(workload, m, r, budget).prob

@@ -274,15 +274,18 @@ def test_gaussian_design_is_flagged():
 
 def test_exact_routes_agree():
     # Poisson: one global Poisson budget split by the mix is the per-class system (thinning), so
-    # numerics.exact and this module's per-class FFT compute the same number two ways.
-    from numerics.design import _log_tail_independent
+    # exact_tail on the mixture and the per-class inversion compute the same number two ways.
+    from numerics.exact import exact_tail_per_class
 
     for rates in ([10.3, 2.7], [16.0, 1.0]):
-        ours = math.exp(_log_tail_independent(WL, M, np.array(rates), "poisson"))
-        assert ours == pytest.approx(design_exact_overflow(WL, M, rates, "poisson"), rel=EXACT_RTOL)
+        classes = tuple(RequestClass(c.lengths, float(x), c.name)
+                        for c, x in zip(WL.classes, rates, strict=True))
+        mixture = exact_tail(Workload(classes, WL.name), M, float(sum(rates)), "poisson").prob
+        ours = exact_tail_per_class(WL, M, rates, "poisson").prob
+        assert ours == pytest.approx(mixture, rel=EXACT_RTOL)
     one = Workload((WL.classes[1],))
     for r in (3.3, 4.7):
-        ours = math.exp(_log_tail_independent(one, M, np.array([r]), "randomized"))
+        ours = exact_tail_per_class(one, M, [r], "randomized").prob
         assert ours == pytest.approx(exact_tail(one, M, r, "randomized").prob, rel=EXACT_RTOL)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -111,16 +110,3 @@ def test_randomised_budgets_close_part_of_the_integrality_gap():
     # 13.166 (computed with bisection tolerance 1e-5), a third of the way across.
     gap = M / w[1] - stairs[:, 1].max()
     assert boundary[-1, 1] - stairs[:, 1].max() > 0.25 * gap
-
-
-def test_per_class_exact_tail_matches_an_independent_fft():
-    # numerics.design has its own tilted FFT over the whole support of U for per-class
-    # randomized budgets; the main-lobe inversion must agree with it.
-    from numerics.design import design_exact_overflow
-
-    wl = Workload((RequestClass.independent(parse_law("8"), parse_law("uniform:1,16"), name="a"),
-                   RequestClass.independent(parse_law("32"), parse_law("uniform:1,32"), name="b")))
-    for memory in (1500, 2500, 4000):
-        ours = exact_tail_per_class(wl, memory, [4.3, 1.6], "randomized").prob
-        theirs = design_exact_overflow(wl, memory, [4.3, 1.6], "randomized")
-        assert ours == pytest.approx(theirs, rel=1e-8, abs=1e-14)  # both converged to 1e-8+
