@@ -607,33 +607,49 @@ _COMPARE_COLUMNS = (
 
 
 def _default_policies(workload, settings: dict) -> tuple[list[tuple[str, object]], list[str]]:
-    """compare's default line-up, and notes on what was skipped and why."""
+    """compare's default line-up, with flow at the plan's r*(1e-6), and notes on what was skipped."""
     from numerics.plan import make_plan
-    from numerics.sim import FlowControl
 
-    memory, slots = settings["memory_tokens"], settings["slots"]
     rate = settings["arrival_rate"]
     total = rate if rate is not None else float(workload.rates_per_slot.sum())
+    try:
+        r = make_plan(workload, settings["memory_tokens"], COMPARE_EPSILON).flow_rate
+    except FlowstabError as exc:
+        policies, notes = default_lineup(workload, None, total, settings["slots"])
+        notes.insert(0, f"flow skipped: no flow-control rate for this workload ({_one_line(exc)})")
+        return policies, notes
+    return default_lineup(workload, r, total, settings["slots"])
+
+
+def default_lineup(workload, flow_rate: float | None, total_rate: float, slots: int,
+                   budget: str = "randomized", epsilon: float = COMPARE_EPSILON,
+                   ) -> tuple[list[tuple[str, object]], list[str]]:
+    """The default policy line-up of ``compare`` and ``report``, and notes on what was skipped.
+
+    Flow control at ``flow_rate`` (skipped when None or 0), greedy, α-protection 0.1, reserve at
+    the decode law's maximum (skipped for unbounded laws) and the clairvoyant MC-SF reference
+    (skipped beyond :data:`MCSF_MAX_SLOTS` slots or :data:`MCSF_MAX_ARRIVALS` arrivals).
+    """
+    from numerics.sim import FlowControl
+
     policies: list[tuple[str, object]] = []
     notes: list[str] = []
-    try:
-        r = make_plan(workload, memory, COMPARE_EPSILON).flow_rate
-    except FlowstabError as exc:
-        notes.append(f"flow skipped: no flow-control rate for this workload ({_one_line(exc)})")
-    else:
-        policies.append((f"flow:rate={r:.6g}", FlowControl(rate=r)))
-        if r <= total:
-            notes.append(f"flow runs at the plan's r*(ε = {COMPARE_EPSILON}) = {r:.6g} requests/slot, "
-                         f"not above λ = {total:g}: its queue grows")
+    if flow_rate:
+        policies.append((f"flow:rate={flow_rate:.6g}", FlowControl(rate=flow_rate, budget=budget)))
+        if flow_rate <= total_rate:
+            notes.append(f"flow runs at r*(ε = {epsilon:g}) = {flow_rate:.6g} requests/slot, not above "
+                         f"λ = {total_rate:g}: its queue grows by design (r* trades capacity for the "
+                         "overflow guarantee)")
+    elif flow_rate is not None:
+        notes.append(f"flow skipped: no flow-control rate meets ε = {epsilon:g} with a valid bound")
     for spec in ("greedy", "alpha:0.1"):
         policies.append((spec, _parse_policy(spec, workload)))
     if math.isfinite(workload.max_decode):
         spec = f"reserve:max={int(workload.max_decode)}"
         policies.append((spec, _parse_policy(spec, workload)))
     else:
-        notes.append("reserve skipped: the decode lengths are unbounded (add it with "
-                     "--policies '...;reserve:max=L')")
-    if slots <= MCSF_MAX_SLOTS and total * slots <= MCSF_MAX_ARRIVALS:
+        notes.append("reserve skipped: the decode lengths are unbounded (add reserve:max=L by hand)")
+    if slots <= MCSF_MAX_SLOTS and total_rate * slots <= MCSF_MAX_ARRIVALS:
         policies.append(("mcsf", _parse_policy("mcsf", workload)))
     else:
         notes.append(f"mcsf skipped: the clairvoyant reference is slow beyond {MCSF_MAX_SLOTS:,} "

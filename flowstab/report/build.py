@@ -584,32 +584,9 @@ def _default_rates(cfg: ReportConfig, plan) -> list[tuple[float, str]]:
 
 def _lineup(workload, plan, rate: float, slots: int) -> tuple[list[tuple[str, object]], list[str]]:
     """flowstab compare's default policies, with flow at this report's r*(ε)."""
-    from flowstab.cli import MCSF_MAX_ARRIVALS, MCSF_MAX_SLOTS, _parse_policy
-    from numerics.sim import FlowControl
+    from flowstab.cli import default_lineup
 
-    policies: list[tuple[str, object]] = []
-    notes: list[str] = []
-    if plan.flow_rate > 0:
-        flow = FlowControl(rate=plan.flow_rate, budget=plan.budget)
-        policies.append((f"flow at r* = {plan.flow_rate:.4g}", flow))
-        if plan.flow_rate <= rate:
-            notes.append(f"flow runs at r*(ε) = {plan.flow_rate:.4g} ≤ λ: its queue grows by design "
-                         "(r* trades capacity for the overflow guarantee).")
-    else:
-        notes.append("flow skipped: no flow-control rate meets ε with a valid bound.")
-    for spec in ("greedy", "alpha:0.1"):
-        policies.append((spec, _parse_policy(spec, workload)))
-    if math.isfinite(workload.max_decode):
-        spec = f"reserve:max={int(workload.max_decode)}"
-        policies.append((spec, _parse_policy(spec, workload)))
-    else:
-        notes.append("reserve skipped: the decode lengths are unbounded.")
-    if slots <= MCSF_MAX_SLOTS and rate * slots <= MCSF_MAX_ARRIVALS:
-        policies.append(("mcsf (clairvoyant)", _parse_policy("mcsf", workload)))
-    else:
-        notes.append(f"mcsf skipped: the clairvoyant reference is slow beyond {MCSF_MAX_SLOTS:,} slots "
-                     f"or {MCSF_MAX_ARRIVALS:,} expected arrivals.")
-    return policies, notes
+    return default_lineup(workload, plan.flow_rate, rate, slots, plan.budget, plan.epsilon)
 
 
 def _check_sim_size(cfg: ReportConfig, rates: list[tuple[float, str]]) -> None:
