@@ -690,33 +690,13 @@ def plot_compare(results: list, path: str | os.PathLike, title: str = "") -> Pat
     ``results`` is a list of ``(label, SimResult)``. matplotlib is imported here (Agg canvas),
     never at import time. Raises :class:`OutputError` when the file cannot be written.
     """
-    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax_kv, ax_cdf = fig.subplots(1, 2)
-    styles = ("-", "--", "-.", ":")
-    log_x = False
-    for i, (label, res) in enumerate(results):
-        color = OKABE_ITO[i % len(OKABE_ITO)]
-        ls = styles[(i // len(OKABE_ITO) + i) % len(styles)]
-        cfg = res.config
-        ts = res.timeseries
-        x, y = _downsample(ts["slot"].to_numpy(), ts["kv_tokens"].to_numpy() / cfg.memory_tokens)
-        ax_kv.plot(x, y, color=color, ls=ls, lw=1.0, label=label)
-        rec = res.records
-        lat = rec.loc[(rec.arrival_slot >= cfg.warmup) & (rec.completion_slot >= 0), "latency_slots"]
-        lat = np.sort(lat.to_numpy(dtype=float))
-        if lat.size:
-            frac = np.arange(1, lat.size + 1) / lat.size
-            keep = np.unique(np.linspace(0, lat.size - 1, min(lat.size, 4000)).astype(np.int64))
-            ax_cdf.step(lat[keep], frac[keep], where="post", color=color, ls=ls, lw=1.2,
-                        label=f"{label} ({lat.size:,} requests)")
-            log_x = log_x or lat[-1] > 100 * lat[0]
-        else:
-            ax_cdf.plot([], [], color=color, ls=ls, label=f"{label} (none finished)")
+    log_x = draw_policy_lines(ax_kv, ax_cdf, results, OKABE_ITO, count_requests=True)
     if results:
         cfg = results[0][1].config
         ax_kv.axhline(1.0, color="0.4", lw=0.8, ls=":", label="M")
@@ -897,6 +877,37 @@ def _plot_region(out: dict, path) -> None:
     except OSError as exc:
         raise OutputError(f"--plot {path}: {exc.strerror or exc}") from None
 
+
+
+def draw_policy_lines(ax_kv, ax_cdf, results, colors, *, count_requests: bool = False,
+                      cdf_points: int = 4000, lw_cdf: float = 1.2) -> bool:
+    """One line per ``(label, SimResult)``: KV utilisation over time on ``ax_kv`` and the latency
+    CDF of requests arriving after warm-up on ``ax_cdf``. Returns True when the latencies span more
+    than two decades (a log x-axis reads better). Shared by ``compare --plot`` and the report.
+    """
+    import numpy as np
+
+    styles = ("-", "--", "-.", ":")
+    log_x = False
+    for i, (label, res) in enumerate(results):
+        color = colors[i % len(colors)]
+        ls = styles[(i // len(colors) + i) % len(styles)]
+        cfg = res.config
+        ts = res.timeseries
+        x, y = _downsample(ts["slot"].to_numpy(), ts["kv_tokens"].to_numpy() / cfg.memory_tokens)
+        ax_kv.plot(x, y, color=color, ls=ls, lw=1.0, label=label)
+        rec = res.records
+        lat = rec.loc[(rec.arrival_slot >= cfg.warmup) & (rec.completion_slot >= 0), "latency_slots"]
+        lat = np.sort(lat.to_numpy(dtype=float))
+        if lat.size:
+            frac = np.arange(1, lat.size + 1) / lat.size
+            keep = np.unique(np.linspace(0, lat.size - 1, min(lat.size, cdf_points)).astype(np.int64))
+            text = f"{label} ({lat.size:,} requests)" if count_requests else label
+            ax_cdf.step(lat[keep], frac[keep], where="post", color=color, ls=ls, lw=lw_cdf, label=text)
+            log_x = log_x or lat[-1] > 100 * max(lat[0], 1.0)
+        else:
+            ax_cdf.plot([], [], color=color, ls=ls, label=f"{label} (none finished)")
+    return log_x
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowstab`` console script."""

@@ -158,27 +158,11 @@ def compare_figure(results: list, title: str = "") -> str:
 
     ``results`` is a list of ``(label, SimResult)`` on the same arrivals.
     """
-    import numpy as np
+    from flowstab.cli import draw_policy_lines
 
     colors = _palette()
     fig, (ax_kv, ax_cdf) = _new_figure(9.0, 3.4, 2)
-    log_x = False
-    for i, (label, res) in enumerate(results):
-        color, ls = colors[i % len(colors)], _STYLES[i % len(_STYLES)]
-        cfg = res.config
-        ts = res.timeseries
-        x, y = _downsample(ts["slot"].to_numpy(), ts["kv_tokens"].to_numpy() / cfg.memory_tokens)
-        ax_kv.plot(x, y, color=color, ls=ls, lw=1.0, label=label)
-        rec = res.records
-        lat = rec.loc[(rec.arrival_slot >= cfg.warmup) & (rec.completion_slot >= 0), "latency_slots"]
-        lat = np.sort(lat.to_numpy(dtype=float))
-        if lat.size:
-            frac = np.arange(1, lat.size + 1) / lat.size
-            keep = np.unique(np.linspace(0, lat.size - 1, min(lat.size, 3000)).astype(np.int64))
-            ax_cdf.step(lat[keep], frac[keep], where="post", color=color, ls=ls, lw=1.3, label=label)
-            log_x = log_x or lat[-1] > 100 * max(lat[0], 1.0)
-        else:
-            ax_cdf.plot([], [], color=color, ls=ls, label=f"{label} (none finished)")
+    log_x = draw_policy_lines(ax_kv, ax_cdf, results, colors, cdf_points=3000, lw_cdf=1.3)
     if results:
         cfg = results[0][1].config
         ax_kv.axhline(1.0, color="0.4", lw=0.8, ls=":")
