@@ -68,8 +68,11 @@ def plot(results: dict):
             else:
                 ax.set_xlim(left=0)
             ax.set_xlabel(label("slack Δ = M − r E[W]", "memory"))
+            decode = law["decode"].replace("scipy:", "").replace(",max=", ", max ")
+            if len(decode) > 28:  # keep the title inside the panel
+                decode = decode.replace(", max", "\nclipped at")
             ax.set_title(f"{law['name']} decode law, r = {law['rate_per_slot']:g}\n"
-                         f"O ~ {law['decode']}, S = {law['prompt']}", fontsize=6.5)
+                         f"S = {law['prompt']}, O ~ {decode}", fontsize=6.5)
         axes[0, 0].set_ylabel("P(U > M) per slot")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=4)

@@ -82,7 +82,7 @@ UNITS = {
 
 #: Colour, line style and marker of each tail bound / approximation in F2.
 BOUND_STYLE = {
-    "exact": {"color": BLACK, "ls": "-", "marker": None, "label": "exact (tilted FFT)"},
+    "exact": {"color": BLACK, "ls": "-", "marker": None, "label": "exact (tilted inversion)"},
     "chernoff": {"color": BLUE, "ls": "--", "marker": None, "label": "Chernoff bound"},
     "bernstein": {"color": VERMILION, "ls": "-.", "marker": None, "label": "Bernstein bound"},
     "hoeffding": {"color": GREEN, "ls": ":", "marker": None, "label": "Hoeffding bound"},
