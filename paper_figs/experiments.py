@@ -354,8 +354,14 @@ def _config_f9(quick: bool) -> dict:
 
 # ------------------------------------------------------------------------------ experiments
 def exp_f1_region(cfg: dict, seed: int) -> dict:
-    """Two-class regions: necessary polytope, Algorithm 1 staircase, flow ε-boundaries."""
-    from numerics.regions import alg1_staircase, flow_region_boundary, necessary_vertices
+    """Two-class regions: necessary polytope, Algorithm 1 staircase (integer and randomised budgets),
+    flow ε-boundaries."""
+    from numerics.regions import (
+        alg1_randomized_boundary,
+        alg1_staircase,
+        flow_region_boundary,
+        necessary_vertices,
+    )
     from numerics.specs import parse_law
     from numerics.workload import IndependentLengths, RequestClass, Workload
 
@@ -371,6 +377,10 @@ def exp_f1_region(cfg: dict, seed: int) -> dict:
         "mean_memory_times": w,
         "necessary_vertices": necessary_vertices(w, m),
         "alg1_staircase": alg1_staircase(w, m),
+        "alg1_randomized": {
+            "epsilon": min(cfg["epsilons"]),
+            "points": alg1_randomized_boundary(wl, m, min(cfg["epsilons"]), cfg["directions"]),
+        },
         "flow_boundaries": [
             {"epsilon": eps, "points": flow_region_boundary(wl, m, eps, cfg["directions"], cfg["budget"])}
             for eps in cfg["epsilons"]

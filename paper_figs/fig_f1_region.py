@@ -33,6 +33,11 @@ def plot(results: dict):
         y = st[1:, 1] if st.shape[0] > 1 else st[:, 1]
         ax.step(x, np.append(y, 0.0), where="post", color=BLACK, lw=0.9,
                 label="Algorithm 1 (integer budgets b)")
+        if "alg1_randomized" in d:
+            rb = d["alg1_randomized"]
+            p = np.asarray(rb["points"], dtype=float)
+            ax.plot(p[:, 0], p[:, 1], color=BLACK, ls=":", lw=1.1,
+                    label=f"Algorithm 1, randomised b, ε = {rb['epsilon']:.0e}".replace("e-0", "e-"))
         for (color, ls), fb in zip(_EPS_STYLE, d["flow_boundaries"], strict=False):
             p = np.asarray(fb["points"], dtype=float)
             ax.plot(p[:, 0], p[:, 1], color=color, ls=ls,
