@@ -345,6 +345,10 @@ def test_run_check_tiny(tmp_path):
     assert row["measured_rps"] > 0
     assert np.isfinite(row["rel_diff"])
     assert {r["side"] for r in res["rates"]} == {"predicted", "measured"}
+    (meas,) = [r for r in res["rates"] if r["side"] == "measured"]
+    assert meas["slot_s_mean"] > 0
+    assert meas["slot_model_s_mean"] > 0
+    assert meas["slot_model_ratio_decode"] > 0  # model / measured on the engine's own slots
     paths = write_check(res, tmp_path / "chk")
     assert pd.read_csv(paths["max_rate"]).shape[0] == 1
     assert plot_check(res, tmp_path / "chk.png").read_bytes()[:4] == b"\x89PNG"

@@ -143,7 +143,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         cstem = stem.with_name(stem.name + "_check")
         paths = write_check(check, cstem)
         paths["figure"] = plot_check(check, cstem.with_suffix(".png"))
-        res["check"] = {"files": {k: str(v) for k, v in paths.items()}, "max_rate": check["max_rate"]}
+        measured = [r for r in check["rates"] if r.get("side") == "measured"]
+        res["check"] = {"files": {k: str(v) for k, v in paths.items()}, "max_rate": check["max_rate"],
+                        "slot_model_ratio": {
+                            phase: [r[f"slot_model_ratio_{phase}"] for r in measured]
+                            for phase in ("decode", "prefill")}}
     write_calibration(res, out)
     _report(res, out)
     return 0
@@ -176,5 +180,10 @@ def _report(res: dict, out) -> None:
         for r in res["check"]["max_rate"]:
             lines.append(f"  {r['policy']:<40} {r['theory_rps']:.4g}  {r['predicted_rps']:.4g}  "
                          f"{r['measured_rps']:.4g}  {100 * r['rel_diff']:+.1f}%")
+        ratios = res["check"].get("slot_model_ratio", {})
+        dec, pre = ratios.get("decode") or [], ratios.get("prefill") or []
+        if dec and pre:
+            lines.append("step-time model / measured, on the engine's own slots (1 = exact): "
+                         f"decode {min(dec):.3g}–{max(dec):.3g}, prefill {min(pre):.3g}–{max(pre):.3g}")
     lines.append(f"wrote {out}")
     print("\n".join(lines))

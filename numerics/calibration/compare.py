@@ -56,6 +56,7 @@ __all__ = [
     "predicted_capacity",
     "run_check",
     "simulate_trace",
+    "slot_model_fit",
     "window_metrics",
     "write_check",
 ]
@@ -175,6 +176,26 @@ def simulate_trace(trace, workload: Workload, memory_tokens: int, policy, step_t
     return rec, ts
 
 
+def slot_model_fit(ts: pd.DataFrame, step_time: StepTimeModel) -> dict:
+    """How well the step-time model prices the engine's own slots.
+
+    Every recorded engine slot has its batch, resident KV tokens and prefill tokens; the model's
+    τ for those is compared with the measured slot time, separately for decode-only slots and
+    slots with a prefill. A max-rate disagreement with a ratio far from 1 here is the slot
+    model's misfit (e.g. a probe grid that does not cover the check's prompt lengths), not the
+    policy or the engine.
+    """
+    model = np.asarray(step_time.seconds(ts.batch, ts.kv_tokens, ts.prefill_tokens), dtype=float)
+    meas = ts.slot_s.to_numpy(dtype=float)
+    out = {"slot_s_mean": float(meas.mean()) if meas.size else float("nan"),
+           "slot_model_s_mean": float(model.mean()) if model.size else float("nan")}
+    pre = ts.prefill_tokens.to_numpy() > 0
+    for name, mask in (("decode", ~pre), ("prefill", pre)):
+        ok = mask.any() and meas[mask].sum() > 0
+        out[f"slot_model_ratio_{name}"] = float(model[mask].sum() / meas[mask].sum()) if ok else float("nan")
+    return out
+
+
 def window_metrics(records: pd.DataFrame, ts: pd.DataFrame, memory_tokens: int, horizon_s: float) -> dict:
     """Throughput, latency, KV utilisation, evictions and the stability verdict over [w, T]."""
     w = WARMUP_SHARE * horizon_s
@@ -224,6 +245,8 @@ class _Sides:
             rec, ts = simulate_trace(trace, cfg.workload, cfg.memory_tokens, self.policy, self.step,
                                      cfg.block_size, self.seed, horizon)
         out = window_metrics(rec, ts, cfg.memory_tokens, horizon) | {"side": side, "rate_rps": rate}
+        if side == "measured":
+            out |= slot_model_fit(ts, self.step)
         self.cache[key] = out
         return out
 
