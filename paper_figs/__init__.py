@@ -24,6 +24,7 @@ FIGURES = (
     "f7_greedy",
     "f8_heavy",
     "f9_traces",
+    "f10_seconds",
 )
 
 

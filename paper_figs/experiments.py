@@ -40,6 +40,10 @@ What each experiment computes (with the toolkit, nothing re-derived):
   P(O > x) = (1 + x/σ)^{-α}: λ_max(L) ≍ L^{-(2-α)} for α < 2, ≍ 1/log L at α = 2, bounded for α > 2.
 * ``f9_traces`` — λ_max and r*(ε) for each trace preset across KV-cache sizes, with the sizes of
   common GPUs marked.
+* ``f10_seconds`` — the headline comparison in requests per second: Poisson arrivals in seconds
+  replayed through a measured step-time model that charges every prefill, *including the
+  re-prefill of an evicted request* (c_p per prompt token), so greedy's evictions cost time;
+  throughput and latency per policy against the offered rate, Λ* = M/(E[W]·τ) marked.
 """
 
 from __future__ import annotations
@@ -289,6 +293,23 @@ def _config_f5(quick: bool) -> dict:
         "replications": 2 if quick else 6,
         "slots": 4_000 if quick else 30_000,
         "warmup": 1_000 if quick else 3_000,
+    }
+
+
+def _config_f10(quick: bool) -> dict:
+    loads = [0.6, 0.9, 1.0] if quick else [0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05]
+    return {
+        "prompt": "lognormal:median=600,sigma=0.6,max=4000",
+        "decode": "geom:mean=400,max=4000",
+        "memory_tokens": 65_536,
+        # numerics.calibration.fit on splitwise-sim's perf_model.csv: llama2-70b, H100, TP 4
+        # (decode c0, cb, ck; prefill cp), as reported in the issue-7 closing note
+        "step_time": "linear:c0=0.0288,cb=0.000282,ck=9.4e-08,cp=0.000107",
+        "epsilon": 1e-3,
+        "flow_fraction": 0.95,
+        "loads": loads,  # fractions of Λ* (requests/s)
+        "requests": 500 if quick else 3_000,
+        "replications": 1 if quick else 3,
     }
 
 
@@ -721,6 +742,59 @@ def exp_f9_traces(cfg: dict, seed: int) -> dict:
     return {"memory_tokens": cfg["memory_tokens"], "presets": out}
 
 
+def exp_f10_seconds(cfg: dict, seed: int) -> dict:
+    """Throughput and latency in seconds per policy, re-prefill charged by the step-time model."""
+    from scipy import stats
+
+    from numerics.calibration.compare import poisson_trace, simulate_trace, window_metrics
+    from numerics.plan import make_plan
+    from numerics.sim import parse_policy
+    from numerics.sim.replicate import replication_seeds
+    from numerics.specs import parse_law
+    from numerics.steptime import StepTimeModel
+    from numerics.workload import Workload
+
+    wl = Workload.single(parse_law(cfg["prompt"]), parse_law(cfg["decode"]))
+    m = cfg["memory_tokens"]
+    step = StepTimeModel.from_spec(cfg["step_time"])
+    plan = make_plan(wl, m, cfg["epsilon"], step_time=step)
+    lineup = [
+        {"label": f"flow, r = r*({cfg['epsilon']:g})", "spec": f"flow:rate={plan.flow_rate:.6g}"},
+        {"label": f"flow, r = {cfg['flow_fraction']:g} λ_max",
+         "spec": f"flow:rate={cfg['flow_fraction'] * plan.lambda_max:.6g}"},
+        {"label": "greedy (vLLM)", "spec": "greedy"},
+        {"label": "α-protection, α = 0.1", "spec": "alpha:0.1"},
+    ]
+    rates = [load * plan.lambda_max_per_s for load in cfg["loads"]]
+    keys = ("throughput_rps", "latency_mean_s", "latency_p95_s", "evictions")
+    out = []
+    for pol in lineup:
+        policy = parse_policy(pol["spec"])
+        series = {k: {"mean": [], "low": [], "high": []} for k in keys}
+        for j, rate in enumerate(rates):
+            rows = []
+            for s in replication_seeds(seed + j, cfg["replications"]):  # common arrivals per rate
+                trace = poisson_trace(wl, rate, cfg["requests"], s)
+                horizon = float(trace.timestamps_s[-1])
+                rec, ts = simulate_trace(trace, wl, m, policy, step, 1, s, horizon)
+                rows.append(window_metrics(rec, ts, m, horizon))
+            for k in keys:
+                x = np.array([r[k] for r in rows], dtype=float)
+                half = (stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+                        if x.size > 1 else 0.0)
+                series[k]["mean"].append(float(x.mean()))
+                series[k]["low"].append(float(x.mean() - half))
+                series[k]["high"].append(float(x.mean() + half))
+        out.append({**pol, "metrics": series})
+    return {
+        "lambda_max_per_slot": plan.lambda_max,
+        "capacity_per_s": plan.lambda_max_per_s,
+        "flow_rate_per_s": plan.flow_rate_per_s,
+        "offered_rps": rates,
+        "policies": out,
+    }
+
+
 #: name → (experiment function, config builder, seed offset). Figure ``fig_<name>.py`` plots
 #: ``results/<name>.json``.
 EXPERIMENTS: dict[str, tuple[Callable[[dict, int], dict], Callable[[bool], dict], int]] = {
@@ -733,6 +807,7 @@ EXPERIMENTS: dict[str, tuple[Callable[[dict, int], dict], Callable[[bool], dict]
     "f7_greedy": (exp_f7_greedy, _config_f7, 7),
     "f8_heavy": (exp_f8_heavy, _config_f8, 8),
     "f9_traces": (exp_f9_traces, _config_f9, 9),
+    "f10_seconds": (exp_f10_seconds, _config_f10, 10),
 }
 
 

@@ -129,6 +129,6 @@ def test_resolve_names():
     assert resolve_names(None) == list(FIGURES)
     assert resolve_names("f2, f1_region,F2") == ["f2_tails", "f1_region"]
     with pytest.raises(ValueError, match="unknown figure"):
-        resolve_names("f10")
+        resolve_names("f99")
     with pytest.raises(ValueError, match="at least one"):
         resolve_names(" , ")
