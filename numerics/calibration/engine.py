@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from numerics.calibration.fit import CalibrationError
-from numerics.sim.engine import CLOCK_TOL_S, WaitingQueue
+from numerics.sim.engine import CLOCK_TOL_S, PagedMemory, WaitingQueue
 from numerics.sim.policies import Policy
 
 __all__ = ["EngineResult", "run_engine"]
@@ -59,7 +59,7 @@ class EngineResult:
     summary: dict
 
 
-class _Engine:
+class _Engine(PagedMemory):
     """Run state; the attributes policies read have the simulator's names and meanings."""
 
     def __init__(self, backend, trace, memory_tokens: int, policy: Policy, seed: int,
@@ -104,13 +104,6 @@ class _Engine:
         self.wasted = [0] * n
 
     # ------------------------------------------------------------------ what policies read
-    def mem(self, tokens: int) -> int:
-        b = self.block
-        return tokens if b == 1 else -(-tokens // b) * b
-
-    def memory_of(self, rid: int, generated: int) -> int:
-        return self.mem(self.S[rid] + generated + 1)
-
     def activation_memory(self, rid: int) -> int:
         return self.memory_of(rid, 0)
 

@@ -30,7 +30,7 @@ from numerics.sim.policies import Policy
 from numerics.steptime import StepTimeModel
 from numerics.workload import Workload, ensure_memory
 
-__all__ = ["ARRIVALS", "EVICTION_MODES", "SimConfig", "WaitingQueue", "run"]
+__all__ = ["ARRIVALS", "EVICTION_MODES", "PagedMemory", "SimConfig", "WaitingQueue", "run"]
 
 ARRIVALS = ("poisson", "deterministic", "bernoulli", "trace")
 #: Trace replay: a timestamp within 1 ns after a slot's start counts as arrived by then (the wall
@@ -207,7 +207,24 @@ class _Trajectory:
     slot: list = field(default_factory=list)
 
 
-class _Sim:
+class PagedMemory:
+    """Memory accounting the policies read, shared by the simulator and the real-hardware engine
+    (:mod:`numerics.calibration.engine`): a request that has generated g tokens holds
+    m(S + g + 1) tokens, m(x) = b·⌈x/b⌉ for blocks of ``block`` tokens; ``S`` holds the prompts."""
+
+    block: int
+    S: object
+
+    def mem(self, tokens: int) -> int:
+        b = self.block
+        return tokens if b == 1 else -(-tokens // b) * b
+
+    def memory_of(self, rid: int, generated: int) -> int:
+        """Memory of ``rid`` in a slot where it has already generated ``generated`` tokens."""
+        return self.mem(self.S[rid] + generated + 1)
+
+
+class _Sim(PagedMemory):
     """Mutable run state; policies read ``queue``, ``usage``, ``n_active`` and the helpers."""
 
     def __init__(self, cfg: SimConfig, check=None) -> None:
@@ -269,14 +286,6 @@ class _Sim:
         self.epoch = [0] * n
 
     # ------------------------------------------------------------------ memory helpers
-    def mem(self, tokens: int) -> int:
-        b = self.block
-        return tokens if b == 1 else -(-tokens // b) * b
-
-    def memory_of(self, rid: int, generated: int) -> int:
-        """Memory of ``rid`` in a slot where it has already generated ``generated`` tokens."""
-        return self.mem(self.S[rid] + generated + 1)
-
     def activation_memory(self, rid: int) -> int:
         """Memory a waiting request would hold if activated now (its kept progress included)."""
         return self.memory_of(rid, self.g0[rid] if self.keep else 0)
