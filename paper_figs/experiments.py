@@ -168,18 +168,21 @@ def _azure(memory_tokens: int = AZURE_MEMORY_TOKENS):
     return wl, tails
 
 
-def _policy_lineup(lam_max: float, r_certified: float, cfg: dict) -> list[dict]:
-    """The default line-up of ``flowstab compare`` (flow at r*(ε), greedy, alpha:0.1,
-    reserve:max=L), plus flow at a fixed fraction of λ_max (an uncertified, stable-at-high-load
-    setting), and MC-SF where the config asks for it."""
+def _policy_lineup(lam_max: float, r_certified: float, cfg: dict,
+                   epsilon: float = EPS_CERTIFIED) -> list[dict]:
+    """The default line-up of ``flowstab compare`` (flow at r*(ε), greedy, alpha:0.1, and
+    reserve:max=L where the config gives ``reserve_max``), plus flow at a fixed fraction of λ_max
+    (an uncertified, stable-at-high-load setting), and MC-SF where the config asks for it."""
     out = [
-        {"label": f"flow, r = r*({EPS_CERTIFIED:g})", "spec": f"flow:rate={r_certified:.6g}"},
+        {"label": f"flow, r = r*({epsilon:g})", "spec": f"flow:rate={r_certified:.6g}"},
         {"label": f"flow, r = {cfg['flow_fraction']:g} λ_max",
          "spec": f"flow:rate={cfg['flow_fraction'] * lam_max:.6g}"},
         {"label": "greedy (vLLM)", "spec": "greedy"},
         {"label": "α-protection, α = 0.1", "spec": "alpha:0.1"},
-        {"label": f"reserve (max = {cfg['reserve_max']})", "spec": f"reserve:max={cfg['reserve_max']}"},
     ]
+    if cfg.get("reserve_max"):
+        out.append({"label": f"reserve (max = {cfg['reserve_max']})",
+                    "spec": f"reserve:max={cfg['reserve_max']}"})
     if cfg.get("mcsf"):
         out.append({"label": "MC-SF (clairvoyant)", "spec": "mcsf"})
     return out
@@ -758,13 +761,7 @@ def exp_f10_seconds(cfg: dict, seed: int) -> dict:
     m = cfg["memory_tokens"]
     step = StepTimeModel.from_spec(cfg["step_time"])
     plan = make_plan(wl, m, cfg["epsilon"], step_time=step)
-    lineup = [
-        {"label": f"flow, r = r*({cfg['epsilon']:g})", "spec": f"flow:rate={plan.flow_rate:.6g}"},
-        {"label": f"flow, r = {cfg['flow_fraction']:g} λ_max",
-         "spec": f"flow:rate={cfg['flow_fraction'] * plan.lambda_max:.6g}"},
-        {"label": "greedy (vLLM)", "spec": "greedy"},
-        {"label": "α-protection, α = 0.1", "spec": "alpha:0.1"},
-    ]
+    lineup = _policy_lineup(plan.lambda_max, plan.flow_rate, cfg, cfg["epsilon"])
     rates = [load * plan.lambda_max_per_s for load in cfg["loads"]]
     keys = ("throughput_rps", "latency_mean_s", "latency_p95_s", "evictions")
     out = []

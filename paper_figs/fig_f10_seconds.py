@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_figs.style import label, new_figure, plotting, policy_style
+from paper_figs.style import label, new_figure, plot_policy_bands, plotting
 
 __all__ = ["plot"]
 
@@ -30,18 +30,7 @@ def plot(results: dict):
     with plotting():
         fig, axes = new_figure("page", 2.5, 1, 3)
         for ax, (metric, ylabel, log) in zip(axes.flat, _PANELS, strict=True):
-            for i, pol in enumerate(d["policies"]):
-                st = policy_style(pol["spec"])
-                if pol["spec"].startswith("flow") and i > 0:  # the second flow rate
-                    st["ls"], st["color"], st["marker"] = (0, (3, 1)), "#56B4E9", "P"
-                m = pol["metrics"][metric]
-                ax.plot(x, m["mean"], color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5,
-                        label=pol["label"])
-                ax.fill_between(x, m["low"], m["high"], color=st["color"], alpha=0.2, lw=0)
-            ax.axvline(cap, color="0.3", lw=0.8, ls=":")
-            ax.text(cap, 1.0, " Λ*", transform=ax.get_xaxis_transform(), va="top", fontsize=7)
-            if log:
-                ax.set_yscale("log")
+            plot_policy_bands(ax, x, d["policies"], metric, cap, "Λ*", log)
             ax.set_ylabel(ylabel)
             ax.set_xlabel(label("offered rate", "requests/s"))
         axes[0, 0].plot(x, x, color="0.5", lw=0.7, ls=":", label="offered")

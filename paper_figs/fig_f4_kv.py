@@ -20,10 +20,7 @@ def plot(results: dict):
         fig, axes = new_figure("page", 3.4, 2, 1, sharex=True)
         ax_kv, ax_q = axes[0, 0], axes[1, 0]
         for s in d["series"]:
-            st = policy_style(s["spec"])
-            if s["spec"].startswith("flow") and "λ_max" in s["label"]:
-                st["ls"] = (0, (3, 1))
-                st["color"] = "#56B4E9"
+            st = policy_style(s["spec"], s["label"])
             text = (f"{s['label']}: mean {s['kv_util_mean']:.2f}, sd {s['kv_util_std']:.3f}, "
                     f"{s['evictions']:,} evictions")
             ax_kv.plot(s["slot"], s["kv_util"], color=st["color"], ls=st["ls"], lw=0.8, label=text)

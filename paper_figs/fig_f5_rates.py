@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_figs.style import label, new_figure, plotting, policy_style
+from paper_figs.style import label, new_figure, plot_policy_bands, plotting
 
 __all__ = ["plot"]
 
@@ -30,21 +30,7 @@ def plot(results: dict):
     with plotting():
         fig, axes = new_figure("page", 4.2, 2, 2, sharex=True)
         for ax, (metric, ylabel, log) in zip(axes.flat, _PANELS, strict=True):
-            for pol in d["policies"]:
-                st = policy_style(pol["spec"])
-                if pol["spec"].startswith("flow") and "λ_max" in pol["label"]:
-                    st["ls"], st["color"], st["marker"] = (0, (3, 1)), "#56B4E9", "P"
-                m = pol["metrics"][metric]
-                y = np.array([np.nan if v is None else v for v in m["mean"]], dtype=float)
-                lo = np.array([np.nan if v is None else v for v in m["low"]], dtype=float)
-                hi = np.array([np.nan if v is None else v for v in m["high"]], dtype=float)
-                ax.plot(lam, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5,
-                        label=pol["label"])
-                ax.fill_between(lam, lo, hi, color=st["color"], alpha=0.2, lw=0)
-            ax.axvline(lam_max, color="0.3", lw=0.8, ls=":")
-            ax.text(lam_max, 1.0, " λ_max", transform=ax.get_xaxis_transform(), va="top", fontsize=7)
-            if log:
-                ax.set_yscale("log")
+            plot_policy_bands(ax, lam, d["policies"], metric, lam_max, "λ_max", log)
             ax.set_ylabel(ylabel)
         for ax in axes[1]:
             ax.set_xlabel(label("arrival rate λ", "rate"))

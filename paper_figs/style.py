@@ -103,10 +103,35 @@ _POLICY_STYLE = {
 }
 
 
-def policy_style(spec: str) -> dict[str, Any]:
-    """Colour, line style and marker of a policy spec (by its family: ``flow:rate=…`` → flow)."""
+def policy_style(spec: str, label: str = "") -> dict[str, Any]:
+    """Colour, line style and marker of a policy spec (by its family: ``flow:rate=…`` → flow).
+
+    Flow control at a fraction of λ_max (its ``label`` says "λ_max"), drawn beside flow at the
+    certified r*(ε), gets a style of its own.
+    """
     family = spec.split(":", 1)[0].strip().lower()
+    if family == "flow" and "λ_max" in label:
+        return {"color": SKY, "ls": (0, (3, 1)), "marker": "P"}
     return dict(_POLICY_STYLE.get(family, {"color": SKY, "ls": "-", "marker": "."}))
+
+
+def plot_policy_bands(ax, x, policies: list[dict], metric: str, mark: float, mark_label: str,
+                      log: bool = False) -> None:
+    """One line per policy of ``metric``'s mean against ``x`` with its (low, high) band, and a
+    dotted vertical line at ``mark`` (a capacity) labelled ``mark_label``."""
+    import numpy as np
+
+    for pol in policies:
+        st = policy_style(pol["spec"], pol["label"])
+        m = pol["metrics"][metric]
+        y, lo, hi = (np.array([np.nan if v is None else v for v in m[k]], dtype=float)
+                     for k in ("mean", "low", "high"))
+        ax.plot(x, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5, label=pol["label"])
+        ax.fill_between(x, lo, hi, color=st["color"], alpha=0.2, lw=0)
+    ax.axvline(mark, color="0.3", lw=0.8, ls=":")
+    ax.text(mark, 1.0, f" {mark_label}", transform=ax.get_xaxis_transform(), va="top", fontsize=7)
+    if log:
+        ax.set_yscale("log")
 
 
 def label(quantity: str, unit: str | None = None) -> str:
