@@ -11,9 +11,8 @@ Class k has S = 4 + (7k mod 40), O ~ uniform{1..8 + (5k mod 40)}, arrival rates 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from _common import best_of
 
 from numerics.design import design_budgets, design_rates
 from numerics.specs import parse_law
@@ -32,15 +31,6 @@ def workload(n_classes: int) -> Workload:
         rate = LOAD * MEMORY / n_classes / c.mean_memory_time
         classes.append(RequestClass(c.lengths, rate, c.name))
     return Workload(tuple(classes), f"K={n_classes}")
-
-
-def best_of(fn, n=3):
-    times, out = [], None
-    for _ in range(n):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main() -> None:

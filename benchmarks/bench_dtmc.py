@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import provenance
 
 from numerics.dtmc import exact_system
 from numerics.laws import TokenLaw
@@ -59,21 +58,6 @@ def cases(quick: bool) -> list[dict]:
                     "policy": FlowControl(rate=1.0, budget="poisson"), "rate": 0.7,
                     "arrivals": "bernoulli", "cap": cap})
     return out
-
-
-def provenance() -> dict:
-    import scipy
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        sha = None
-    return {
-        "git_sha": sha, "python": platform.python_version(), "numpy": np.__version__,
-        "scipy": scipy.__version__, "machine": platform.machine(),
-        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
 
 
 def main() -> None:
@@ -126,7 +110,7 @@ def main() -> None:
         print(f"largest greedy case (M = {big['memory']}, {law_d.n_states:,} states): power "
               f"{direct['power_solve_s']:.2f} s, direct {direct['direct_solve_s']:.2f} s, "
               f"‖π_power − π_direct‖₁ = {direct['l1_difference']:.1e}")
-    out = {"provenance": provenance(), "quick": args.quick, "rows": rows, "direct_vs_power": direct}
+    out = {"provenance": provenance("scipy"), "quick": args.quick, "rows": rows, "direct_vs_power": direct}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
     print(f"wrote {RESULTS}")

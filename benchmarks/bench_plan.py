@@ -6,7 +6,7 @@ three wall-clock times on this machine.
 
 from __future__ import annotations
 
-import time
+from _common import best_of
 
 from numerics.bounds import FlowTails
 from numerics.plan import make_plan
@@ -24,20 +24,11 @@ CASES = {
 }
 
 
-def best_of(fn, n=3):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     for name, (build, memory) in CASES.items():
         wl = build()
-        t_rate = best_of(lambda wl=wl, memory=memory: FlowTails(wl, memory).flow_rate(1e-6))
-        t_plan = best_of(lambda wl=wl, memory=memory: make_plan(wl, memory), n=1)
+        t_rate, _ = best_of(lambda wl=wl, memory=memory: FlowTails(wl, memory).flow_rate(1e-6))
+        t_plan, _ = best_of(lambda wl=wl, memory=memory: make_plan(wl, memory), n=1)
         print(f"{name:<45} r*(1e-6) best-bound search {t_rate:7.3f} s   full plan {t_plan:7.3f} s")
 
 

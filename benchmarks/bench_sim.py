@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import provenance
 
 from numerics.plan import make_plan
 from numerics.presets import load_preset
@@ -104,24 +103,6 @@ def measure(case: dict, engine: str) -> dict:
     }
 
 
-def provenance() -> dict:
-    import numba
-    import pandas
-    import scipy
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        sha = None
-    return {
-        "git_sha": sha, "python": platform.python_version(), "numpy": np.__version__,
-        "scipy": scipy.__version__, "pandas": pandas.__version__, "numba": numba.__version__,
-        "machine": platform.machine(), "processor": platform.processor(), "seed": SEED,
-        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="10x smaller runs (a smoke test)")
@@ -153,7 +134,7 @@ def main() -> None:
     print(f"case b: λ_max = {azure['lambda_max']:.6g}, λ = {azure['rate']:.6g}, plan r*(1e-6) = "
           f"{azure['plan_flow_rate']:.6g} < λ, so flow runs at r = λ")
     out = {
-        "provenance": provenance(),
+        "provenance": provenance("scipy", "pandas", "numba", seed=SEED),
         "quick": args.quick,
         "budget_s": BUDGET_S,
         "first_fast_call_s": compile_s,

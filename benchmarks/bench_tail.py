@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import best_of
 
 from numerics.exact import exact_flow_rate, exact_tail, exact_tail_per_class
 from numerics.presets import load_preset
@@ -25,15 +25,6 @@ from numerics.specs import parse_law
 from numerics.workload import RequestClass, Workload
 
 RESULTS = Path(__file__).parent / "results" / "bench_tail.json"
-
-
-def best_of(fn, n: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(n):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def tail_cases(quick: bool):
