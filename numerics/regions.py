@@ -84,6 +84,19 @@ def alg1_admissible(rates, memory_times, memory_tokens) -> bool:
     return bool(np.any(np.all(budgets > lam[None, :], axis=1)))
 
 
+#: A class share below this is the rounding of cos(π/2): the direction leaves that class out.
+_MIX_ZERO = 1e-12
+
+
+def _class_mixes(n_directions: int) -> list[np.ndarray]:
+    """Two-class mixes π = (cos φ, sin φ)/(cos φ + sin φ), φ evenly spaced in [0, π/2]."""
+    out = []
+    for phi in np.linspace(0.0, math.pi / 2, n_directions):
+        weights = np.clip(np.array([math.cos(phi), math.sin(phi)]), 0.0, None)
+        out.append(weights / weights.sum())
+    return out
+
+
 def flow_region_boundary(workload: Workload, memory_tokens: int, epsilon: float = 1e-6,
                          n_directions: int = 17, budget: str = "randomized") -> np.ndarray:
     """Boundary of the two-class flow-control ε-region: rows (λ_1, λ_2) = r*_π(ε)·π.
@@ -93,11 +106,8 @@ def flow_region_boundary(workload: Workload, memory_tokens: int, epsilon: float 
     if len(workload.classes) != 2:
         raise WorkloadError(f"flow_region_boundary needs two classes, got {len(workload.classes)}")
     out = []
-    for phi in np.linspace(0.0, math.pi / 2, n_directions):
-        weights = np.array([math.cos(phi), math.sin(phi)])
-        weights = np.clip(weights, 0.0, None)
-        mix = weights / weights.sum()
-        keep = mix > 1e-12
+    for mix in _class_mixes(n_directions):
+        keep = mix > _MIX_ZERO
         classes = tuple(
             RequestClass(c.lengths, float(p), c.name)
             for c, p, k in zip(workload.classes, mix, keep, strict=True) if k
@@ -134,10 +144,8 @@ def alg1_randomized_boundary(workload: Workload, memory_tokens: int, epsilon: fl
     w = workload.mean_memory_times
     log_eps = math.log(epsilon)
     out = []
-    for phi in np.linspace(0.0, math.pi / 2, n_directions):
-        pi = np.clip(np.array([math.cos(phi), math.sin(phi)]), 0.0, None)
-        pi /= pi.sum()
-        pi[pi < 1e-12] = 0.0
+    for pi in _class_mixes(n_directions):
+        pi[pi < _MIX_ZERO] = 0.0
         lo, hi = 0.0, m / float(pi @ w)  # the simplex: E U = M there, so P(U > M) > ε
         while hi - lo > _BOUNDARY_RTOL * hi:
             mid = 0.5 * (lo + hi)
