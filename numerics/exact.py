@@ -322,8 +322,8 @@ class _Product:
         return sum(a.log_ratio(omega) for a in self.ages)
 
 
-def _lobe_log_tail(workload: Workload, memory: int, budget: BudgetLaw, theta_star: float,
-                   sigma: float, rtol: float, parts=None, full_circle: bool = False) -> ExactTail:
+def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_star: float,
+                   sigma: float, rtol: float, full_circle: bool = False) -> ExactTail:
     r"""P(U > M) by the inversion integral over the main lobe of the tilted transform.
 
     For integer U and θ > 0,
@@ -334,9 +334,10 @@ def _lobe_log_tail(workload: Workload, memory: int, budget: BudgetLaw, theta_sta
     and N doubles until two answers agree to ``rtol``; and since the transform decays like
     :math:`e^{-\sigma^2\omega^2/2}` away from ω = 0, only the frequencies of its main lobe are
     evaluated, not all N. A lattice (U on dℤ) is divided out exactly; a coarse scan of the rest
-    of the circle checks that no near-lattice side peak was missed.
+    of the circle checks that no near-lattice side peak was missed. ``parts`` are independent
+    (workload, budget law) pairs whose memories add: one for a single budget, one per class for
+    per-class budgets.
     """
-    parts = parts or [(workload, budget)]
     d = 0
     for wl, _law in parts:
         d = math.gcd(d, _lattice_span(wl))
@@ -471,30 +472,32 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
     else:
         tails.log_bound("chernoff", law)
         theta = float(tails._theta_hint or 0.0)
-    var = tails.variance(law)
-    spread = max(64.0, 10.0 * math.sqrt(var))  # the doubling check below confirms it
-    size = 1 << max(10, math.ceil(math.log2(2 * spread + 2)))
-    if theta == 0.0:
-        size = max(size, 1 << math.ceil(math.log2(m + spread + 2)))
+    sigma = math.sqrt(tails.variance(law))
     result = None
     if method in ("lobe", "auto"):
         try:
-            result = _lobe_log_tail(workload, m, law, theta, math.sqrt(var), rtol)
+            result = _lobe_log_tail([(workload, law)], m, theta, sigma, rtol)
         except _LobeUnreliable as exc:
             if method == "lobe":
                 raise WorkloadError(f"method='lobe': {exc.args[0]}; use method='fft'") from None
     if result is None:
-        result = _fft_tail(workload, m, law, theta, size, rtol)
-    penalty = tails.penalty(rate_per_slot)
-    if penalty > 0:
-        result = dataclasses.replace(
-            result, log_prob=float(np.logaddexp(result.log_prob, math.log(penalty)))
-        )
-    return result
+        result = _fft_tail(workload, m, law, theta, sigma, rtol)
+    return _with_penalty(result, tails.penalty(rate_per_slot))
 
 
-def _fft_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, size: int,
+def _with_penalty(result: ExactTail, penalty: float) -> ExactTail:
+    """Add r·E[#requests beyond the stored support] (unbounded laws) to the tail, in log space."""
+    if penalty <= 0:
+        return result
+    return dataclasses.replace(result, log_prob=float(np.logaddexp(result.log_prob, math.log(penalty))))
+
+
+def _fft_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: float,
               rtol: float) -> ExactTail:
+    spread = max(64.0, 10.0 * sigma)  # the doubling check below confirms it
+    size = 1 << max(10, math.ceil(math.log2(2 * spread + 2)))
+    if theta == 0.0:
+        size = max(size, 1 << math.ceil(math.log2(m + spread + 2)))
     prev = _log_tail(workload, m, law, theta, size)
     change = math.inf
     for _ in range(_MAX_DOUBLINGS):
@@ -656,17 +659,13 @@ def exact_tail_per_class(workload: Workload, memory_tokens: int, rates_per_slot,
         theta = float(optimize.minimize_scalar(h, bounds=(0.0, 2 * hi), method="bounded",
                                                options={"xatol": hi * 1e-6}).x)
     try:
-        result = _lobe_log_tail(workload, m, parts[0][1], theta, math.sqrt(var), rtol, parts=parts)
+        result = _lobe_log_tail(parts, m, theta, math.sqrt(var), rtol)
     except _LobeUnreliable:  # integrate over the whole circle instead
         try:
-            result = _lobe_log_tail(workload, m, parts[0][1], theta, math.sqrt(var), rtol,
-                                    parts=parts, full_circle=True)
+            result = _lobe_log_tail(parts, m, theta, math.sqrt(var), rtol, full_circle=True)
         except _LobeUnreliable as exc:
             raise WorkloadError(f"exact per-class tail: {exc.args[0]}") from None
         result = dataclasses.replace(result, method="circle")
-    penalty = sum(t.penalty(law.rate_per_slot) for t, (_, law) in zip(tails, parts, strict=True))
-    if penalty > 0:
-        result = dataclasses.replace(
-            result, log_prob=float(np.logaddexp(result.log_prob, math.log(penalty)))
-        )
-    return result
+    return _with_penalty(
+        result, sum(t.penalty(law.rate_per_slot) for t, (_, law) in zip(tails, parts, strict=True))
+    )
