@@ -112,7 +112,9 @@ class FlowTails:
             j = np.arange(s_max + 1, s_max + o_max + 1, dtype=float)
             self._range_sq = float(np.sum(j * j))  # Σ_{a<o_max} (s_max + a + 1)²
             self._increment = float(s_max + o_max)
-            self._max_terms_sum = float(np.sum(j))  # Σ_{a<o_max} (s_max + a + 1): U per unit budget
+            # U per unit budget at most: Σ_a max(S + a + 1) over requests active at age a (exact
+            # for joint (S, O) laws, where a long decode need not come with the longest prompt)
+            self._max_terms_sum = float(np.sum(workload.max_held_by_age()))
         self.lambda_max = self.memory_tokens / self.mean_memory_time
 
     # ------------------------------------------------------------------ ingredients
@@ -186,7 +188,13 @@ class FlowTails:
         if name in ("bernstein", "cantelli", "gaussian") and not self.finite_variance:
             raise BoundNotApplicable(f"{name} needs Var U < ∞, i.e. E[O³] < ∞")
 
-    def _chernoff_log(self, budget: BudgetLaw) -> float:
+    def chernoff_theta(self, budget: BudgetLaw) -> float:
+        """θ* minimising log E e^{θU} − θM: Chernoff's tilt, found even where the bound is below
+        the smallest double (the exact tail of :mod:`numerics.exact` tilts at it)."""
+        self._chernoff_log(budget, floor=-math.inf)
+        return float(self._theta_hint or 0.0)
+
+    def _chernoff_log(self, budget: BudgetLaw, floor: float = _LOG_TINY) -> float:
         m = self.memory_tokens
         if self.bounded and budget.max_count * self._max_terms_sum <= m:
             return _LOG_TINY  # U ≤ M surely: the infimum over θ → ∞ is 0
@@ -206,7 +214,7 @@ class FlowTails:
         hi = self._theta_hint / 4 if self._theta_hint else start
         h_hi = h(hi)
         for _ in range(200):  # double until the convex objective turns up
-            if h_hi < _LOG_TINY:
+            if h_hi < floor:
                 self._theta_hint = hi
                 return _LOG_TINY  # the bound is below the smallest double already
             h_next = h(2 * hi)

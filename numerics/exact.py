@@ -466,12 +466,7 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
         return ExactTail(-math.inf, 0, 0.0, 0.0, "sure")  # U ≤ M surely
     if rate_per_slot == 0:
         return ExactTail(-math.inf, 0, 0.0, 0.0, "sure")
-    mean = rate_per_slot * workload.mean_memory_time
-    if mean >= m:
-        theta = 0.0
-    else:
-        tails.log_bound("chernoff", law)
-        theta = float(tails._theta_hint or 0.0)
+    theta = 0.0 if rate_per_slot * workload.mean_memory_time >= m else tails.chernoff_theta(law)
     sigma = math.sqrt(tails.variance(law))
     result = None
     if method in ("lobe", "auto"):

@@ -109,6 +109,11 @@ class IndependentLengths:
         es, es2 = self.prompt.mean, self.prompt.second_moment
         return g, (es + c) * g, (es2 + 2 * c * es + c * c) * g
 
+    def max_held_by_age(self, n_ages: int) -> np.ndarray:
+        """The most tokens a request active at age a can hold, max(S + a + 1); 0 past O's support."""
+        a = np.arange(n_ages, dtype=float)
+        return np.where(a < self.decode.max_value, self.prompt.max_value + a + 1, 0.0)
+
     def age_log_mgf(self, theta: float, n_ages: int) -> np.ndarray:
         """log E[e^{θ(S+a+1)}; O > a] for a < n_ages (over the stored supports)."""
         g = self.decode.survival_by_age(n_ages)
@@ -229,6 +234,15 @@ class JointLengths:
         p2 = self._by_decode(self.probs * s * s, n_ages)
         c = np.arange(1, n_ages + 1, dtype=float)
         return p0, p1 + c * p0, p2 + 2 * c * p1 + c * c * p0
+
+    def max_held_by_age(self, n_ages: int) -> np.ndarray:
+        """max(S + a + 1) over the pairs with O > a (0 where no pair is active), a < n_ages."""
+        o = self.decode_values
+        top = np.full(max(int(o.max()), n_ages) + 1, -np.inf)
+        np.maximum.at(top, o, self.prompt_values.astype(float))
+        alive_max = np.maximum.accumulate(top[::-1])[::-1][1 : n_ages + 1]  # max over O ≥ a + 1
+        a = np.arange(n_ages, dtype=float)
+        return np.where(np.isfinite(alive_max), alive_max + a + 1, 0.0)
 
     def age_log_mgf(self, theta: float, n_ages: int) -> np.ndarray:
         o = self.decode_values
@@ -410,6 +424,11 @@ class Workload:
         return tuple(
             sum(w * part[i] for w, part in zip(self.mix, parts, strict=True)) for i in range(3)
         )
+
+    def max_held_by_age(self) -> np.ndarray:
+        """The most tokens any request active at age a can hold, a = 0..n_ages-1 (bounded laws)."""
+        n = self.n_ages
+        return np.max(np.stack([c.lengths.max_held_by_age(n) for c in self.classes]), axis=0)
 
     def age_log_mgf(self, theta: float) -> np.ndarray:
         """log E[e^{θ X_a}; O > a] of the mixture, a = 0..n_ages-1."""

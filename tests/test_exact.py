@@ -147,3 +147,27 @@ def test_heavy_tailed_clipped_law_tilts_by_the_tilted_spread():
     memory = int(wl.mean_memory_time) + 100
     got = exact_tail(wl, memory, 1, "deterministic", method="lobe")
     assert got.log_prob == pytest.approx(-2.872224628883547, rel=LOBE_RTOL)
+
+
+def test_joint_law_that_cannot_overflow_is_sure():
+    # pairs (S, O) = (7, 1) and (1, 13), one activation per slot: at most 8 + Σ_{a=1}^{12} (a + 2)
+    # = 110 tokens are held, below M = 118. The check once paired the longest prompt with the
+    # longest decode (182 > 118), tilted at a θ where nothing converges, and warned of overflow.
+    wl = Workload((RequestClass(JointLengths.from_samples(np.array([7, 1]), np.array([1, 13]))),))
+    assert float(np.sum(wl.max_held_by_age())) == 110
+    got = exact_tail(wl, 118, 1, "deterministic")
+    assert got.method == "sure"
+    assert got.prob == 0.0
+    assert exact_tail(wl, 109, 1, "deterministic").prob > 0  # one token less and it can
+
+
+def test_tails_below_the_smallest_double_are_tilted_at_the_chernoff_minimiser():
+    # s = 20, O ~ U{1..100}, deterministic r = 10, M = 70 000: the Chernoff bound is below e^−745,
+    # where its search used to stop early and hand the exact tail a θ that was not the minimiser.
+    # Both inversions agree, and the bound (clipped at −745) stays above the exact log tail.
+    wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
+    lobe = exact_tail(wl, 70_000, 10, "deterministic", method="lobe")
+    fft = exact_tail(wl, 70_000, 10, "deterministic", method="fft")
+    assert lobe.log_prob == pytest.approx(fft.log_prob, rel=LOBE_RTOL)
+    assert lobe.log_prob < -745
+    assert FlowTails(wl, 70_000).log_bound("chernoff", BudgetLaw("deterministic", 10)) >= lobe.log_prob
