@@ -1,9 +1,9 @@
 """Speed of the budget design (measured and reported, never asserted).
 
 Run: ``.venv/bin/python benchmarks/bench_design.py`` — for K = 2, 8, 32 bounded classes it times
-the conic rate design (:func:`numerics.design.design_rates`: convex–concave iterations of an LP
+the conic rate design (:func:`numerics.analysis.design.design_rates`: convex–concave iterations of an LP
 solved by CLARABEL, problem construction included) and the Algorithm 1 integer-budget MILP
-(:func:`numerics.design.design_budgets`, HiGHS), best of three wall-clock runs, and prints a table.
+(:func:`numerics.analysis.design.design_budgets`, HiGHS), best of three wall-clock runs, and prints a table.
 
 Class k has S = 4 + (7k mod 40), O ~ uniform{1..8 + (5k mod 40)}, arrival rates set so that
 Σ λ_k E[W_k] = 0.4·M with M = 200 000 tokens and equal λ_k E[W_k]; ε = 1e-6.
@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from _common import best_of
 
-from numerics.design import design_budgets, design_rates
-from numerics.specs import parse_law
-from numerics.workload import RequestClass, Workload
+from numerics.analysis.design import design_budgets, design_rates
+from numerics.model.specs import parse_law
+from numerics.model.workload import RequestClass, Workload
 
 MEMORY = 200_000
 EPSILON = 1e-6

@@ -1,4 +1,4 @@
-"""Size and speed of the exact small-system Markov chain (:func:`numerics.dtmc.exact_system`).
+"""Size and speed of the exact small-system Markov chain (:func:`numerics.chains.dtmc.exact_system`).
 
 For a ladder of configurations (prompt S, decode support, M, policy, arrivals, queue cap N) it
 reports the number of reachable states, the transitions stored, the enumeration time (pure
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from _common import provenance
 
-from numerics.dtmc import exact_system
-from numerics.laws import TokenLaw
+from numerics.chains.dtmc import exact_system
+from numerics.model.laws import TokenLaw
+from numerics.model.workload import Workload
 from numerics.sim.policies import FlowControl, Greedy
-from numerics.workload import Workload
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_dtmc.json"
 #: ``--direct`` times the LU solve on the largest greedy case up to this many states (the LU

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from _common import best_of
 
-from numerics.bounds import FlowTails
-from numerics.plan import make_plan
-from numerics.presets import load_preset
-from numerics.specs import parse_law
-from numerics.workload import Workload
+from numerics.analysis.bounds import FlowTails
+from numerics.analysis.plan import make_plan
+from numerics.data.presets import load_preset
+from numerics.model.specs import parse_law
+from numerics.model.workload import Workload
 
 CASES = {
     "geom mean 200 (138k stored ages), M=5e4": (

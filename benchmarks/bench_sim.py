@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from _common import provenance
 
-from numerics.plan import make_plan
-from numerics.presets import load_preset
+from numerics.analysis.plan import make_plan
+from numerics.data.presets import load_preset
+from numerics.model.specs import parse_law
+from numerics.model.workload import Workload
 from numerics.sim import SimConfig, parse_policy, simulate
 from numerics.sim.policies import FlowControl
-from numerics.specs import parse_law
-from numerics.workload import Workload
 
 #: Wall-clock budget of one measured run (seconds); longer projected runs are scaled down.
 BUDGET_S = 120.0

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from numerics.sim.sweep import run_sweep, sweep_cells, sweep_config_from_dict
+from numerics.sweep import run_sweep, sweep_cells, sweep_config_from_dict
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_sweep.json"
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from _common import best_of
 
-from numerics.exact import exact_flow_rate, exact_tail, exact_tail_per_class
-from numerics.presets import load_preset
-from numerics.regions import alg1_randomized_boundary, alg1_staircase, flow_region_boundary
-from numerics.specs import parse_law
-from numerics.workload import RequestClass, Workload
+from numerics.analysis.exact import exact_flow_rate, exact_tail, exact_tail_per_class
+from numerics.analysis.regions import alg1_randomized_boundary, alg1_staircase, flow_region_boundary
+from numerics.data.presets import load_preset
+from numerics.model.specs import parse_law
+from numerics.model.workload import RequestClass, Workload
 
 RESULTS = Path(__file__).parent / "results" / "bench_tail.json"
 

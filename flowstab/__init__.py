@@ -41,8 +41,8 @@ __version__ = "0.1.0"
 
 
 def load_workload(spec: str) -> Workload:
-    """A preset name, a workload .toml file or ``trace:PATH`` (see :mod:`numerics.loaders`)."""
-    from numerics.loaders import load_workload as _load
+    """A preset name, a workload .toml file or ``trace:PATH`` (see :mod:`numerics.data.loaders`)."""
+    from numerics.data.loaders import load_workload as _load
 
     return _load(spec)
 

@@ -240,13 +240,13 @@ def _version() -> str:
 
 def _resolve_workload(args: argparse.Namespace):
     from numerics.errors import WorkloadError
-    from numerics.specs import parse_law
-    from numerics.workload import Workload
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
 
     if args.workload and (args.prompt or args.decode):
         raise WorkloadError("give either --workload or --prompt/--decode, not both")
     if args.workload:
-        from numerics.loaders import load_workload
+        from numerics.data.loaders import load_workload
 
         return load_workload(args.workload)
     if not (args.prompt and args.decode):
@@ -273,8 +273,8 @@ def _jsonable(x):
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from numerics.plan import make_plan
-    from numerics.steptime import StepTimeModel
+    from numerics.analysis.plan import make_plan
+    from numerics.model.steptime import StepTimeModel
 
     workload = _resolve_workload(args)
     step = StepTimeModel.from_spec(args.step_time) if args.step_time else None
@@ -285,8 +285,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from numerics.plan import make_plan
-    from numerics.presets import DEFAULT_PRESET, load_preset
+    from numerics.analysis.plan import make_plan
+    from numerics.data.presets import DEFAULT_PRESET, load_preset
 
     workload = load_preset(DEFAULT_PRESET)
     plan = make_plan(workload, args.memory)
@@ -404,7 +404,7 @@ def _memory_of(args: argparse.Namespace, workload) -> int:
 def _run_settings(args: argparse.Namespace, workload) -> dict:
     """The SimConfig keywords shared by simulate and compare (everything but the policy)."""
     from numerics.errors import WorkloadError
-    from numerics.steptime import StepTimeModel
+    from numerics.model.steptime import StepTimeModel
 
     memory = _memory_of(args, workload)
     if memory > MAX_MEMORY_TOKENS:
@@ -418,7 +418,7 @@ def _run_settings(args: argparse.Namespace, workload) -> dict:
         raise WorkloadError(f"--warmup {warmup} must be less than --slots {args.slots}")
     step = StepTimeModel.from_spec(args.step_time) if args.step_time else None
     if args.arrivals == "trace":
-        from numerics.traces import load_trace
+        from numerics.data.traces import load_trace
 
         if not (args.workload or "").startswith("trace:"):
             raise WorkloadError("--arrivals trace replays a trace: give --workload trace:PATH")
@@ -488,7 +488,7 @@ def _parse_policy(spec: str, workload):
 
 def _hard_cap_note(workload, memory: int) -> None:
     """Warn (stderr) when some requests can never fit: S + O > M."""
-    from numerics.plan import HARD_CAP_TOL
+    from numerics.analysis.plan import HARD_CAP_TOL
 
     p = workload.prob_total_exceeds(memory)
     if p > HARD_CAP_TOL:
@@ -608,7 +608,7 @@ _COMPARE_COLUMNS = (
 
 def _default_policies(workload, settings: dict) -> tuple[list[tuple[str, object]], list[str]]:
     """compare's default line-up, with flow at the plan's r*(1e-6), and notes on what was skipped."""
-    from numerics.plan import make_plan
+    from numerics.analysis.plan import make_plan
 
     rate = settings["arrival_rate"]
     total = rate if rate is not None else float(workload.rates_per_slot.sum())
@@ -783,13 +783,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_region(args: argparse.Namespace) -> int:
-    from numerics.errors import WorkloadError
-    from numerics.regions import (
+    from numerics.analysis.regions import (
         alg1_randomized_boundary,
         alg1_staircase,
         flow_region_boundary,
         necessary_vertices,
     )
+    from numerics.errors import WorkloadError
 
     workload = _resolve_workload(args)
     if len(workload.classes) != 2:

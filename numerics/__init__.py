@@ -4,7 +4,7 @@ The numeric twins of :mod:`theory`: every registered result has a function of th
 Importing this package loads numpy, scipy and pandas only (never cvxpy, matplotlib, torch, numba).
 """
 
-from numerics.bounds import (
+from numerics.analysis.bounds import (
     BOUNDS,
     VALID_BOUNDS,
     BoundNotApplicable,
@@ -17,19 +17,8 @@ from numerics.bounds import (
     gaussian_approximation,
     hoeffding_bound,
 )
-from numerics.capacity import compute_coupled_capacity, rate_per_second
-from numerics.errors import (
-    FlowstabError,
-    SpecError,
-    TraceError,
-    UnstableWorkloadError,
-    WorkloadError,
-)
-from numerics.flow import BudgetLaw, flow_saturated_mean, flow_saturated_variance
-from numerics.laws import TokenLaw
-from numerics.plan import Plan, make_plan
-from numerics.specs import parse_law
-from numerics.stability import (
+from numerics.analysis.capacity import compute_coupled_capacity, rate_per_second
+from numerics.analysis.conditions import (
     alg1_memory_safe,
     alg1_peak_memory,
     alg1_stable,
@@ -41,25 +30,37 @@ from numerics.stability import (
     memory_time,
     necessary_condition,
 )
-from numerics.steptime import StepTimeModel
-from numerics.workload import IndependentLengths, JointLengths, RequestClass, Workload
+from numerics.analysis.flow import flow_saturated_mean, flow_saturated_variance
+from numerics.analysis.plan import Plan, make_plan
+from numerics.errors import (
+    FlowstabError,
+    SpecError,
+    TraceError,
+    UnstableWorkloadError,
+    WorkloadError,
+)
+from numerics.model.budget import BudgetLaw
+from numerics.model.laws import TokenLaw
+from numerics.model.specs import parse_law
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import IndependentLengths, JointLengths, RequestClass, Workload
 
 _LAZY = {
-    "load_workload": "numerics.loaders",
-    "load_preset": "numerics.presets",
-    "PRESETS": "numerics.presets",
-    "DEFAULT_PRESET": "numerics.presets",
-    "load_trace": "numerics.traces",
-    "Trace": "numerics.traces",
-    "budget_log_pgf": "numerics.extensions",
-    "bulk_queue_mean": "numerics.markov",
-    "greedy_throughput_ratio": "numerics.fluid",
-    "kingman_bound": "numerics.markov",
-    "nie_critical_rate": "numerics.extensions",
-    "overflow_decay_exponent": "numerics.extensions",
-    "pareto_clipped_second_moment": "numerics.extensions",
-    "token_budget_capacity": "numerics.extensions",
-    "zipf_survival": "numerics.extensions",
+    "load_workload": "numerics.data.loaders",
+    "load_preset": "numerics.data.presets",
+    "PRESETS": "numerics.data.presets",
+    "DEFAULT_PRESET": "numerics.data.presets",
+    "load_trace": "numerics.data.traces",
+    "Trace": "numerics.data.traces",
+    "budget_log_pgf": "numerics.analysis.neighbours",
+    "bulk_queue_mean": "numerics.chains.queues",
+    "greedy_throughput_ratio": "numerics.chains.fluid",
+    "kingman_bound": "numerics.chains.queues",
+    "nie_critical_rate": "numerics.analysis.neighbours",
+    "overflow_decay_exponent": "numerics.analysis.neighbours",
+    "pareto_clipped_second_moment": "numerics.analysis.neighbours",
+    "token_budget_capacity": "numerics.analysis.neighbours",
+    "zipf_survival": "numerics.analysis.neighbours",
 }
 
 

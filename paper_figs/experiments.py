@@ -16,11 +16,11 @@ What each experiment computes (with the toolkit, nothing re-derived):
 
 * ``f1_region`` — two classes of Dong & Cao §4.1 (known lengths (10, 20), (10, 40); M = 16 492):
   the necessary polytope :math:`\lambda_1 w_1 + \lambda_2 w_2 \le M`, the Algorithm 1 staircase
-  (maximal integer budgets, :func:`numerics.regions.alg1_staircase`) and the flow-control
-  ε-boundaries :math:`r^*_\pi(\varepsilon)\,\pi` (:func:`numerics.regions.flow_region_boundary`).
+  (maximal integer budgets, :func:`numerics.analysis.regions.alg1_staircase`) and the flow-control
+  ε-boundaries :math:`r^*_\pi(\varepsilon)\,\pi` (:func:`numerics.analysis.regions.flow_region_boundary`).
 * ``f2_tails`` — the saturated flow-control memory U at a fixed rate r: P(U > M) as M varies, i.e.
-  against the slack Δ = M − r E[W]: exact (:func:`numerics.exact.exact_tail`), the bounds of
-  :class:`numerics.bounds.FlowTails`, the Gaussian approximation, and the empirical frequency of
+  against the slack Δ = M − r E[W]: exact (:func:`numerics.analysis.exact.exact_tail`), the bounds of
+  :class:`numerics.analysis.bounds.FlowTails`, the Gaussian approximation, and the empirical frequency of
   U > M in saturated simulations (M huge, arrivals faster than r, so the waiting queue never
   empties and nothing is evicted).
 * ``f3_synthetic`` — Dong & Cao §4.1: three classes (10, 20), (10, 40), (10, 60), M = 16 492,
@@ -32,10 +32,10 @@ What each experiment computes (with the toolkit, nothing re-derived):
 * ``f6_sensitivity`` — flow control at activation rate r, swept, at a fixed λ: throughput, latency,
   evictions.
 * ``f7_greedy`` — greedy admission with LIFO eviction against flow control in saturation, one
-  homogeneous request type (s, d): the fluid cycle (:func:`numerics.fluid.greedy_fluid_cycle`)
+  homogeneous request type (s, d): the fluid cycle (:func:`numerics.chains.fluid.greedy_fluid_cycle`)
   against simulation, and the throughput of each policy relative to the eviction-free equilibrium
   d·M/W as d/s grows, against the closed form (s + (d + 1)/2)/(s + d)
-  (:func:`numerics.fluid.greedy_throughput_ratio`).
+  (:func:`numerics.chains.fluid.greedy_throughput_ratio`).
 * ``f8_heavy`` — λ_max = M / E[W] against the max_tokens clip L for Pareto (Lomax) decode tails
   P(O > x) = (1 + x/σ)^{-α}: λ_max(L) ≍ L^{-(2-α)} for α < 2, ≍ 1/log L at α = 2, bounded for α > 2.
 * ``f9_traces`` — λ_max and r*(ε) for each trace preset across KV-cache sizes, with the sizes of
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 #: An exact tail is plotted only when its FFT grid converged to this relative change and it is a
-#: probability (log ≤ 0); numerics.exact's own default target is 1e-8, 1e-6 leaves room for
+#: probability (log ≤ 0); numerics.analysis.exact's own default target is 1e-8, 1e-6 leaves room for
 #: rounding on the deepest tails.
 EXACT_RTOL = 1e-6
 #: Root seed of every experiment (each experiment adds its index so that streams differ).
@@ -160,8 +160,8 @@ def file_sha256(path: str | Path) -> str:
 # ------------------------------------------------------------------------------ helpers
 def _azure(memory_tokens: int = AZURE_MEMORY_TOKENS):
     """The azure-conv preset, its λ_max and the flow rates r*(ε) at the certified ε."""
-    from numerics.bounds import FlowTails
-    from numerics.presets import load_preset
+    from numerics.analysis.bounds import FlowTails
+    from numerics.data.presets import load_preset
 
     wl = load_preset("azure-conv")
     tails = FlowTails(wl, memory_tokens)
@@ -380,14 +380,14 @@ def _config_f9(quick: bool) -> dict:
 def exp_f1_region(cfg: dict, seed: int) -> dict:
     """Two-class regions: necessary polytope, Algorithm 1 staircase (integer and randomised budgets),
     flow ε-boundaries."""
-    from numerics.regions import (
+    from numerics.analysis.regions import (
         alg1_randomized_boundary,
         alg1_staircase,
         flow_region_boundary,
         necessary_vertices,
     )
-    from numerics.specs import parse_law
-    from numerics.workload import IndependentLengths, RequestClass, Workload
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import IndependentLengths, RequestClass, Workload
 
     classes = tuple(
         RequestClass(IndependentLengths(parse_law(str(s)), parse_law(str(o))), None, f"({s}, {o})")
@@ -441,11 +441,11 @@ def _saturated_sim(wl, rate: float, cfg: dict, seed: int, grid: np.ndarray) -> d
 
 def exp_f2_tails(cfg: dict, seed: int) -> dict:
     """P(U > M) against the slack for three decode laws: exact, bounds, simulation."""
-    from numerics.bounds import BOUNDS, FlowTails
-    from numerics.exact import exact_tail
-    from numerics.flow import BudgetLaw
-    from numerics.specs import parse_law
-    from numerics.workload import Workload
+    from numerics.analysis.bounds import BOUNDS, FlowTails
+    from numerics.analysis.exact import exact_tail
+    from numerics.model.budget import BudgetLaw
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
 
     out = []
     for k, law in enumerate(cfg["laws"]):
@@ -498,10 +498,10 @@ def exp_f2_tails(cfg: dict, seed: int) -> dict:
 
 def exp_f3_synthetic(cfg: dict, seed: int) -> dict:
     """Dong & Cao §4.1 under Algorithm 1: per-class queues and KV usage per slot."""
+    from numerics.analysis.conditions import alg1_peak_memory, memory_time
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import IndependentLengths, RequestClass, Workload
     from numerics.sim import SimConfig, parse_policy, simulate
-    from numerics.specs import parse_law
-    from numerics.stability import alg1_peak_memory, memory_time
-    from numerics.workload import IndependentLengths, RequestClass, Workload
 
     w = [memory_time(s, o) for s, o in zip(cfg["prompts"], cfg["decodes"], strict=True)]
     policy = parse_policy("budgets:" + ",".join(str(b) for b in cfg["budgets"]))
@@ -627,11 +627,11 @@ def exp_f6_sensitivity(cfg: dict, seed: int) -> dict:
 
 def exp_f7_greedy(cfg: dict, seed: int) -> dict:
     """Greedy + LIFO vs flow control in saturation: fluid cycle vs simulation, and the ratio."""
-    from numerics.fluid import greedy_fluid_cycle, greedy_throughput_ratio
+    from numerics.analysis.conditions import memory_time
+    from numerics.chains.fluid import greedy_fluid_cycle, greedy_throughput_ratio
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
     from numerics.sim import SimConfig, parse_policy, simulate
-    from numerics.specs import parse_law
-    from numerics.stability import memory_time
-    from numerics.workload import Workload
 
     def saturated(s: int, d: int, m: int, spec: str, slots: int):
         """A run whose waiting queue never empties: deterministic arrivals at twice the rate at
@@ -687,9 +687,9 @@ def exp_f7_greedy(cfg: dict, seed: int) -> dict:
 
 def exp_f8_heavy(cfg: dict, seed: int) -> dict:
     """λ_max against the max_tokens clip for Lomax (Pareto II) decode tails."""
-    from numerics.specs import parse_law
-    from numerics.stability import lambda_max
-    from numerics.workload import Workload
+    from numerics.analysis.conditions import lambda_max
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
 
     prompt = parse_law(str(cfg["prompt"]))
     clips = cfg["clips"]
@@ -711,9 +711,9 @@ def exp_f8_heavy(cfg: dict, seed: int) -> dict:
 
 def exp_f9_traces(cfg: dict, seed: int) -> dict:
     """λ_max and r*(ε) per trace preset across KV-cache sizes."""
-    from numerics.bounds import FlowTails
-    from numerics.plan import HARD_CAP_TOL
-    from numerics.presets import PRESETS, load_preset
+    from numerics.analysis.bounds import FlowTails
+    from numerics.analysis.plan import HARD_CAP_TOL
+    from numerics.data.presets import PRESETS, load_preset
 
     out = []
     for name in cfg["presets"]:
@@ -749,13 +749,13 @@ def exp_f10_seconds(cfg: dict, seed: int) -> dict:
     """Throughput and latency in seconds per policy, re-prefill charged by the step-time model."""
     from scipy import stats
 
+    from numerics.analysis.plan import make_plan
     from numerics.calibration.compare import poisson_trace, simulate_trace, window_metrics
-    from numerics.plan import make_plan
+    from numerics.model.specs import parse_law
+    from numerics.model.steptime import StepTimeModel
+    from numerics.model.workload import Workload
     from numerics.sim import parse_policy
     from numerics.sim.replicate import replication_seeds
-    from numerics.specs import parse_law
-    from numerics.steptime import StepTimeModel
-    from numerics.workload import Workload
 
     wl = Workload.single(parse_law(cfg["prompt"]), parse_law(cfg["decode"]))
     m = cfg["memory_tokens"]

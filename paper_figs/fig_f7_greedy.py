@@ -2,7 +2,7 @@
 
 Plots ``results/f7_greedy.json`` (:func:`paper_figs.experiments.exp_f7_greedy`). Left: the
 active requests over time under greedy admission with LIFO eviction (simulation) against the
-fluid limit cycle of :func:`numerics.fluid.greedy_fluid_cycle` — a synchronised cohort that fills
+fluid limit cycle of :func:`numerics.chains.fluid.greedy_fluid_cycle` — a synchronised cohort that fills
 the cache, is cut back by evictions every slot and completes together every d slots — and flow
 control at the eviction-free budget ⌊M/W⌋. Right: throughput relative to the eviction-free
 equilibrium d·M/W as d/s grows: greedy (simulation, fluid) against the closed form

@@ -44,15 +44,15 @@ def _q(x) -> sp.Rational:
 
 
 def _workload(prompt: int, decode_spec: str, rate=None):
-    from numerics.specs import parse_law
-    from numerics.workload import Workload
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
 
     return Workload.single(parse_law(str(prompt)), parse_law(decode_spec), rate)
 
 
 def _classes(prompts, decodes, rates):
-    from numerics.specs import parse_law
-    from numerics.workload import RequestClass, Workload
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import RequestClass, Workload
 
     return Workload(tuple(
         RequestClass.independent(parse_law(str(s)), parse_law(str(o)), float(lam), f"c{k}")
@@ -477,7 +477,7 @@ def _alg1_lindley_property(p, alg1_stable=theory.alg1_stable):
 @check("thm:alg1-stable", "empirical", "§4.1: λ = 3 stable (E[Q] ≈ 3·0.8009); λ = 4.05 < λ* grows",
        quick={"slots": 10000}, thorough={"slots": 100000})
 def _alg1_stable_empirical(p, alg1_stable=theory.alg1_stable):
-    from numerics.markov import activation_queue
+    from numerics.chains.queues import activation_queue
 
     slots = p["slots"]
     per_class = activation_queue(3.0, "deterministic", 4).mean  # exact chain: 0.8009
@@ -548,10 +548,10 @@ def _flow_mean_empirical(p, flow_saturated_mean=theory.flow_saturated_mean):
 
 @check("prop:flow-mean", "empirical", "exact DTMC of a small stable system: E[U] = throughput·E[W]")
 def _flow_mean_dtmc(p, flow_saturated_mean=theory.flow_saturated_mean):
-    from numerics.dtmc import exact_system
-    from numerics.laws import TokenLaw
+    from numerics.chains.dtmc import exact_system
+    from numerics.model.laws import TokenLaw
+    from numerics.model.workload import Workload
     from numerics.sim.policies import FlowControl
-    from numerics.workload import Workload
 
     # S = 4, O ~ U{1,2,3}: at most one activation per slot holds ≤ Σ_{a<3}(4+a+1) = 18 ≤ M = 40
     # tokens, so no evictions: memory Little's law must hold exactly (brief §9 item 5)
@@ -564,11 +564,11 @@ def _flow_mean_dtmc(p, flow_saturated_mean=theory.flow_saturated_mean):
         thr = law.throughput_requests_per_slot
         expected = float(flow_saturated_mean(sp.nsimplify(thr), ew))
         usage = law.kv_util_mean * 40
-        # the chain's solve residual is ≤ 1e-9 (numerics.dtmc), so means agree to ~1e-8
+        # the chain's solve residual is ≤ 1e-9 (numerics.chains.dtmc), so means agree to ~1e-8
         _require(abs(usage - expected) <= 1e-7 * max(1.0, expected),
                  f"λ = {lam}: E[U] = {usage:.10f} vs throughput·E[W] = {expected:.10f}")
         rows.append(f"λ = {lam}, r = {rate}: E[U] = {usage:.6f} = {thr:.6f} × {ew}")
-    return ("exact chain (numerics.dtmc), S = 4, O ~ U{1,2,3}, M = 40, Bernoulli arrivals, flow "
+    return ("exact chain (numerics.chains.dtmc), S = 4, O ~ U{1,2,3}, M = 40, Bernoulli arrivals, flow "
             "control (randomised): " + "; ".join(rows) + " (deterministic computation)")
 
 
@@ -639,7 +639,7 @@ def _bound_property(name: str, p: dict, bound=None) -> str:
     from hypothesis import target
 
     import numerics
-    from numerics.exact import exact_tail
+    from numerics.analysis.exact import exact_tail
 
     bound = bound or getattr(numerics, f"{name}_bound")
     worst = [0.0]
@@ -672,7 +672,7 @@ def _bound_property(name: str, p: dict, bound=None) -> str:
 def _brief_row(name: str, bound=None) -> str:
     """Theory brief §8.2 geometric row: exact 4.83e-6 must lie under the bound."""
     import numerics
-    from numerics.exact import exact_tail
+    from numerics.analysis.exact import exact_tail
 
     wl = _workload(20, "geom:p=0.05")
     exact = exact_tail(wl, 16000, 16, "deterministic").prob
@@ -762,7 +762,7 @@ def _cantelli_property(p, cantelli_bound=None):
 @check("approx:gaussian", "empirical", "the Gaussian is NOT a bound: below the exact tail")
 def _gaussian_empirical(p, gaussian_approximation=None):
     import numerics
-    from numerics.exact import exact_tail
+    from numerics.analysis.exact import exact_tail
 
     approx = gaussian_approximation or numerics.gaussian_approximation
     wl = _workload(20, "geom:p=0.05")
@@ -797,7 +797,7 @@ def _compute_capacity_property(p, compute_coupled_capacity=theory.compute_couple
     import hypothesis.strategies as st
 
     import numerics
-    from numerics.steptime import StepTimeModel
+    from numerics.model.steptime import StepTimeModel
 
     def body(s, pp, m, c0, cb, ck):
         ew = theory.mean_memory_time("geometric", mean_prompt=s, p=pp)
@@ -837,7 +837,7 @@ def _bulk_mean_symbolic(p, bulk_queue_mean=theory.bulk_queue_mean):
 @check("thm:bulk-queue-mean", "empirical", "exact chain 0.8009 (λ=3, r=4); simulated queue agrees",
        quick={"slots": 30000}, thorough={"slots": 300000})
 def _bulk_mean_empirical(p, bulk_queue_mean=theory.bulk_queue_mean):
-    from numerics.markov import activation_queue, unused_budget_moments
+    from numerics.chains.queues import activation_queue, unused_budget_moments
 
     law = activation_queue(3.0, "deterministic", 4)
     _ey, ey2 = unused_budget_moments(law)
@@ -880,7 +880,7 @@ def _kingman_property(p, kingman_bound=None):
     from hypothesis import target
 
     import numerics
-    from numerics.markov import activation_queue
+    from numerics.chains.queues import activation_queue
 
     bound_fn = kingman_bound or numerics.kingman_bound
 
@@ -940,7 +940,8 @@ def _convex_property(p, budget_log_pgf=None):
     from hypothesis import target
 
     import numerics
-    from numerics.flow import BudgetLaw, flow_log_mgf
+    from numerics.analysis.flow import flow_log_mgf
+    from numerics.model.budget import BudgetLaw
 
     def body(s, o, k, f, theta):
         r = k + float(f)
@@ -1000,7 +1001,7 @@ def _decay_symbolic(p, overflow_decay_exponent=theory.overflow_decay_exponent):
        quick={"points": 5}, thorough={"points": 12})
 def _decay_empirical(p, overflow_decay_exponent=None):
     import numerics
-    from numerics.exact import exact_tail
+    from numerics.analysis.exact import exact_tail
 
     decay = overflow_decay_exponent or numerics.overflow_decay_exponent
     rows = []
@@ -1120,7 +1121,7 @@ def _clip_empirical(p, pareto_clipped_second_moment=None):
 
 @check("cor:nie-capacity", "symbolic", "g(ŝ = s) = s + W, and Λ*(const b̄) = M/(b̄·E[W])")
 def _nie_symbolic(p, nie_critical_rate=theory.nie_critical_rate):
-    from theory.extensions import nie_memory_time
+    from theory.neighbours import nie_memory_time
 
     s, o, m, w, eo, es, bbar = sp.symbols("s o M W EO ES bbar", positive=True)
     _require(sp.simplify(nie_memory_time(s, o, s) - s - theory.memory_time(s, o)) == 0,
@@ -1137,7 +1138,7 @@ def _nie_property(p, nie_critical_rate=None):
     import hypothesis.strategies as st
 
     import numerics
-    from numerics.steptime import StepTimeModel
+    from numerics.model.steptime import StepTimeModel
 
     mu_fn = nie_critical_rate or numerics.nie_critical_rate
 
@@ -1160,7 +1161,7 @@ def _nie_property(p, nie_critical_rate=None):
 
 @check("thm:token-budget-capacity", "symbolic", "CodeLlama-34B numbers: λ* = 64/3829 = 0.016715")
 def _ldp_symbolic(p, token_budget_capacity=theory.token_budget_capacity):
-    from theory.extensions import staircase_batch_time
+    from theory.neighbours import staircase_batch_time
 
     c, a = sp.Rational("11.28"), sp.Rational("35.47")
     t = staircase_batch_time(512, c, a, 128)
@@ -1278,22 +1279,22 @@ def _greedy_empirical(p, greedy_throughput_ratio=theory.greedy_throughput_ratio)
             "discreteness); flow control at ⌊M/W⌋: 0 evictions")
 
 
-@check("thm:greedy-throughput-loss", "property", "numeric twin (numerics.fluid) equals the closed "
+@check("thm:greedy-throughput-loss", "property", "numeric twin (numerics.chains.fluid) equals the closed "
        "form exactly", quick={"examples": 40}, thorough={"examples": 800})
 def _greedy_property(p, greedy_throughput_ratio=theory.greedy_throughput_ratio):
     import hypothesis.strategies as st
     from hypothesis import target
 
-    from numerics.fluid import greedy_throughput_ratio as numeric
+    from numerics.chains.fluid import greedy_throughput_ratio as numeric
 
     def body(s, d):
         target(float(d) / (s + 1))
         sym = greedy_throughput_ratio(s, d)
         num = Fraction(numeric(s, d))
         if num != Fraction(int(sym.p), int(sym.q)):
-            raise ClaimViolated(f"({s}, {d}): numerics.fluid {num} vs closed form {sym}")
+            raise ClaimViolated(f"({s}, {d}): numerics.chains.fluid {num} vs closed form {sym}")
 
     n = run_property(body, {"s": st.integers(0, 10_000), "d": st.integers(1, 10_000)},
                      p["examples"])
-    return f"{n} random (s, d), d/s targeted large: numerics.fluid.greedy_throughput_ratio equals " \
+    return f"{n} random (s, d), d/s targeted large: numerics.chains.fluid.greedy_throughput_ratio equals " \
            "(s + (d+1)/2)/(s + d) exactly (Fractions)"

@@ -18,11 +18,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics.bounds import VALID_BOUNDS, FlowTails, flow_rate
+from numerics.analysis.bounds import VALID_BOUNDS, FlowTails, flow_rate
+from numerics.analysis.flow import flow_saturated_variance
 from numerics.errors import WorkloadError
-from numerics.flow import BudgetLaw, flow_saturated_variance
-from numerics.specs import parse_law
-from numerics.workload import JointLengths, RequestClass, Workload
+from numerics.model.budget import BudgetLaw
+from numerics.model.specs import parse_law
+from numerics.model.workload import JointLengths, RequestClass, Workload
 
 EXACT_SLACK = 1e-9  # FFT convolution round-off on probabilities (~1e-13), with margin
 MC_Z = 5.0  # Monte Carlo within 5 standard errors: one-sided false alarm ~3e-7 per check

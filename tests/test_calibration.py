@@ -43,15 +43,16 @@ from numerics.calibration.probe import (
     step_time_from_calibration,
     write_calibration,
 )
+from numerics.data.paths import data_dir
+from numerics.data.traces import Trace
 from numerics.errors import TraceError
+from numerics.model.specs import parse_law
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload
 from numerics.sim import SimConfig, simulate
 from numerics.sim.policies import FlowControl, Greedy, Reserve
-from numerics.specs import parse_law
-from numerics.steptime import StepTimeModel
-from numerics.traces import Trace
-from numerics.workload import Workload
 
-SPLITWISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "splitwise_perf_model.csv"
+SPLITWISE = (data_dir() or Path("/nonexistent")) / "splitwise_perf_model.csv"
 #: Noise-free synthetic data: NNLS recovers the generating coefficients to rounding error.
 EXACT_RTOL = 1e-8
 #: float32 decoder: logits of the same context computed by prefill vs by a decode step differ

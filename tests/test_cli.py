@@ -164,9 +164,9 @@ def test_plan_exact_uses_the_exact_tail(capsys):
     for name in ("hoeffding", "bernstein", "chernoff", "cantelli"):
         assert out["flow_rate_by_bound"][name] <= out["flow_rate"], name
     assert out["flow_rate"] < out["lambda_max"]
-    from numerics.exact import exact_tail
-    from numerics.specs import parse_law
-    from numerics.workload import Workload
+    from numerics.analysis.exact import exact_tail
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
 
     wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
     above = exact_tail(wl, 20000, out["flow_rate"] * (1 + 1e-4)).prob  # 1e-4: 100× Brent's rtol

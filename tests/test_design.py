@@ -1,4 +1,4 @@
-"""Budget design (numerics.design): certificates, the exact tail at the design, the MILP, the CLI.
+"""Budget design (numerics.analysis.design): certificates, the exact tail at the design, the MILP, the CLI.
 
 The workload is two bounded classes, small enough that every design solves in well under a second
 and the exact tail of the designed memory is one FFT over its whole support:
@@ -21,7 +21,7 @@ from conftest import assert_one_line_cli_error
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics.design import (
+from numerics.analysis.design import (
     DesignInfeasibleError,
     OverflowConstraint,
     design_budgets,
@@ -29,11 +29,11 @@ from numerics.design import (
     design_rates,
     worst_case_memory_times,
 )
+from numerics.analysis.exact import exact_tail
+from numerics.analysis.flow import flow_saturated_variance
 from numerics.errors import WorkloadError
-from numerics.exact import exact_tail
-from numerics.flow import flow_saturated_variance
-from numerics.specs import parse_law
-from numerics.workload import JointLengths, RequestClass, Workload
+from numerics.model.specs import parse_law
+from numerics.model.workload import JointLengths, RequestClass, Workload
 
 M = 4000
 EPS = 1e-4
@@ -79,7 +79,7 @@ def class_sums(workload: Workload):
 
 
 def true_variance(workload: Workload, rates, budget: str) -> float:
-    """Var U = Σ_k Var U_k with each class's own budget law (numerics.flow, one class at a time)."""
+    """Var U = Σ_k Var U_k with each class's own budget law (numerics.analysis.flow, one class at a time)."""
     return sum(
         flow_saturated_variance(Workload((RequestClass(c.lengths, None, c.name),)), r, budget)
         for c, r in zip(workload.classes, rates, strict=True)
@@ -116,7 +116,7 @@ def test_variance_bound(r1, r2):
     con = OverflowConstraint.build(WL, M, EPS, "bernstein", "randomized")
     poisson = OverflowConstraint.build(WL, M, EPS, "bernstein", "poisson")
     rates = [r1, r2]
-    # Poisson: s(r) is the variance itself (λ·Σ ν_a per class; numerics.flow)
+    # Poisson: s(r) is the variance itself (λ·Σ ν_a per class; numerics.analysis.flow)
     assert poisson.variance_bound(rates) == pytest.approx(true_variance(WL, rates, "poisson"), rel=1e-12)
     # randomized: f(1 − f) ≤ min(r, 1/4) makes s(r) an upper bound, below the Poisson variance
     v = true_variance(WL, rates, "randomized")
@@ -275,7 +275,7 @@ def test_gaussian_design_is_flagged():
 def test_exact_routes_agree():
     # Poisson: one global Poisson budget split by the mix is the per-class system (thinning), so
     # exact_tail on the mixture and the per-class inversion compute the same number two ways.
-    from numerics.exact import exact_tail_per_class
+    from numerics.analysis.exact import exact_tail_per_class
 
     for rates in ([10.3, 2.7], [16.0, 1.0]):
         classes = tuple(RequestClass(c.lengths, float(x), c.name)

@@ -1,4 +1,4 @@
-"""The exact small-system Markov chain (numerics.dtmc): sanity, closed forms, and the simulator.
+"""The exact small-system Markov chain (numerics.chains.dtmc): sanity, closed forms, and the simulator.
 
 The chain follows the simulator's slot recursion exactly, so the simulator's long-run averages
 must agree with the chain's stationary expectations up to sampling error. The simulator side uses
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from numerics.dtmc import DTMCError, exact_system
+from numerics.chains.dtmc import DTMCError, exact_system
+from numerics.chains.queues import activation_queue
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.laws import TokenLaw
-from numerics.markov import activation_queue
+from numerics.model.laws import TokenLaw
+from numerics.model.workload import Workload
 from numerics.sim import SimConfig, simulate
 from numerics.sim.policies import FlowControl, Greedy, Reserve
-from numerics.workload import Workload
 
 UNIFORM3 = TokenLaw.from_pmf([1, 2, 3], [1 / 3, 1 / 3, 1 / 3])
 E_O = 2.0  # mean of UNIFORM3
@@ -138,7 +138,7 @@ def test_chain_balance_identities(prompt, memory, policy, lam, arrivals, evictio
 
 def test_no_overflow_reduces_to_activation_queue():
     """With M ≥ the most memory the active set can need, flow control never evicts: the waiting
-    queue is the bulk-service walk of numerics.markov, the active count obeys Little's law
+    queue is the bulk-service walk of numerics.chains.queues, the active count obeys Little's law
     (λ·E[O]) and the memory the memory analogue (λ·E[W]) — three independent closed forms."""
     lam, prompt = 0.6, 2
     wl = _wl(prompt)

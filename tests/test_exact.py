@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bounds import exact_tail as convolution_tail
 
-from numerics.bounds import VALID_BOUNDS, FlowTails
+from numerics.analysis.bounds import VALID_BOUNDS, FlowTails
+from numerics.analysis.exact import exact_tail
 from numerics.errors import WorkloadError
-from numerics.exact import exact_tail
-from numerics.flow import BudgetLaw
-from numerics.laws import TokenLaw
-from numerics.specs import parse_law
-from numerics.workload import JointLengths, RequestClass, Workload
+from numerics.model.budget import BudgetLaw
+from numerics.model.laws import TokenLaw
+from numerics.model.specs import parse_law
+from numerics.model.workload import JointLengths, RequestClass, Workload
 
 CONV_ATOL = 1e-12  # the direct convolution sums ~1e4 FFT outputs: absolute error ~1e-13
 TILT_RTOL = 1e-6  # tilted FFT converged to 1e-8 between grid sizes; margin for the reference

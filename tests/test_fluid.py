@@ -1,4 +1,4 @@
-"""Fluid models (numerics.fluid): exact cycle algebra, fixed points, and the simulator at large M."""
+"""Fluid models (numerics.chains.fluid): exact cycle algebra, fixed points, and the simulator at large M."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from numerics.errors import WorkloadError
-from numerics.flow import flow_saturated_mean
-from numerics.fluid import (
+from numerics.analysis.flow import flow_saturated_mean
+from numerics.chains.fluid import (
     equilibrium_state,
     flow_fluid,
     greedy_fluid_cycle,
     greedy_fluid_step,
     greedy_throughput_ratio,
 )
-from numerics.laws import TokenLaw
-from numerics.markov import activation_queue
+from numerics.chains.queues import activation_queue
+from numerics.data.traces import Trace
+from numerics.errors import WorkloadError
+from numerics.model.laws import TokenLaw
+from numerics.model.specs import parse_law
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload
 from numerics.sim import SimConfig, simulate
 from numerics.sim.policies import FlowControl, Greedy
-from numerics.specs import parse_law
-from numerics.steptime import StepTimeModel
-from numerics.traces import Trace
-from numerics.workload import Workload
 
 #: Float fluid iterations: relative error of sums of ≤ ~100 terms in double precision.
 FLOAT_REL = 1e-9
@@ -56,7 +56,7 @@ def test_ratio_in_half_open_interval(s, d):
 @settings(max_examples=15)  # sympy is slow; proofs_check runs the thorough version of this twin
 @given(st.integers(0, 10_000), st.integers(1, 10_000))
 def test_ratio_twin_of_theory(s, d):
-    """Same name in two layers: theory.fluid (sympy) and numerics.fluid agree exactly."""
+    """Same name in two layers: theory.fluid (sympy) and numerics.chains.fluid agree exactly."""
     from theory.fluid import greedy_throughput_ratio as symbolic
 
     sym = symbolic(s, d)
@@ -199,7 +199,7 @@ def test_flow_fluid_rejects_bad_input():
 #: deterministic budget r = 10, M far above r·E[W] (no evictions). At the chosen slots the fluid
 #: is the exact mean of the simulator up to a small bias: E[min(r, Q + A)] differs from
 #: min(r, q + λ) only while the queue is near empty, so the mean queue exceeds the fluid by at
-#: most the stationary mean queue at λ = 6 (numerics.markov.activation_queue) — the allowance
+#: most the stationary mean queue at λ = 6 (numerics.chains.queues.activation_queue) — the allowance
 #: below — and the memory at slots in steady phases (all ages ≤ 20 inside one phase) is exact.
 TRANSIENT_REPS = 20
 TRANSIENT_ALPHA = 1e-5  # per comparison; 9 comparisons: family-wise ≤ 1e-4

@@ -1,4 +1,4 @@
-"""Tests of :mod:`numerics.laws`: the :class:`TokenLaw` constructors, transforms and exact moments.
+"""Tests of :mod:`numerics.model.laws`: the :class:`TokenLaw` constructors, transforms and exact moments.
 
 Oracles are exact wherever the answer is rational (``fractions.Fraction`` sums over small PMFs,
 drawn by Hypothesis), closed forms otherwise (named beside each), and Hurwitz zeta values for the
@@ -20,7 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import special, stats
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.laws import MAX_SUPPORT, TAIL_EPS, TokenLaw
+from numerics.model.laws import MAX_SUPPORT, TAIL_EPS, TokenLaw
 
 # ---------------------------------------------------------------------------------- tolerances
 EXACT_RTOL = 1e-12  # a few dozen float operations on masses rounded to double (ε ≈ 1.1e-16 each)

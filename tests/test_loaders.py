@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numerics.data.loaders import load_workload, load_workload_file
+from numerics.data.presets import PRESETS, data_dir, load_preset
 from numerics.errors import SpecError, TraceError, UnstableWorkloadError, WorkloadError
-from numerics.loaders import load_workload, load_workload_file
-from numerics.presets import PRESETS, data_dir, load_preset
-from numerics.specs import parse_law
-from numerics.workload import IndependentLengths, JointLengths, RequestClass, Workload
+from numerics.model.specs import parse_law
+from numerics.model.workload import IndependentLengths, JointLengths, RequestClass, Workload
 
 UNKNOWN = r"not a preset \(azure-conv, azure-code, sharegpt, mooncake\), a \.toml file or trace:PATH"
 #: Moments of the same parsed laws agree to float rounding (the same sums in the same order).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from numerics.chains.queues import activation_queue
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.markov import activation_queue
 
 REF_ABS = 5e-5  # the reference 0.8009 is quoted to 4 decimals (theory brief §8.3)
 BATCH_Z = 4.9  # 20 batch means, Student t with 19 df: two-sided false alarm ~1e-4

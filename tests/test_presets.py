@@ -1,9 +1,9 @@
 """Presets (stored fits) and the fitting code that produced them.
 
-The stored numbers in :mod:`numerics.presets` are checked three ways: against themselves with no
+The stored numbers in :mod:`numerics.data.presets` are checked three ways: against themselves with no
 data present (the specs parse, the stored fitted E[W] is what the specs give), against the data
 files' checksums and row counts in ``../shared/data/README.md``, and by refitting every preset
-from the data (when present) with :func:`numerics.fitting.fit_preset`.
+from the data (when present) with :func:`numerics.data.fitting.fit_preset`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics import presets
+from numerics.data import presets
+from numerics.data.fitting import FAMILIES, fit_length_law, fit_preset, main, stored_block
+from numerics.data.presets import DEFAULT_PRESET, PRESETS, data_dir, load_preset
+from numerics.data.traces import Trace, load_trace
 from numerics.errors import WorkloadError
-from numerics.fitting import FAMILIES, fit_length_law, fit_preset, main, stored_block
-from numerics.presets import DEFAULT_PRESET, PRESETS, data_dir, load_preset
-from numerics.specs import parse_law
-from numerics.traces import Trace, load_trace
-from numerics.workload import IndependentLengths
+from numerics.model.specs import parse_law
+from numerics.model.workload import IndependentLengths
 
 #: Stored quality numbers are written with 6 significant digits (``fitting._g6``), so a value
 #: recomputed from the same spec differs from the stored one by at most half a unit in the 6th
@@ -112,7 +112,7 @@ def test_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWSTAB_DATA", str(tmp_path / "absent"))
     assert data_dir() is None
     monkeypatch.delenv("FLOWSTAB_DATA")
-    default = Path(presets.__file__).resolve().parents[2] / "shared" / "data"
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"  # <checkout>/../shared/data
     assert data_dir() == (default if default.is_dir() else None)
 
 
@@ -178,7 +178,7 @@ FIT_CASES = [
 )
 def test_optimised_likelihood_is_parse_laws(spec, max_tokens, min_length):
     # The likelihood the optimiser maximises is that of the law parse_law builds from the spec.
-    from numerics import fitting
+    from numerics.data import fitting
 
     samples = parse_law(spec).sample(2000, rng=5)
     tally = fitting._tally(samples, max_tokens, min_length, "x")
@@ -328,7 +328,7 @@ def test_fit_preset_on_a_small_trace():
     assert abs(fit.rel_err_memory_time) < 0.05
 
 
-# ---------------------------------------------------------------------- python -m numerics.fitting
+# ---------------------------------------------------------------------- python -m numerics.data.fitting
 def test_main_without_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FLOWSTAB_DATA", str(tmp_path / "absent"))
     assert main([]) == 2
@@ -351,7 +351,7 @@ def test_main_prints_the_stored_block(capsys):
     _data_file(PRESETS["azure-code"].data_file)
     assert main(["azure-code"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# Written by `python -m numerics.fitting`")
+    assert out.startswith("# Written by `python -m numerics.data.fitting`")
     assert f'"prompt_spec": "{PRESETS["azure-code"].prompt_spec}"' in out
     namespace: dict = {}
     exec("from typing import Any\n" + out, namespace)

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics.exact import exact_tail_per_class
-from numerics.regions import (
+from numerics.analysis.exact import exact_tail_per_class
+from numerics.analysis.regions import (
     _BOUNDARY_RTOL,
     alg1_admissible,
     alg1_randomized_boundary,
@@ -15,8 +15,8 @@ from numerics.regions import (
     flow_region_boundary,
     necessary_vertices,
 )
-from numerics.specs import parse_law
-from numerics.workload import RequestClass, Workload
+from numerics.model.specs import parse_law
+from numerics.model.workload import RequestClass, Workload
 
 # Dong & Cao §4.1 classes (l, o) = (10, 20), (10, 40): w = 410, 1220; M = 16492.
 W = [410, 1220]

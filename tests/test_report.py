@@ -28,10 +28,10 @@ from flowstab.report import (
 )
 from flowstab.report.html import fmt
 from flowstab.report.latex import mathtext_source
-from numerics.loaders import load_workload
-from numerics.plan import make_plan
-from numerics.specs import parse_law
-from numerics.workload import Workload
+from numerics.analysis.plan import make_plan
+from numerics.data.loaders import load_workload
+from numerics.model.specs import parse_law
+from numerics.model.workload import Workload
 
 #: A small bounded workload: E[W] = 20·E[O] + (E[O²] + E[O])/2 ≈ 300 token-slots with O ~ geom(mean
 #: 10) clipped at 100; on M = 2 000 tokens λ_max ≈ 6.7 requests/slot, and runs of a few hundred
@@ -258,7 +258,7 @@ def test_verification_without_the_ledger_says_not_run(monkeypatch):
 def test_default_step_time_is_the_documented_fit():
     """Refit c0 + cb·B to the splitwise measurements (when the data folder is present)."""
     pd = pytest.importorskip("pandas")
-    from numerics.presets import data_dir
+    from numerics.data.presets import data_dir
 
     folder = data_dir()
     if folder is None or not (folder / "splitwise_perf_model.csv").is_file():

@@ -28,13 +28,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
 
+from numerics.analysis.flow import flow_saturated_mean, flow_saturated_variance
+from numerics.analysis.plan import make_plan
 from numerics.errors import SpecError, WorkloadError
-from numerics.flow import flow_saturated_mean, flow_saturated_variance
-from numerics.plan import make_plan
+from numerics.model.specs import parse_law
+from numerics.model.workload import JointLengths, RequestClass, Workload
 from numerics.sim import Policy, SimConfig, parse_policy, simulate
 from numerics.sim.checks import InvariantChecker
-from numerics.specs import parse_law
-from numerics.workload import JointLengths, RequestClass, Workload
 
 # ---------------------------------------------------------------------------------------------
 # Tolerances and reference values (each with its reason / provenance)
@@ -528,7 +528,7 @@ def test_algorithm1_dong_cao_exact(seed):
 @pytest.mark.parametrize(("budget", "rate"), [("deterministic", 3), ("randomized", 2.5), ("poisson", 3)])
 def test_flow_saturated_memory_mean_and_variance(budget, rate):
     # S ≡ 20, O ~ geometric(p = 0.05): E[W] = s/p + 1/p² = 800; Var U = 87,711 (deterministic
-    # r = 3) and 118,800 (Poisson(3)) per theory brief §8.4 / numerics.flow's doctest. Arrivals at
+    # r = 3) and 118,800 (Poisson(3)) per theory brief §8.4 / numerics.analysis.flow's doctest. Arrivals at
     # 2r keep the queue growing (checked), and M = 10⁶ is ~40 sd above the mean: no evictions.
     wl = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
     warmup = 500  # ages ≥ 450 carry P(O > 450) = 0.95^450 ≈ 1e-10 of the memory

@@ -17,9 +17,9 @@ import pytest
 from conftest import assert_one_line_cli_error
 
 from flowstab.cli import main
+from numerics.model.specs import parse_law
+from numerics.model.workload import Workload
 from numerics.sim import SimConfig, ci, parse_policy, replicate
-from numerics.specs import parse_law
-from numerics.workload import Workload
 
 #: A small stable workload: E[W] = 20·10 + 10·11/2 = 255 token-slots; at λ = 0.5 the load is
 #: λ·E[W]/M = 127.5/1000 ≈ 0.13, so every policy keeps up and runs take milliseconds.

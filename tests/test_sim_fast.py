@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numerics.errors import WorkloadError
+from numerics.model.specs import parse_law
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import RequestClass, Workload
 from numerics.sim import SimConfig, parse_policy, simulate
 from numerics.sim.fast import fast_supported
-from numerics.specs import parse_law
-from numerics.steptime import StepTimeModel
-from numerics.workload import RequestClass, Workload
 
 policies = st.one_of(
     st.builds(lambda r, b, q: f"flow:rate={r},budget={b},requeue={q}",

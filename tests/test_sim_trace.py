@@ -8,9 +8,9 @@ import math
 import numpy as np
 
 from flowstab.cli import main
+from numerics.data.traces import load_trace
+from numerics.model.steptime import StepTimeModel
 from numerics.sim import SimConfig, parse_policy, simulate
-from numerics.steptime import StepTimeModel
-from numerics.traces import load_trace
 
 
 def _trace_file(tmp_path, rows):

@@ -1,4 +1,4 @@
-"""Tests of :func:`numerics.specs.parse_law`: every documented spec form, its ``max=`` and ``shift=``
+"""Tests of :func:`numerics.model.specs.parse_law`: every documented spec form, its ``max=`` and ``shift=``
 modifiers, the malformed specs it must refuse, and the exact moments of every family against
 closed forms (rational where possible), an independent tail-sum oracle, and Monte Carlo draws from
 numpy's own samplers.
@@ -18,8 +18,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import special, stats
 
 from numerics.errors import SpecError, UnstableWorkloadError
-from numerics.laws import TokenLaw
-from numerics.specs import parse_law
+from numerics.model.laws import TokenLaw
+from numerics.model.specs import parse_law
 
 # ---------------------------------------------------------------------------------- tolerances
 EXACT_RTOL = 1e-12  # a few float operations on masses rounded to double (ε ≈ 1.1e-16 each)

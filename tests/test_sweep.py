@@ -1,4 +1,4 @@
-"""``flowstab sweep`` and :mod:`numerics.sim.sweep`: grids, cell keys, backends, kill and resume.
+"""``flowstab sweep`` and :mod:`numerics.sweep`: grids, cell keys, backends, kill and resume.
 
 The simulations are tiny (one class, S = 20, O ~ geometric with mean 10, M = 2000, a few thousand
 slots), so that the whole file runs in seconds; what is tested is the plumbing: the grid, the
@@ -24,10 +24,12 @@ import pytest
 from conftest import assert_one_line_cli_error
 
 from flowstab.cli import main
+from numerics.analysis.plan import make_plan
 from numerics.errors import SpecError
-from numerics.plan import make_plan
+from numerics.model.specs import parse_law
+from numerics.model.workload import Workload
 from numerics.sim import SimConfig, parse_policy, simulate
-from numerics.sim.sweep import (
+from numerics.sweep import (
     SweepError,
     checkpoint_dir,
     load_sweep_config,
@@ -35,8 +37,6 @@ from numerics.sim.sweep import (
     sweep_cells,
     sweep_config_from_dict,
 )
-from numerics.specs import parse_law
-from numerics.workload import Workload
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_FILE = re.compile(r"^[0-9a-f]{24}\.json$")
@@ -265,7 +265,7 @@ def test_resume_skips_partial_writes_and_reruns_unreadable_checkpoints(reference
 
 def _die_on_seed_1(kwargs, policy_spec, engine):
     """A worker that dies (as if killed by the OOM killer) on the cells of seed 1."""
-    from numerics.sim import sweep
+    from numerics import sweep
 
     if kwargs["seed"] == 1:
         os._exit(1)
@@ -275,7 +275,7 @@ def _die_on_seed_1(kwargs, policy_spec, engine):
 @pytest.mark.skipif(multiprocessing.get_start_method() != "fork",
                     reason="the patched worker reaches the children only through fork")
 def test_a_dead_worker_is_a_sweep_error_and_resume_recovers(reference, tmp_path, monkeypatch):
-    from numerics.sim import sweep
+    from numerics import sweep
 
     out = tmp_path / "dead.parquet"
     monkeypatch.setattr(sweep, "_simulate_in_worker", _die_on_seed_1)

@@ -20,7 +20,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from numerics.specs import parse_law
+from numerics.model.specs import parse_law
 from theory import closed_forms as memory_time
 from theory import conditions, flow
 from theory.bounds import hoeffding_sum_of_squares

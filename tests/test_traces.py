@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from numerics.data.presets import data_dir
+from numerics.data.traces import Trace, load_trace
 from numerics.errors import TraceError
-from numerics.presets import data_dir
-from numerics.traces import Trace, load_trace
-from numerics.workload import JointLengths, Workload
+from numerics.model.workload import JointLengths, Workload
 
 AZURE_HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 #: Exact float comparisons of timestamps: 7 fractional digits (100 ns) parse to integer

@@ -20,9 +20,9 @@ from numpy.testing import assert_allclose
 
 import numerics
 import theory
-from numerics.specs import parse_law
-from numerics.steptime import StepTimeModel
-from numerics.workload import JointLengths, RequestClass, Workload
+from numerics.model.specs import parse_law
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import JointLengths, RequestClass, Workload
 from theory.registry import REGISTRY
 
 TWIN_RTOL = 1e-9  # float evaluation of the same formula: rounding in sums of ≤ 10^5 terms
@@ -206,7 +206,7 @@ def check_compute_coupled_capacity(s, p, m, c0, cb, ck):
        r=st.integers(1, 5), kind=st.sampled_from(["deterministic", "poisson"]))
 def check_bulk_queue_mean(rho, r, kind):
     # numeric: the DTMC's stationary mean; symbolic: the exact identity fed with E[Y²] of that law
-    from numerics.markov import activation_queue, unused_budget_moments
+    from numerics.chains.queues import activation_queue, unused_budget_moments
 
     lam = rho * r
     law = activation_queue(float(lam), kind, r)

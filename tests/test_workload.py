@@ -1,4 +1,4 @@
-"""Tests of :mod:`numerics.workload`: the length models and the workload mixture.
+"""Tests of :mod:`numerics.model.workload`: the length models and the workload mixture.
 
 The oracle for every per-age quantity is brute-force enumeration over the (S, O) pairs of small
 random PMFs drawn by Hypothesis, in exact rationals (``fractions.Fraction``): with
@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.laws import TokenLaw
-from numerics.specs import parse_law
-from numerics.workload import IndependentLengths, JointLengths, RequestClass, Workload
+from numerics.model.laws import TokenLaw
+from numerics.model.specs import parse_law
+from numerics.model.workload import IndependentLengths, JointLengths, RequestClass, Workload
 
 # ---------------------------------------------------------------------------------- tolerances
 EXACT_RTOL = 1e-12  # a few dozen float operations on masses rounded to double (ε ≈ 1.1e-16 each)

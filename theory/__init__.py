@@ -5,7 +5,7 @@ hypotheses, source and LaTeX, and has a numeric twin of the same name in :mod:`n
 This package imports sympy only.
 """
 
-from theory import bounds, capacity, closed_forms, conditions, extensions, flow, fluid, queues
+from theory import bounds, capacity, closed_forms, conditions, flow, fluid, neighbours, queues
 from theory.bounds import (
     bernstein_bound,
     cantelli_bound,
@@ -24,7 +24,9 @@ from theory.conditions import (
     lambda_max,
     necessary_condition,
 )
-from theory.extensions import (
+from theory.flow import flow_saturated_mean, flow_saturated_variance
+from theory.fluid import greedy_throughput_ratio
+from theory.neighbours import (
     budget_log_pgf,
     nie_critical_rate,
     overflow_decay_exponent,
@@ -32,8 +34,6 @@ from theory.extensions import (
     token_budget_capacity,
     zipf_survival,
 )
-from theory.flow import flow_saturated_mean, flow_saturated_variance
-from theory.fluid import greedy_throughput_ratio
 from theory.queues import bulk_queue_mean, kingman_bound
 from theory.registry import REGISTRY, Result, get
 
@@ -54,7 +54,6 @@ __all__ = [
     "compute_coupled_capacity",
     "conditions",
     "decode_moments",
-    "extensions",
     "flow",
     "flow_saturated_mean",
     "flow_saturated_variance",
@@ -70,6 +69,7 @@ __all__ = [
     "mean_memory_time",
     "memory_time",
     "necessary_condition",
+    "neighbours",
     "nie_critical_rate",
     "overflow_decay_exponent",
     "pareto_clipped_second_moment",

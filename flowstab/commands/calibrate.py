@@ -123,8 +123,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         if args.workload or args.prompt or args.decode:
             workload = _resolve_workload(args)
         else:
-            from numerics.specs import parse_law
-            from numerics.workload import Workload
+            from numerics.model.specs import parse_law
+            from numerics.model.workload import Workload
 
             workload = Workload.single(parse_law(defaults["prompt"]), parse_law(defaults["decode"]),
                                        name=f"check-{kind}")

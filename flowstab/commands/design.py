@@ -8,7 +8,7 @@
                     [--weights w1,w2,...] [--integer] [--verify] [--json]
 
 The workload needs per-class arrival rates: a workload file whose classes give ``rate``, or a
-total ``--arrival-rate`` (requests/slot; the class mix is kept). See :mod:`numerics.design` for
+total ``--arrival-rate`` (requests/slot; the class mix is kept). See :mod:`numerics.analysis.design` for
 the model, the conservative convex restriction of the overflow constraint, and the MILP.
 """
 
@@ -75,7 +75,7 @@ def _cmd_design(args: argparse.Namespace) -> int:
     import json
 
     from flowstab.cli import _jsonable, _memory_of, _resolve_workload
-    from numerics.design import design_budgets, design_exact_overflow, design_rates
+    from numerics.analysis.design import design_budgets, design_exact_overflow, design_rates
 
     workload = _resolve_workload(args)
     if args.arrival_rate is not None:

@@ -99,9 +99,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         ReportConfig,
     )
     from flowstab.report.build import check_out_dir, write_report
+    from numerics.data.presets import DEFAULT_PRESET
     from numerics.errors import SpecError
-    from numerics.presets import DEFAULT_PRESET
-    from numerics.steptime import StepTimeModel
+    from numerics.model.steptime import StepTimeModel
 
     folder = check_out_dir(args.out)  # fail before computing
     if not (args.workload or args.prompt or args.decode):

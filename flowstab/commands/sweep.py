@@ -6,7 +6,7 @@
                    [--processes P | --dask ADDRESS] [--quiet]
 
 The grid (policies × arrival rates or loads × memory sizes × block sizes × seeds), the workload and
-the run settings come from the TOML config (format: :mod:`numerics.sim.sweep`; a commented example
+the run settings come from the TOML config (format: :mod:`numerics.sweep`; a commented example
 is ``examples/sweep.toml``). Cells run on a local process pool (``--processes``, default the CPU
 count) or on a Dask cluster (``--dask tcp://HOST:8786``). Each finished cell is checkpointed in
 ``RESULTS.parquet.cells/``; a sweep that was killed continues with ``--resume`` and neither loses
@@ -49,7 +49,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from flowstab.cli import _hard_cap_note
-    from numerics.sim.sweep import checkpoint_dir, load_sweep_config, run_sweep
+    from numerics.sweep import checkpoint_dir, load_sweep_config, run_sweep
 
     config = load_sweep_config(args.config)
     out = Path(args.out) if args.out else Path(Path(args.config).stem + ".parquet")

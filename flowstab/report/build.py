@@ -7,7 +7,7 @@ What it computes (each number from the toolkit, nothing re-derived here):
 2. the stability conditions of :mod:`theory` (hard cap, finite :math:`E[O^2]`, the necessary
    condition :math:`\sum_k \lambda_k E[W_k] \le M` and :math:`\lambda_{\max} = M/E[W]`), each
    written out from its registered LaTeX and instantiated with the workload's numbers;
-3. the flow-control plan (:func:`numerics.plan.make_plan`): the largest activation rate
+3. the flow-control plan (:func:`numerics.analysis.plan.make_plan`): the largest activation rate
    :math:`r^*(\varepsilon)` whose overflow bound is at most ε, every bound at that rate, and with
    a step-time model τ the rates per second, :math:`\Lambda^* = M/(E[W]\,\tau(B_M, M, P_M))` and
    :math:`r^*/\tau(r^*E[O], r^*E[W], r^*E[S])`;
@@ -23,8 +23,8 @@ iterations (see :data:`STEP_TIME_PROVENANCE`).
 
 Examples
 --------
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("100"), parse_law("200"), name="example")
 >>> rep = build_report(ReportConfig(wl, 50_000, simulate=False, verify=False))
 >>> rep.html.startswith("<!DOCTYPE html>")
@@ -53,8 +53,8 @@ from pathlib import Path
 from flowstab.report import html as H
 from flowstab.report.latex import formula_html
 from numerics.errors import FlowstabError, WorkloadError
-from numerics.steptime import StepTimeModel
-from numerics.workload import Workload
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload
 
 __all__ = [
     "DEFAULT_MEMORY_TOKENS",
@@ -411,8 +411,8 @@ def _conditions_section(cfg: ReportConfig, plan, tails) -> str:
     import sympy as sp
 
     import theory
-    from numerics.flow import BudgetLaw
-    from numerics.plan import HARD_CAP_TOL
+    from numerics.analysis.plan import HARD_CAP_TOL
+    from numerics.model.budget import BudgetLaw
     from theory import REGISTRY
 
     wl, m = cfg.workload, plan.memory_tokens
@@ -492,7 +492,7 @@ def _conditions_section(cfg: ReportConfig, plan, tails) -> str:
 
 def _flow_section(cfg: ReportConfig, plan, tails) -> str:
     from flowstab.report.figures import bounds_figure
-    from numerics.bounds import BOUNDS
+    from numerics.analysis.bounds import BOUNDS
     from theory import REGISTRY
 
     rows = []
@@ -609,7 +609,7 @@ def compare_policies(cfg: ReportConfig, plan, *, progress: bool = False, figures
     Parameters
     ----------
     cfg : ReportConfig
-    plan : numerics.plan.Plan
+    plan : numerics.analysis.plan.Plan
         The plan for ``cfg`` (its r*(ε) is the flow policy's rate).
     progress : bool
         A tqdm bar on stderr, one step per run.
@@ -843,8 +843,8 @@ def build_report(config: ReportConfig, *, progress: bool = False) -> Report:
         Bad memory, ε, or a simulation beyond the simulator's limits.
     """
     from flowstab.cli import _clean
-    from numerics.bounds import FlowTails
-    from numerics.plan import make_plan
+    from numerics.analysis.bounds import FlowTails
+    from numerics.analysis.plan import make_plan
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

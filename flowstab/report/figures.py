@@ -92,16 +92,16 @@ def bounds_figure(tails, plan, points: int = 60) -> str:
 
     Parameters
     ----------
-    tails : numerics.bounds.FlowTails
+    tails : numerics.analysis.bounds.FlowTails
         For the plan's workload and memory.
-    plan : numerics.plan.Plan
+    plan : numerics.analysis.plan.Plan
     points : int
         Rates evaluated in (0, λ_max) (a third of them for the Chernoff bound, which is minimised
         numerically at each rate).
     """
     import numpy as np
 
-    from numerics.bounds import BOUNDS, BoundNotApplicable
+    from numerics.analysis.bounds import BOUNDS, BoundNotApplicable
 
     colors = _palette()
     fig, ax = _new_figure(9.0, 3.5)

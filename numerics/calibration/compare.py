@@ -22,8 +22,8 @@ measured.
 
 Examples
 --------
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("4"), parse_law("8"))
 >>> tr = poisson_trace(wl, rate_per_s=100.0, n_requests=5, seed=1)
 >>> tr.n_requests, float(tr.timestamps_s[0])
@@ -43,8 +43,8 @@ import pandas as pd
 
 from numerics.calibration.engine import run_engine
 from numerics.calibration.fit import CalibrationError
-from numerics.steptime import StepTimeModel
-from numerics.workload import Workload
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload
 
 __all__ = [
     "MIN_IDLE_S",
@@ -123,7 +123,7 @@ class CheckConfig:
 
 def poisson_trace(workload: Workload, rate_per_s: float, n_requests: int, seed: int | None):
     """n requests: Poisson arrivals at ``rate_per_s`` (first at 0 s), lengths from the laws."""
-    from numerics.traces import Trace
+    from numerics.data.traces import Trace
 
     if not (math.isfinite(rate_per_s) and rate_per_s > 0):
         raise CalibrationError(f"arrival rate must be > 0 requests/s, got {rate_per_s!r}")
@@ -138,7 +138,7 @@ def _resolve_policy(spec: str, workload: Workload, memory_tokens: int, epsilon: 
     from numerics.sim.policies import FlowControl, parse_policy
 
     if spec.strip().lower() == "flow":
-        from numerics.plan import make_plan
+        from numerics.analysis.plan import make_plan
 
         r = make_plan(workload, memory_tokens, epsilon).flow_rate
         if r <= 0:
@@ -149,7 +149,7 @@ def _resolve_policy(spec: str, workload: Workload, memory_tokens: int, epsilon: 
 
 def predicted_capacity(policy, workload: Workload, memory_tokens: int, step_time: StepTimeModel) -> float:
     """The theory's maximum rate in requests/s (the bisection bracket's centre)."""
-    from numerics.capacity import compute_coupled_capacity, rate_per_second
+    from numerics.analysis.capacity import compute_coupled_capacity, rate_per_second
     from numerics.sim.policies import FlowControl
 
     if isinstance(policy, FlowControl):

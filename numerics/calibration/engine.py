@@ -26,7 +26,7 @@ Examples
 --------
 >>> from numerics.calibration.backends import MODEL_PRESETS, make_backend
 >>> from numerics.sim.policies import Greedy
->>> from numerics.traces import Trace
+>>> from numerics.data.traces import Trace
 >>> be = make_backend("cpu", MODEL_PRESETS["tiny"], n_blocks=32, block_size=4)
 >>> tr = Trace([5, 3, 8], [4, 2, 3], [0.0, 0.0, 0.001], "example", "lengths")
 >>> res = run_engine(be, tr, memory_tokens=128, policy=Greedy())
@@ -209,7 +209,7 @@ def run_engine(backend, trace, memory_tokens: int, policy: Policy, seed: int = 0
     ----------
     backend : Backend
         Its pool must hold ≥ ``memory_tokens`` tokens.
-    trace : numerics.traces.Trace
+    trace : numerics.data.traces.Trace
         With timestamps (seconds).
     memory_tokens : int
         M, a multiple of the backend's block size.

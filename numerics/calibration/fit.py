@@ -3,7 +3,7 @@ r"""Fit step-time models τ(batch, kv_tokens, prefill_tokens) to measured iterat
 A measurements table has one row per timed iteration: ``batch`` B (requests decoding),
 ``kv_tokens`` K (tokens resident in the KV cache), ``prefill_tokens`` P (prompt tokens processed in
 the iteration) and ``seconds``. The three model forms are exactly those of
-:class:`numerics.steptime.StepTimeModel`, so a fit *is* a ``StepTimeModel``:
+:class:`numerics.model.steptime.StepTimeModel`, so a fit *is* a ``StepTimeModel``:
 
 * ``const``: :math:`\hat\tau = c_0` with :math:`c_0` the mean (least squares);
 * ``linear``: :math:`\hat\tau = c_0 + c_b B + c_k K + c_p P`, non-negative least squares (NNLS,
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from numerics.errors import FlowstabError, TraceError
-from numerics.steptime import StepTimeModel
+from numerics.model.steptime import StepTimeModel
 
 __all__ = [
     "FEATURES",

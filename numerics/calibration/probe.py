@@ -11,7 +11,7 @@ On a device (``cpu`` with the numpy backend, ``cuda`` with torch in bf16) the pr
    them), prefill iterations over prompt lengths P, and a few mixed iterations (B decodes and one
    P-token prefill in one forward pass): ``warmup`` untimed then ``repeats`` timed iterations per
    point, the median kept;
-3. fits every :class:`~numerics.steptime.StepTimeModel` form to the decode and prefill points,
+3. fits every :class:`~numerics.model.steptime.StepTimeModel` form to the decode and prefill points,
    and the linear *slot model* :math:`\tau = c_0 + c_b B + c_k K + c_p P` that the simulator and
    ``plan`` use (it prices a mixed iteration): c0, cb, ck from the decode points, then cp from what
    the prefill and mixed points cost beyond them (:func:`~numerics.calibration.fit.fit_slot`).
@@ -49,7 +49,7 @@ import pandas as pd
 
 from numerics.calibration.backends import MODEL_PRESETS, ModelConfig, make_backend, torch_available
 from numerics.calibration.fit import KINDS, CalibrationError, fit_slot, fit_step_time
-from numerics.steptime import StepTimeModel
+from numerics.model.steptime import StepTimeModel
 
 __all__ = [
     "CPU_KV_BUDGET_BYTES",

@@ -38,8 +38,8 @@ token conservation: tokens emitted = Σ_completed O + Σ_active g + Σ_waiting g
 Examples
 --------
 >>> from numerics.sim import SimConfig, parse_policy, simulate
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("uniform:1,10"), parse_law("geom:mean=8,max=40"))
 >>> cfg = SimConfig(wl, 200, parse_policy("greedy"), slots=300, arrival_rate=1.5, seed=3)
 >>> checker = InvariantChecker()

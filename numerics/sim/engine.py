@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from numerics.errors import WorkloadError
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload, ensure_memory
 from numerics.sim.policies import Policy
-from numerics.steptime import StepTimeModel
-from numerics.workload import Workload, ensure_memory
 
 __all__ = ["ARRIVALS", "EVICTION_MODES", "PagedMemory", "SimConfig", "WaitingQueue", "run"]
 
@@ -65,7 +65,7 @@ class SimConfig:
         Keeps a wall clock so metrics exist in seconds too.
     stride : int
         Record the time series every ``stride`` slots.
-    trace : numerics.traces.Trace or None
+    trace : numerics.data.traces.Trace or None
         For ``arrivals="trace"``: prompts, decodes and timestamps (seconds) to replay.
     """
 

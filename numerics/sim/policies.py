@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.errors import SpecError, WorkloadError
-from numerics.flow import BUDGET_LAWS
+from numerics.model.budget import BUDGET_LAWS
 
 __all__ = [
     "MCSF",

@@ -17,8 +17,8 @@ for normal data and asymptotically valid otherwise (each replication is itself a
 Examples
 --------
 >>> from numerics.sim import SimConfig, parse_policy
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("20"), parse_law("geom:mean=10"))
 >>> cfg = SimConfig(wl, 2000, parse_policy("flow:rate=1"), slots=500, arrival_rate=0.8, warmup=50)
 >>> df = replicate(cfg, 3, seed=1, processes=1)

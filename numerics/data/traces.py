@@ -6,8 +6,8 @@ It turns into the project's one currency in two ways:
 
 * :meth:`Trace.lengths` — the joint empirical law of the pairs,
   :math:`P(S = s, O = o) = \#\{i : (S_i, O_i) = (s, o)\} / n`
-  (a :class:`~numerics.workload.JointLengths`, which keeps the S–O dependence);
-* :meth:`Trace.to_workload` — a one-class :class:`~numerics.workload.Workload` over that law,
+  (a :class:`~numerics.model.workload.JointLengths`, which keeps the S–O dependence);
+* :meth:`Trace.to_workload` — a one-class :class:`~numerics.model.workload.Workload` over that law,
   whose class carries the trace's mean arrival rate ``rate_per_s`` = (n − 1) / (t_n − t_1).
 
 :func:`load_trace` reads three formats, recognised by their header (CSV) or keys (JSON lines):
@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from numerics.errors import TraceError, WorkloadError
-from numerics.workload import JointLengths, RequestClass, Workload
+from numerics.model.workload import JointLengths, RequestClass, Workload
 
 __all__ = ["TRACE_FORMATS", "Trace", "load_trace"]
 

@@ -1,7 +1,7 @@
 r"""Named workloads fitted to public LLM-serving traces, stored as spec strings.
 
 Each preset is a one-class workload with *independent* prompt and decode laws, fitted by
-:func:`numerics.fitting.fit_preset` (maximum likelihood over lognormal, shifted negative-binomial
+:func:`numerics.data.fitting.fit_preset` (maximum likelihood over lognormal, shifted negative-binomial
 and geometric laws, each clipped at the trace's largest value, lowest AIC wins). The fitted specs
 and their quality numbers are stored literally below, so presets work with no data present; the
 test suite refits them from ``../shared/data`` when it is there and checks they agree.
@@ -19,7 +19,7 @@ The quality numbers say how far to trust a preset: ``ks_prompt`` / ``ks_decode``
 distances of the fitted laws from the trace's marginals, and ``rel_err_memory_time`` is
 :math:`E[W]_{fit} / E[W]_{data} - 1` with :math:`W = S\,O + O(O+1)/2`; it includes the effect of
 treating S and O as independent (the trace's correlation is ``so_correlation``). For the exact
-trace, joint law included, use ``trace:PATH`` (:func:`numerics.loaders.load_workload`).
+trace, joint law included, use ``trace:PATH`` (:func:`numerics.data.loaders.load_workload`).
 
 Examples
 --------
@@ -35,14 +35,13 @@ Examples
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from numerics.data.paths import data_dir
 from numerics.errors import WorkloadError
-from numerics.specs import parse_law
-from numerics.workload import IndependentLengths, RequestClass, Workload
+from numerics.model.specs import parse_law
+from numerics.model.workload import IndependentLengths, RequestClass, Workload
 
 __all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "data_dir", "load_preset"]
 
@@ -57,7 +56,7 @@ class Preset:
     ----------
     name : str
     prompt_spec, decode_spec : str
-        :func:`~numerics.specs.parse_law` specs of the prompt and decode laws.
+        :func:`~numerics.model.specs.parse_law` specs of the prompt and decode laws.
     data_file : str
         The trace's file name in the data folder (:func:`data_dir`).
     data_sha256 : str or None
@@ -132,8 +131,8 @@ _META: dict[str, dict[str, Any]] = {
     },
 }
 
-# BEGIN FITTED (regenerate with `python -m numerics.fitting` and paste the block here)
-# Written by `python -m numerics.fitting` (numpy 2.4.6, scipy 1.17.1).
+# BEGIN FITTED (regenerate with `python -m numerics.data.fitting` and paste the block here)
+# Written by `python -m numerics.data.fitting` (numpy 2.4.6, scipy 1.17.1).
 _FITTED: dict[str, dict[str, Any]] = {
     "azure-conv": {
         "prompt_spec": "nbinom:n=1.329,p=0.001152,shift=2,max=14050",
@@ -189,17 +188,6 @@ _FITTED: dict[str, dict[str, Any]] = {
 PRESETS: dict[str, Preset] = {
     name: Preset(name=name, **_FITTED[name], **meta) for name, meta in _META.items()
 }
-
-
-def data_dir() -> Path | None:
-    """The folder holding the third-party traces, or None when it is absent.
-
-    ``$FLOWSTAB_DATA`` when set, else ``shared/data`` beside the repository checkout
-    (``<repo>/../shared/data``).
-    """
-    env = os.environ.get("FLOWSTAB_DATA")
-    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    return folder if folder.is_dir() else None
 
 
 @functools.cache

@@ -1,10 +1,10 @@
-"""Load a :class:`~numerics.workload.Workload` from a preset name, a TOML file or a trace.
+"""Load a :class:`~numerics.model.workload.Workload` from a preset name, a TOML file or a trace.
 
 :func:`load_workload` takes one string, as the CLI's ``--workload`` does:
 
 * a preset name (``azure-conv``, ``azure-code``, ``sharegpt``, ``mooncake``; see
-  :mod:`numerics.presets`);
-* ``trace:PATH`` — the joint empirical law of a trace file (:func:`numerics.traces.load_trace`);
+  :mod:`numerics.data.presets`);
+* ``trace:PATH`` — the joint empirical law of a trace file (:func:`numerics.data.traces.load_trace`);
 * a path ending in ``.toml`` — a workload file::
 
     name = "chat-and-code"          # optional (default: the file's stem)
@@ -56,11 +56,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from numerics.data.presets import PRESETS, load_preset
+from numerics.data.traces import load_trace
 from numerics.errors import SpecError, TraceError, WorkloadError
-from numerics.presets import PRESETS, load_preset
-from numerics.specs import parse_law
-from numerics.traces import load_trace
-from numerics.workload import IndependentLengths, RequestClass, Workload
+from numerics.model.specs import parse_law
+from numerics.model.workload import IndependentLengths, RequestClass, Workload
 
 __all__ = ["load_workload", "load_workload_file"]
 

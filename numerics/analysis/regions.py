@@ -26,9 +26,9 @@ import math
 
 import numpy as np
 
-from numerics.bounds import FlowTails
+from numerics.analysis.bounds import FlowTails
 from numerics.errors import WorkloadError
-from numerics.workload import RequestClass, Workload, ensure_memory
+from numerics.model.workload import RequestClass, Workload, ensure_memory
 
 __all__ = [
     "alg1_admissible",
@@ -129,12 +129,12 @@ def alg1_randomized_boundary(workload: Workload, memory_tokens: int, epsilon: fl
     Class k activates :math:`B_{k,t} \in \{\lfloor r_k \rfloor, \lceil r_k \rceil\}` requests per
     slot with mean r_k, so every mean rate is available, not only integers: λ is admissible when
     some r > λ has P(U > M) ≤ ε, U the memory of the saturated per-class budgets (computed exactly
-    by :func:`numerics.exact.exact_tail_per_class`). The region contains the integer staircase
+    by :func:`numerics.analysis.exact.exact_tail_per_class`). The region contains the integer staircase
     (r_k slightly below b_k never draws more than b_k, so U ≤ Σ b_k w_k ≤ M surely) and closes the
     integrality gap toward the simplex Σ λ_k w_k ≤ M as M/w grows. Rows are
     (λ_1, λ_2) = t*·π along the same directions π as :func:`flow_region_boundary`.
     """
-    from numerics.exact import exact_tail_per_class
+    from numerics.analysis.exact import exact_tail_per_class
 
     if len(workload.classes) != 2:
         raise WorkloadError(f"alg1_randomized_boundary needs two classes, got {len(workload.classes)}")

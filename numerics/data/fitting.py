@@ -1,6 +1,6 @@
 r"""Maximum-likelihood fits of token-length laws to observed lengths, as spec strings.
 
-The candidate families are the *discretised* laws exactly as :func:`numerics.specs.parse_law`
+The candidate families are the *discretised* laws exactly as :func:`numerics.model.specs.parse_law`
 builds them, optionally clipped at a serving cap L (``max=L``: the mass above L becomes an atom
 at L):
 
@@ -27,8 +27,8 @@ lowest AIC wins.
 
 :func:`fit_preset` fits a trace's prompt and decode lengths independently, each clipped at the
 trace's maximum, and compares the memory-time :math:`E[W] = E[S\,O + O(O+1)/2]` of the trace with
-that of the fitted independent pair. ``python -m numerics.fitting`` refits every preset from the
-data folder and prints the block stored in :mod:`numerics.presets`.
+that of the fitted independent pair. ``python -m numerics.data.fitting`` refits every preset from the
+data folder and prints the block stored in :mod:`numerics.data.presets`.
 
 Examples
 --------
@@ -53,11 +53,11 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, special
 
+from numerics.data.traces import Trace, load_trace
 from numerics.errors import FlowstabError, WorkloadError
-from numerics.laws import TokenLaw
-from numerics.specs import parse_law
-from numerics.traces import Trace, load_trace
-from numerics.workload import Workload
+from numerics.model.laws import TokenLaw
+from numerics.model.specs import parse_law
+from numerics.model.workload import Workload
 
 __all__ = [
     "FAMILIES",
@@ -92,7 +92,7 @@ class FitResult:
     family : str
         ``"lognormal"``, ``"nbinom"`` or ``"geom"``.
     spec : str
-        A :func:`~numerics.specs.parse_law` spec with parameters rounded to 4 significant digits.
+        A :func:`~numerics.model.specs.parse_law` spec with parameters rounded to 4 significant digits.
     loglik : float
         Log-likelihood of the samples under the rounded spec's law.
     aic : float
@@ -506,11 +506,11 @@ def _g6(x: float | None) -> str:
 
 
 def stored_block(fits: dict[str, PresetFit]) -> str:
-    """The ``_FITTED`` literal that :mod:`numerics.presets` stores, for the given fits."""
+    """The ``_FITTED`` literal that :mod:`numerics.data.presets` stores, for the given fits."""
     import scipy
 
     lines = [
-        f"# Written by `python -m numerics.fitting` (numpy {np.__version__}, "
+        f"# Written by `python -m numerics.data.fitting` (numpy {np.__version__}, "
         f"scipy {scipy.__version__}).",
         "_FITTED: dict[str, dict[str, Any]] = {",
     ]
@@ -541,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns the exit status: 0, or 2 with a one-line message on stderr when data is missing.
     """
-    from numerics.presets import PRESETS, data_dir
+    from numerics.data.presets import PRESETS, data_dir
 
     names = list(sys.argv[1:] if argv is None else argv) or list(PRESETS)
     folder = data_dir()

@@ -1,6 +1,6 @@
 r"""From slots to seconds: the compute-coupled capacity and per-second rates.
 
-With a step-time model τ(B, K, P) (:mod:`numerics.steptime`) the memory constraint at the fluid
+With a step-time model τ(B, K, P) (:mod:`numerics.model.steptime`) the memory constraint at the fluid
 fixed point reads :math:`\lambda_s E[W] \le M` with :math:`\lambda_s = \Lambda \bar\tau` requests
 per slot, and at full memory the batch holds :math:`B_M = M E[O]/E[W]` requests, :math:`K = M`
 tokens and :math:`P_M = M E[S]/E[W]` prefill tokens per slot. Hence the largest stable arrival
@@ -13,9 +13,9 @@ memory. A per-slot rate r at fill r·E[W] runs at :math:`r/\tau(rE[O], rE[W], rE
 
 Examples
 --------
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
->>> from numerics.steptime import StepTimeModel
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
+>>> from numerics.model.steptime import StepTimeModel
 >>> wl = Workload.single(parse_law("100"), parse_law("geom:mean=200"))
 >>> round(compute_coupled_capacity(wl, 50_000, StepTimeModel("const", c0=0.05)), 6)
 16.666667
@@ -23,8 +23,8 @@ Examples
 
 from __future__ import annotations
 
-from numerics.steptime import StepTimeModel
-from numerics.workload import Workload
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload
 
 __all__ = ["compute_coupled_capacity", "rate_per_second"]
 

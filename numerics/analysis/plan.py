@@ -10,8 +10,8 @@ arrival rate λ < r* (the admissible range), where it keeps the expected KV util
 
 Examples
 --------
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> p = make_plan(Workload.single(parse_law("100"), parse_law("geom:mean=200")), 50_000)
 >>> round(p.lambda_max, 12), p.bound
 (0.833333333333, 'chernoff')
@@ -22,12 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from numerics.bounds import BOUNDS, BoundNotApplicable, FlowTails
-from numerics.capacity import compute_coupled_capacity, rate_per_second
+from numerics.analysis.bounds import BOUNDS, BoundNotApplicable, FlowTails
+from numerics.analysis.capacity import compute_coupled_capacity, rate_per_second
+from numerics.analysis.conditions import lambda_max as _lambda_max
 from numerics.errors import WorkloadError
-from numerics.stability import lambda_max as _lambda_max
-from numerics.steptime import StepTimeModel
-from numerics.workload import Workload, check_hard_cap, ensure_memory
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import Workload, check_hard_cap, ensure_memory
 
 __all__ = ["HARD_CAP_TOL", "Plan", "make_plan"]
 
@@ -145,7 +145,7 @@ def make_plan(
     """Compute a :class:`Plan` (see the module docstring).
 
     With ``exact=True`` the recommended rate is r*(ε) under the exact overflow tail
-    (:func:`numerics.exact.exact_flow_rate`), ``bound`` is ``"exact"`` and ``overflow_bound`` is
+    (:func:`numerics.analysis.exact.exact_flow_rate`), ``bound`` is ``"exact"`` and ``overflow_bound`` is
     the exact P(U > M) at that rate; the rates of the bounds are still listed for comparison.
 
     Raises
@@ -170,7 +170,7 @@ def make_plan(
     chosen = tails.flow_rate(epsilon, budget)
     best_bound = chosen
     if exact:
-        from numerics.exact import exact_flow_rate, exact_tail
+        from numerics.analysis.exact import exact_flow_rate, exact_tail
 
         chosen = exact_flow_rate(workload, m, epsilon, budget)
     by_bound, at_rate, missing = {}, {}, {}

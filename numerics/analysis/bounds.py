@@ -1,7 +1,7 @@
 r"""Tail bounds on the flow-control overflow probability P(U > M), and the rate r*(ε).
 
 U is the saturated active-set memory of Algorithm 2 at mean activation rate r (see
-:mod:`numerics.flow`); Δ = M − r·E[W] is the slack. For Δ > 0 (else every bound is 1):
+:mod:`numerics.analysis.flow`); Δ = M − r·E[W] is the slack. For Δ > 0 (else every bound is 1):
 
 * ``hoeffding`` (bounded S, O; bounded budget): each term lies in [0, s_max + a + 1], at most
   ⌈r⌉ per age, so :math:`P \le \exp(-2\Delta^2 / (\lceil r\rceil \sum_{a<o_{max}}
@@ -16,7 +16,7 @@ U is the saturated active-set memory of Algorithm 2 at mean activation rate r (s
 * ``gaussian``: :math:`\bar\Phi(\Delta/\sqrt V)` — an *approximation*, **not a bound**; it is badly
   optimistic for skewed decode laws and is never used to pick a rate.
 
-Laws with unbounded support are stored out to a cut N (:mod:`numerics.laws`); the memory of the
+Laws with unbounded support are stored out to a cut N (:mod:`numerics.model.laws`); the memory of the
 requests beyond the cut differs from the stored model only if some active request has O > N (or
 S > N_S), which by Markov's inequality has probability at most
 r·(E[(O − N)^+] + E[O]·P(S > N_S)). The Chernoff and Cantelli values include that term, so they
@@ -26,8 +26,8 @@ Examples
 --------
 The theory brief's table (§8.2; uniform O ∈ {1..100}, s = 20, M = 65 536, deterministic r = 20):
 
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
 >>> tails = FlowTails(wl, 65536)
 >>> {k: float(f"{v:.0e}") for k, v in tails.bounds(20, "deterministic").items() if v is not None}
@@ -42,9 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from numerics.analysis.flow import age_sums, log_mgf_from_ages, log_stay_by_age
 from numerics.errors import WorkloadError
-from numerics.flow import BudgetLaw, age_sums, log_mgf_from_ages, log_stay_by_age
-from numerics.workload import Workload
+from numerics.model.budget import BudgetLaw
+from numerics.model.workload import Workload
 
 __all__ = [
     "BOUNDS",
@@ -190,7 +191,7 @@ class FlowTails:
 
     def chernoff_theta(self, budget: BudgetLaw) -> float:
         """θ* minimising log E e^{θU} − θM: Chernoff's tilt, found even where the bound is below
-        the smallest double (the exact tail of :mod:`numerics.exact` tilts at it)."""
+        the smallest double (the exact tail of :mod:`numerics.analysis.exact` tilts at it)."""
         self._chernoff_log(budget, floor=-math.inf)
         return float(self._theta_hint or 0.0)
 

@@ -70,7 +70,7 @@ from fractions import Fraction
 import numpy as np
 
 from numerics.errors import WorkloadError
-from numerics.workload import Workload, ensure_memory
+from numerics.model.workload import Workload, ensure_memory
 
 __all__ = [
     "FlowFluid",
@@ -405,7 +405,7 @@ def flow_fluid(
 
     Examples
     --------
-    >>> from numerics.specs import parse_law
+    >>> from numerics.model.specs import parse_law
     >>> wl = Workload.single(parse_law("10"), parse_law("uniform:1,20"))
     >>> ff = flow_fluid(wl, 4000, 10.0, 50)
     >>> bool(abs(ff.memory[-1] - ff.fixed_point_memory) < 1e-9 * ff.fixed_point_memory)

@@ -13,7 +13,7 @@ the exact tails need; each length model computes them exactly.
 
 Two length models:
 
-* :class:`IndependentLengths` — S ⊥ O, each a :class:`~numerics.laws.TokenLaw`;
+* :class:`IndependentLengths` — S ⊥ O, each a :class:`~numerics.model.laws.TokenLaw`;
 * :class:`JointLengths` — a joint empirical (S, O) law (a trace).
 
 A :class:`Workload` is one or more :class:`RequestClass` es; its arrivals are the superposition of
@@ -22,7 +22,7 @@ the classes', so under FIFO activation each activated request is class k with pr
 
 Examples
 --------
->>> from numerics.specs import parse_law
+>>> from numerics.model.specs import parse_law
 >>> wl = Workload.single(parse_law("100"), parse_law("geom:mean=200"))
 >>> round(wl.mean_memory_time, 6)
 60000.0
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.laws import TokenLaw
+from numerics.model.laws import TokenLaw
 
 __all__ = [
     "IndependentLengths",
@@ -61,7 +61,7 @@ class IndependentLengths:
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, TokenLaw) or not isinstance(self.decode, TokenLaw):
-            raise WorkloadError("prompt and decode must be TokenLaw objects (see numerics.specs)")
+            raise WorkloadError("prompt and decode must be TokenLaw objects (see numerics.model.specs)")
         p0 = self.decode.prob_zero()
         if p0 > 0:
             raise WorkloadError(

@@ -24,8 +24,8 @@ tail bound on the saturated U is a bound for the stable system (theory brief §8
 
 Examples
 --------
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
 >>> round(flow_saturated_variance(wl, 3, "deterministic"))  # theory brief §8.4: 87,711
 87711
@@ -36,16 +36,13 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.errors import WorkloadError
-from numerics.workload import Workload
+from numerics.model.budget import BudgetLaw
+from numerics.model.workload import Workload
 
 __all__ = [
-    "BUDGET_LAWS",
-    "BudgetLaw",
     "age_sums",
     "flow_log_mgf",
     "flow_saturated_mean",
@@ -53,75 +50,6 @@ __all__ = [
     "log_mgf_from_ages",
     "log_stay_by_age",
 ]
-
-BUDGET_LAWS = ("deterministic", "randomized", "poisson")
-
-
-@dataclass(frozen=True)
-class BudgetLaw:
-    """The activation budget B per slot: ``kind`` with mean ``rate_per_slot``."""
-
-    kind: str
-    rate_per_slot: float
-
-    def __post_init__(self) -> None:
-        if self.kind not in BUDGET_LAWS:
-            raise WorkloadError(
-                f"budget law must be one of {', '.join(BUDGET_LAWS)}, got {self.kind!r}"
-            )
-        r = self.rate_per_slot
-        if not math.isfinite(r) or r < 0:
-            raise WorkloadError(f"activation rate must be finite and ≥ 0, got {r!r}")
-        if self.kind == "deterministic" and r != int(r):
-            raise WorkloadError(
-                f"a deterministic budget must be an integer, got {r}; use the randomized law "
-                "for a fractional mean rate"
-            )
-
-    @property
-    def variance(self) -> float:
-        """σ_B²."""
-        r = self.rate_per_slot
-        if self.kind == "deterministic":
-            return 0.0
-        if self.kind == "randomized":
-            f = r - math.floor(r)
-            return f * (1 - f)
-        return r
-
-    @property
-    def max_count(self) -> float:
-        """The largest budget a slot can draw (∞ for Poisson)."""
-        if self.kind == "poisson":
-            return math.inf
-        return math.ceil(self.rate_per_slot)
-
-    def log_pgf_of_log(self, log_phi: np.ndarray) -> np.ndarray:
-        """log E[φ^B] given log φ (elementwise), computed without overflow."""
-        r = self.rate_per_slot
-        if self.kind == "deterministic":
-            return r * log_phi
-        if self.kind == "randomized":
-            k = math.floor(r)
-            f = r - k
-            if f == 0:
-                return k * log_phi
-            # log(1 - f + f φ) = logaddexp(log(1-f), log f + log φ)
-            return k * log_phi + np.logaddexp(math.log1p(-f), math.log(f) + log_phi)
-        # Poisson: r (φ - 1) = r · expm1(log φ)
-        with np.errstate(over="ignore"):
-            return r * np.expm1(np.minimum(log_phi, 700.0))
-
-    def sample(self, size, rng=None) -> np.ndarray:
-        rng = np.random.default_rng(rng)
-        r = self.rate_per_slot
-        if self.kind == "deterministic":
-            return np.full(size, int(r))
-        if self.kind == "randomized":
-            k = math.floor(r)
-            return k + (rng.random(size) < r - k).astype(np.int64)
-        return rng.poisson(r, size)
-
 
 def _budget(budget, rate) -> BudgetLaw:
     return budget if isinstance(budget, BudgetLaw) else BudgetLaw(budget, rate)

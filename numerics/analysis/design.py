@@ -1,7 +1,7 @@
 r"""Budget design with cvxpy: per-class activation rates r_k, and Algorithm 1 integer budgets.
 
 **The model.** Class k is flow-controlled on its own: each slot it activates :math:`B_{k,t}`
-requests, i.i.d. from a budget law with mean :math:`r_k` (:mod:`numerics.flow`), independently of
+requests, i.i.d. from a budget law with mean :math:`r_k` (:mod:`numerics.analysis.flow`), independently of
 the other classes. Saturated, the memory in use is :math:`U = \sum_k U_k` with independent
 :math:`U_k`, and, with :math:`m_k = E[W_k]`, :math:`\mu_{k,a} = E X_{k,a}`,
 :math:`\nu_{k,a} = E X_{k,a}^2` (per-age terms of class k),
@@ -37,7 +37,7 @@ condition for P(U > M) ≤ ε of one shape,
 * ``cantelli`` (any law with Var U < ∞): :math:`P \le V/(V + \Delta^2) \le \varepsilon'` iff
   :math:`\Delta \ge \sqrt{V (1-\varepsilon')/\varepsilon'}`: α = β = 0, κ = (1 − ε')/ε', where
   ε' = ε − Σ_k (M/m_k)·e_k leaves room for the mass beyond a stored (unbounded) law's cut
-  (e_k = :meth:`~numerics.workload.IndependentLengths.truncation_excess`; 0 for bounded laws);
+  (e_k = :meth:`~numerics.model.workload.IndependentLengths.truncation_excess`; 0 for bounded laws);
 * ``gaussian``: :math:`\Delta \ge z_{1-\varepsilon}\sqrt V` — the normal approximation, **not a
   bound** (``guaranteed`` is False); it is badly optimistic for skewed laws.
 
@@ -74,8 +74,8 @@ stable (Thm. 3.3). The MILP maximises the same objectives over integers b_k ≥
 
 Examples
 --------
->>> from numerics.specs import parse_law
->>> from numerics.workload import RequestClass, Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import RequestClass, Workload
 >>> wl = Workload((RequestClass.independent(parse_law("8"), parse_law("uniform:1,16"), 4.0, "chat"),
 ...                RequestClass.independent(parse_law("32"), parse_law("uniform:1,32"), 1.0, "code")))
 >>> d = design_rates(wl, 4000, 1e-4)
@@ -96,7 +96,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from numerics.errors import WorkloadError
-from numerics.workload import (
+from numerics.model.workload import (
     IndependentLengths,
     Workload,
     check_hard_cap,
@@ -263,7 +263,7 @@ def _check_inputs(workload: Workload, memory_tokens, epsilon, gamma, objective, 
             raise WorkloadError(f"weights must be {k} positive finite numbers (one per class), got "
                                 f"{weights!r}")
     workload.require_finite_memory_time()
-    from numerics.plan import HARD_CAP_TOL
+    from numerics.analysis.plan import HARD_CAP_TOL
 
     check_hard_cap(workload, m, HARD_CAP_TOL)
     return m, lam, w
@@ -693,8 +693,8 @@ def design_budgets(
 def design_exact_overflow(workload: Workload, memory_tokens: int, rates,
                           budget: str = "randomized") -> float:
     """Exact P(U > M) for independent per-class budgets of means ``rates``
-    (:func:`numerics.exact.exact_tail_per_class`)."""
-    from numerics.exact import exact_tail_per_class
+    (:func:`numerics.analysis.exact.exact_tail_per_class`)."""
+    from numerics.analysis.exact import exact_tail_per_class
 
     m = ensure_memory(memory_tokens)
     r = np.asarray(rates, dtype=float)

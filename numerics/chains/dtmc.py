@@ -59,9 +59,9 @@ Examples
 --------
 Prompt 4, decode uniform on {1, 2, 3}, M = 16, Bernoulli(0.5) arrivals, flow control at rate 0.8:
 
->>> from numerics.laws import TokenLaw
+>>> from numerics.model.laws import TokenLaw
 >>> from numerics.sim.policies import FlowControl
->>> from numerics.workload import Workload
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(TokenLaw.deterministic(4), TokenLaw.from_pmf([1, 2, 3], [1/3, 1/3, 1/3]))
 >>> law = exact_system(wl, 16, FlowControl(rate=0.8), 0.5, queue_cap=20)
 >>> law.n_states, round(law.overflow_probability, 5), round(law.mean_latency_slots, 4)
@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from numerics.errors import FlowstabError, UnstableWorkloadError, WorkloadError
-from numerics.workload import IndependentLengths, Workload, ensure_memory
+from numerics.model.workload import IndependentLengths, Workload, ensure_memory
 
 __all__ = ["DTMC_ARRIVALS", "DTMCError", "SystemLaw", "exact_system"]
 

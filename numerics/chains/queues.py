@@ -32,7 +32,7 @@ from scipy import optimize, sparse, special, stats
 from scipy.sparse import linalg as splinalg
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.flow import BudgetLaw
+from numerics.model.budget import BudgetLaw
 
 __all__ = ["QueueLaw", "activation_queue"]
 
@@ -88,7 +88,7 @@ def activation_queue(
         λ, mean arrivals per slot (Poisson).
     budget : str or BudgetLaw
         ``"deterministic"``, ``"randomized"`` or ``"poisson"`` (then give ``rate_per_slot``), or a
-        :class:`~numerics.flow.BudgetLaw`.
+        :class:`~numerics.analysis.flow.BudgetLaw`.
     tol : float
         Bound on the stationary mass beyond the truncation.
 
@@ -169,7 +169,7 @@ def activation_queue(
 
 # ---------------------------------------------------------------------------------------------
 # Numeric twins of the queue and neighbouring-paper results registered in theory/queues.py and
-# theory/extensions.py (same names there; checked against each other in tests/test_twins.py).
+# theory/neighbours.py (same names there; checked against each other in tests/test_twins.py).
 # ---------------------------------------------------------------------------------------------
 
 

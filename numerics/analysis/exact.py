@@ -1,6 +1,6 @@
 r"""Exact overflow tails of the saturated flow-control memory, by tilted FFT.
 
-U = Σ_a Σ_{m ≤ B_{t−a}} X_{a,m} (see :mod:`numerics.flow`) is a sum of independent cohort terms,
+U = Σ_a Σ_{m ≤ B_{t−a}} X_{a,m} (see :mod:`numerics.analysis.flow`) is a sum of independent cohort terms,
 so its transform is a product over ages:
 :math:`E[z^U] = \prod_a P_B(\varphi_a(z))`, :math:`\varphi_a(z) = 1 - G(a) + E[z^{S+a+1}; O > a]`.
 To reach tails far below double precision (1e-300 and beyond) the law is **exponentially tilted**
@@ -32,8 +32,8 @@ Examples
 The theory brief's geometric row (s = 20, p = 0.05, M = 16 000, deterministic r = 16): the exact
 tail is 4.83e-6, under the Chernoff bound 5.96e-5 and above the Gaussian 1.44e-6.
 
->>> from numerics.specs import parse_law
->>> from numerics.workload import Workload
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
 >>> float(f"{exact_overflow(wl, 16000, 16, 'deterministic'):.3g}")
 4.83e-06
@@ -47,10 +47,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.bounds import BoundNotApplicable, FlowRate, FlowTails
+from numerics.analysis.bounds import BoundNotApplicable, FlowRate, FlowTails
+from numerics.analysis.flow import flow_log_mgf, log_mgf_from_ages, log_stay_by_age
 from numerics.errors import WorkloadError
-from numerics.flow import BudgetLaw, flow_log_mgf, log_mgf_from_ages, log_stay_by_age
-from numerics.workload import IndependentLengths, RequestClass, Workload, ensure_memory
+from numerics.model.budget import BudgetLaw
+from numerics.model.workload import IndependentLengths, RequestClass, Workload, ensure_memory
 
 __all__ = ["ExactTail", "exact_flow_rate", "exact_overflow", "exact_tail", "exact_tail_per_class"]
 
@@ -534,7 +535,7 @@ def exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
     Uniform decode on 1..100, S = 20, M = 20 000 (E[W] = 2727, λ_max = 7.33): the Chernoff
     bound allows r = 5.86 per slot at ε = 1e-6, the exact tail 6.00.
 
-    >>> from numerics.specs import parse_law
+    >>> from numerics.model.specs import parse_law
     >>> wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
     >>> round(exact_flow_rate(wl, 20_000, 1e-6).rate_per_slot, 2)
     6.0
@@ -609,8 +610,8 @@ def exact_tail_per_class(workload: Workload, memory_tokens: int, rates_per_slot,
     Poisson budgets per class are one Poisson budget split by the mix (thinning), so both
     functions agree:
 
-    >>> from numerics.specs import parse_law
-    >>> from numerics.workload import RequestClass
+    >>> from numerics.model.specs import parse_law
+    >>> from numerics.model.workload import RequestClass
     >>> wl = Workload((RequestClass.independent(parse_law("8"), parse_law("uniform:1,16"), name="a"),
     ...                RequestClass.independent(parse_law("32"), parse_law("uniform:1,32"), name="b")))
     >>> one = exact_tail(Workload((RequestClass(wl.classes[0].lengths, 2.0, "a"),

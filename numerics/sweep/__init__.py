@@ -32,7 +32,7 @@ random numbers, as in ``flowstab compare``). Relative values are resolved per ce
   ``block_size`` is not part of λ_max);
 * in a ``flow`` policy, ``rate=c*lambda_max`` is :math:`c\,\lambda_{max}(M)` and
   ``rate=c*r_star`` is :math:`c\,r^*(\varepsilon)`, the plan's flow-control rate at ``[run]
-  epsilon`` for the spec's budget law (:func:`numerics.plan.make_plan`); ``c*`` may be omitted.
+  epsilon`` for the spec's budget law (:func:`numerics.analysis.plan.make_plan`); ``c*`` may be omitted.
 
 Replications (``replications = n``, ``seed = s``) use the seeds of
 :func:`~numerics.sim.replicate.replication_seeds`: the children of ``SeedSequence(s).spawn(n)``.
@@ -287,7 +287,7 @@ def sweep_config_from_dict(
         raise SpecError(f"{where}: [run] epsilon must lie in (0, 1), e.g. 1e-6; got {epsilon!r}")
     step_time = run.get("step_time")
     if step_time is not None:
-        from numerics.steptime import StepTimeModel
+        from numerics.model.steptime import StepTimeModel
 
         if not isinstance(step_time, str):
             raise SpecError(f"{where}: [run] step_time must be a spec string, e.g. 'const:0.02'")
@@ -376,10 +376,10 @@ def _no_unknown(table: Mapping, allowed: Sequence[str], where: str, prefix: str)
 
 
 def _read_workload(table: Mapping, folder: Path, where: str):
-    from numerics.loaders import load_workload, load_workload_file
-    from numerics.specs import parse_law
-    from numerics.traces import load_trace
-    from numerics.workload import Workload
+    from numerics.data.loaders import load_workload, load_workload_file
+    from numerics.data.traces import load_trace
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import Workload
 
     _no_unknown(table, _WORKLOAD_KEYS, where, "[workload] ")
     forms = [k for k in ("preset", "file", "trace") if k in table]
@@ -403,7 +403,7 @@ def _read_workload(table: Mapping, folder: Path, where: str):
         if not isinstance(value, str) or not value.strip():
             raise SpecError(f"{key} must be a non-empty string, got {value!r}")
         if key == "preset":
-            from numerics.presets import PRESETS
+            from numerics.data.presets import PRESETS
 
             if value not in PRESETS:
                 raise SpecError(f"unknown preset {value!r}; presets: {', '.join(PRESETS)}")
@@ -484,7 +484,7 @@ def _choice(value, allowed: Sequence[str], what: str) -> str:
 
 # ------------------------------------------------------------------------------ cells
 def _lambda_max(workload, memory: int) -> float:
-    from numerics.stability import lambda_max
+    from numerics.analysis.conditions import lambda_max
 
     return lambda_max(workload, memory)
 
@@ -521,8 +521,8 @@ def _resolve_policy(spec: str, config: SweepConfig, memory: int, cache: dict) ->
         else:
             ck = ("r_star", memory, budget)
             if ck not in cache:
-                from numerics.flow import BUDGET_LAWS
-                from numerics.plan import make_plan
+                from numerics.analysis.plan import make_plan
+                from numerics.model.budget import BUDGET_LAWS
 
                 if budget not in BUDGET_LAWS:
                     raise SpecError(f"policy {spec!r}: budget must be one of {', '.join(BUDGET_LAWS)}")
@@ -549,7 +549,7 @@ def _check_policy(policy, workload, spec: str) -> None:
 
 def _workload_fingerprint(workload) -> str:
     """SHA-256 of the workload's content: per class (in order) its rate and length-law arrays."""
-    from numerics.workload import IndependentLengths
+    from numerics.model.workload import IndependentLengths
 
     h = hashlib.sha256()
 
@@ -588,7 +588,7 @@ def _package_version() -> str:
 def _step_time_fields(spec: str | None) -> dict | None:
     if spec is None:
         return None
-    from numerics.steptime import StepTimeModel
+    from numerics.model.steptime import StepTimeModel
 
     return {k: repr(v) for k, v in dataclasses.asdict(StepTimeModel.from_spec(spec)).items()}
 
@@ -704,7 +704,7 @@ def _sim_kwargs(config: SweepConfig, cell: SweepCell, workload=None) -> dict:
         "step_time": config.step_time,
     }
     if workload is not None:
-        from numerics.steptime import StepTimeModel
+        from numerics.model.steptime import StepTimeModel
 
         out["workload"] = workload
         out["step_time"] = StepTimeModel.from_spec(config.step_time) if config.step_time else None
@@ -714,11 +714,11 @@ def _sim_kwargs(config: SweepConfig, cell: SweepCell, workload=None) -> dict:
 # ------------------------------------------------------------------------------ workers
 def _simulate_cell(workload, kwargs: dict, policy_spec: str, engine: str) -> dict:
     """Run one cell; the numeric summary (a top-level function, so workers can unpickle it)."""
+    from numerics.model.steptime import StepTimeModel
     from numerics.sim.engine import SimConfig
     from numerics.sim.policies import parse_policy
     from numerics.sim.replicate import _numeric_summary
     from numerics.sim.results import simulate
-    from numerics.steptime import StepTimeModel
 
     kw = dict(kwargs)
     kw["step_time"] = StepTimeModel.from_spec(kw["step_time"]) if kw["step_time"] else None

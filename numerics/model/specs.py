@@ -33,7 +33,7 @@ import re
 from scipy import stats
 
 from numerics.errors import SpecError, WorkloadError
-from numerics.laws import TokenLaw
+from numerics.model.laws import TokenLaw
 
 __all__ = ["parse_law", "parse_params"]
 

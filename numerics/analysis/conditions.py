@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from numerics.errors import WorkloadError
-from numerics.workload import Workload
+from numerics.model.workload import Workload
 
 __all__ = [
     "alg1_memory_safe",

@@ -75,7 +75,7 @@ class StepTimeModel:
     @classmethod
     def from_spec(cls, spec: str) -> StepTimeModel:
         """Parse ``const:SECONDS``, ``linear:c0=..,cb=..,ck=..[,cp=..]`` or ``staircase:c=..,a=..,b0=..``."""
-        from numerics.specs import parse_params
+        from numerics.model.specs import parse_params
 
         if not isinstance(spec, str) or ":" not in spec:
             raise SpecError(

@@ -1,4 +1,4 @@
-"""Numeric twins of the results registered in ``theory/extensions.py``.
+"""Numeric twins of the results registered in ``theory/neighbours.py``.
 
 Budget-law PGFs (convex order), the Bernstein decay exponent, Zipf and clipped-Pareto tails (heavy
 tails), Nie–Si–Zhou's critical rate and Li–Dai–Peng's token-budget capacity. Each has a sympy
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from numerics.flow import BudgetLaw
+from numerics.model.budget import BudgetLaw
 
 __all__ = [
     "budget_log_pgf",
