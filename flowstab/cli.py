@@ -35,7 +35,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from numerics.errors import FlowstabError
+from flowstab.plotting import OKABE_ITO, PLOT_SUFFIXES
+from numerics.errors import FlowstabError, OutputError
 
 __all__ = ["main"]
 
@@ -50,8 +51,6 @@ MCSF_MAX_ARRIVALS = 50_000
 #: The flow-control rate that compare runs is the plan's r*(ε) at this ε.
 COMPARE_EPSILON = 1e-6
 #: Okabe–Ito colours (distinguishable under the common colour-vision deficiencies).
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 #: Size limits of one run, so that an impossible request is a one-line error rather than a
 #: MemoryError or an int64 overflow: the engine keeps ~80 bytes of arrays per slot and ~150 bytes
 #: per request (10^8 of either is ~10 GB), and the compiled kernel counts tokens in int64. A KV
@@ -60,9 +59,6 @@ MAX_SLOTS = 10**8
 MAX_EXPECTED_REQUESTS = 10**8
 MAX_MEMORY_TOKENS = 10**12
 
-
-class OutputError(FlowstabError):
-    """An output file (``--plot``) cannot be written."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "FlowstabError",
+    "OutputError",
     "SpecError",
     "TraceError",
     "UnstableWorkloadError",
@@ -33,3 +34,7 @@ class TraceError(WorkloadError):
 
 class UnstableWorkloadError(WorkloadError):
     """No arrival rate is stable for this workload and memory (E[O²] = ∞, or P(S + O > M) > 0)."""
+
+
+class OutputError(FlowstabError):
+    """An output file or folder (``--plot``, ``--out``, a results file) cannot be written."""

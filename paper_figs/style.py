@@ -2,7 +2,7 @@
 
 Sizes follow a two-column paper (a column is 3.35 in wide, the page 7 in); fonts are 8 pt so that
 they match 9–10 pt body text after no scaling. Colours are the Okabe–Ito palette
-(:data:`flowstab.cli.OKABE_ITO`), distinguishable under the common colour-vision deficiencies, and
+(:data:`flowstab.plotting.OKABE_ITO`), distinguishable under the common colour-vision deficiencies, and
 every series also differs in line style or marker so that the figures survive greyscale printing.
 Each policy and each bound has one fixed colour across all figures (:func:`policy_style`,
 :data:`BOUND_STYLE`).
@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from flowstab.cli import OKABE_ITO
+from flowstab.plotting import OKABE_ITO
 
 __all__ = [
     "BOUND_STYLE",

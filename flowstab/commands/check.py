@@ -61,7 +61,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from flowstab.cli import OutputError
+    from numerics.errors import OutputError
     from proofs_check.ledger import run_ledger, write_report
 
     def progress(r) -> None:

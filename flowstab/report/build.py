@@ -701,7 +701,7 @@ def _sim_section(cfg: ReportConfig, plan, sim: dict | None) -> str:
     if sim is None:
         return H.section("simulation", "4. Policy comparison by simulation",
                          "<p>Not run (<code>--no-sim</code>).</p>")
-    from flowstab.cli import OKABE_ITO
+    from flowstab.plotting import OKABE_ITO
 
     body = []
     cols = [c for c in _SIM_COLUMNS if cfg.step_time is not None or not c[0].endswith("_s")]

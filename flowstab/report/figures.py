@@ -8,7 +8,7 @@ r"""The report's figures: matplotlib, rendered to PNG data URIs (no files, no ne
 * :func:`compare_figure` — one simulation per policy: KV-cache utilisation over time and the
   latency CDF (as ``flowstab compare --plot``).
 
-Colours are the Okabe–Ito palette (:data:`flowstab.cli.OKABE_ITO`), distinguishable under the
+Colours are the Okabe–Ito palette (:data:`flowstab.plotting.OKABE_ITO`), distinguishable under the
 common colour-vision deficiencies; lines also differ in style where several share an axis.
 matplotlib is imported inside the functions (the Agg canvas; no display needed).
 """
@@ -26,7 +26,7 @@ _STYLES = ("-", "--", "-.", ":")
 
 
 def _palette() -> tuple[str, ...]:
-    from flowstab.cli import OKABE_ITO
+    from flowstab.plotting import OKABE_ITO
 
     return OKABE_ITO
 
