@@ -1,7 +1,9 @@
 """proofs_check — the claims ledger: every registered result with its checks and a verdict.
 
-See :mod:`proofs_check.ledger` (``run_ledger``, ``write_report``) and :mod:`proofs_check.checks`
-(the checks, registered by result ID). ``flowstab check`` runs the ledger from the command line.
+See :mod:`proofs_check.ledger` (``run_ledger``, ``write_report``), :mod:`proofs_check.checks`
+(the checks, registered by result ID, one module per :mod:`theory` module) and
+:mod:`proofs_check.support` (the tools they share). ``flowstab check`` runs the ledger from the
+command line.
 Importing this package is cheap; the checks (sympy, hypothesis, the simulator) load on first use.
 """
 

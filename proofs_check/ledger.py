@@ -173,7 +173,7 @@ class ClaimResult:
         }
 
 
-#: Checks by result ID (filled by :mod:`proofs_check.checks` through :func:`check`).
+#: Checks by result ID (filled by the modules of :mod:`proofs_check.checks` through :func:`check`).
 CHECKS: dict[str, list[Check]] = {}
 
 
@@ -191,7 +191,7 @@ def check(result_id: str, kind: str, name: str, quick: dict | None = None,
 
 
 def load_checks() -> dict[str, list[Check]]:
-    """Import :mod:`proofs_check.checks` (which registers every check) and return ``CHECKS``."""
+    """Import :mod:`proofs_check.checks` (its modules register every check); return ``CHECKS``."""
     import proofs_check.checks  # noqa: F401 - registers the checks
 
     return CHECKS

@@ -150,12 +150,14 @@ def test_flow_mean_with_a_sign_flipped_is_violated():
 # ------------------------------------------------------------------------ the quick ledger
 
 
+@pytest.mark.slow
 def test_quick_ledger_verifies_every_claim(quick_results):
     assert [r.id for r in quick_results] == list(REGISTRY)
     bad = {r.id: r.evidence for r in quick_results if r.verdict != "verified"}
     assert bad == {}
 
 
+@pytest.mark.slow
 def test_json_schema(quick_results):
     rows = json.loads(json.dumps([r.to_dict() for r in quick_results]))
     for row in rows:
@@ -166,6 +168,7 @@ def test_json_schema(quick_results):
         assert all(c["verdict"] in VERDICTS for c in row["checks"])
 
 
+@pytest.mark.slow
 def test_report_lists_every_claim_with_its_evidence(quick_results, tmp_path):
     path = write_report(quick_results, tmp_path / "sub" / "REPORT.md", mode="quick")
     text = path.read_text(encoding="utf-8")
