@@ -6,12 +6,11 @@ The scripts run as ``python benchmarks/bench_*.py``, so this folder is on ``sys.
 
 from __future__ import annotations
 
-import importlib
 import platform
-import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from numerics.provenance import git_revision, package_version, utc_now
 
 
 def best_of(fn: Callable[[], object], n: int = 3) -> tuple[float, object]:
@@ -25,15 +24,10 @@ def best_of(fn: Callable[[], object], n: int = 3) -> tuple[float, object]:
 
 
 def provenance(*packages: str, **extra) -> dict:
-    """git sha, Python, machine and the versions of ``packages`` (numpy always), plus ``extra``."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        sha = None
-    out = {"git_sha": sha, "python": platform.python_version()}
-    for name in ("numpy", *packages):
-        out[name] = importlib.import_module(name).__version__
+    """git sha, Python, the versions of ``packages`` (numpy always), machine, processor and the
+    UTC time (``…Z``), plus ``extra``; git and the versions come from :mod:`numerics.provenance`."""
+    out = {"git_sha": git_revision(), "python": platform.python_version()}
+    out |= {name: package_version(name) for name in ("numpy", *packages)}
     out |= {"machine": platform.machine(), "processor": platform.processor(),
-            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "time_utc": utc_now().replace("+00:00", "Z")}
     return out | extra

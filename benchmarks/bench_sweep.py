@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from numerics.provenance import git
 from numerics.sweep import run_sweep, sweep_cells, sweep_config_from_dict
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_sweep.json"
@@ -97,17 +97,9 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "rows": rows, "slots": slots, "cpus": cpus, "python": platform.python_version(),
-        "git": _git_revision(), "config": config(slots),
+        "git": git("rev-parse", "--short", "HEAD") or "unknown", "config": config(slots),
     }, indent=1))
     print(f"  written to {RESULTS}")
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
 ``python -m paper_figs [--quick] [--only NAME[,NAME]] [--out DIR] [--results DIR] [--rerun]``
 
-Each figure ``fig_<name>.py`` has ``plot(results: dict) -> Figure``, a pure function of the
-results file ``results/<name>.json`` that :mod:`paper_figs.experiments` writes (with provenance:
-git sha, versions, seed, config). The figures are written to ``paper_figs/out/<name>.pdf|.png``
-with a ``manifest.json``. This package is repository-local (run it from the repository root).
+Each figure module ``fig_<name>.py`` holds the figure's whole pipeline: ``config(quick)`` (the
+quick and full parameters), ``experiment(config, seed) -> dict`` (what is computed, with the
+toolkit) and ``plot(results: dict) -> Figure``, a pure function of the results file
+``results/<name>.json`` that :mod:`paper_figs.io` writes (with provenance: git sha, versions, seed,
+config). Shared pieces: :mod:`paper_figs.io` (results files, reuse, manifest),
+:mod:`paper_figs.lineup` (the azure-conv policy comparisons) and :mod:`paper_figs.style`. The
+figures are written to ``paper_figs/out/<name>.pdf|.png`` with a ``manifest.json``. This package is
+repository-local (run it from the repository root).
 """
 
 from __future__ import annotations

@@ -14,8 +14,6 @@ bad input is one line ``paper_figs: error: ...`` and exit status 2.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -79,16 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     from numerics.errors import FlowstabError
-    from paper_figs.experiments import file_sha256, load_or_run, load_results
+    from paper_figs.io import load_or_run, load_results, manifest_entry, read_manifest, write_manifest
     from paper_figs.style import save_figure
 
     out_dir = Path(args.out)
-    manifest_path = out_dir / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        manifest = {}
-    figures = manifest.get("figures", {}) if isinstance(manifest.get("figures"), dict) else {}
+    figures = read_manifest(out_dir)
     total = time.perf_counter()
     try:
         for i, name in enumerate(names, start=1):
@@ -101,16 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fig = figure_module(name).plot(doc)
             files = save_figure(fig, out_dir, name)
             t_plot = time.perf_counter() - t1
-            figures[name] = {
-                "files": [str(f) for f in files],
-                "results": str(path),
-                "results_sha256": file_sha256(path),
-                "results_reused": reused,
-                "experiment_seconds": round(doc["provenance"].get("seconds", t_exp), 3),
-                "plot_seconds": round(t_plot, 3),
-                "quick": doc["provenance"]["quick"],
-                "git_sha": doc["provenance"]["git_sha"],
-            }
+            figures[name] = manifest_entry(files, path, doc, reused, t_exp, t_plot)
             how = "reused" if reused else f"computed in {t_exp:.1f} s"
             _say(f"[{i}/{len(names)}] {name}: results {how}; plotted in {t_plot:.1f} s -> "
                  f"{files[0].with_suffix('.{pdf,png}')}")
@@ -120,12 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    manifest = {
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "figures": {k: figures[k] for k in FIGURES if k in figures},
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    manifest_path = write_manifest(out_dir, figures)
     _say(f"{len(names)} figure(s) in {time.perf_counter() - total:.1f} s; manifest {manifest_path}")
     return 0
 

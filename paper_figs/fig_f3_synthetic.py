@@ -1,23 +1,94 @@
 """F3 — Dong & Cao §4.1: Algorithm 1 with budgets b = (4, 4, 4) on three known-length classes.
 
-Plots ``results/f3_synthetic.json`` (:func:`paper_figs.experiments.exp_f3_synthetic`): per-class
-waiting queues (top) and the KV usage (bottom) per slot, at a stable rate (λ < b_k) and at the
-paper's overloaded λ = 5 per class, with Σ b_k w_k and M marked. Saturated, the KV usage equals
-Σ b_k w_k exactly and never exceeds M; the queues then grow like (λ − b_k) per slot.
+The experiment (:func:`experiment`): three classes (10, 20), (10, 40), (10, 60), M = 16 492,
+Algorithm 1 budgets b = (4, 4, 4), Poisson arrivals λ per class; per-class waiting queues and KV
+usage per slot (the queues follow the Lindley recursion, the saturated KV equals Σ b_k w_k).
+
+The figure (:func:`plot`, from ``results/f3_synthetic.json``): per-class waiting queues (top) and
+the KV usage (bottom) per slot, at a stable rate (λ < b_k) and at the paper's overloaded λ = 5 per
+class, with Σ b_k w_k and M marked. Saturated, the KV usage equals Σ b_k w_k exactly and never
+exceeds M; the queues then grow like (λ − b_k) per slot.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from paper_figs.io import ResultsError
 from paper_figs.style import BLACK, BLUE, GREEN, VERMILION, label, new_figure, plotting
 
-__all__ = ["plot"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SEED_OFFSET", "config", "experiment", "plot"]
+
+#: The experiment's seed is ``paper_figs.io.BASE_SEED + SEED_OFFSET``.
+SEED_OFFSET = 3
+
+
+def config(quick: bool) -> dict:
+    """The experiment's parameters (JSON-able); ``quick``: the small run of CI."""
+    return {
+        "prompts": [10, 10, 10],
+        "decodes": [20, 40, 60],
+        "memory_tokens": 16492,
+        "budgets": [4, 4, 4],
+        "rates_per_class": [3.5, 5.0],
+        "slots": 600 if quick else 2000,
+    }
+
+
+def experiment(cfg: dict, seed: int) -> dict:
+    """Dong & Cao §4.1 under Algorithm 1: per-class queues and KV usage per slot."""
+    from numerics.analysis.conditions import alg1_peak_memory, memory_time
+    from numerics.model.specs import parse_law
+    from numerics.model.workload import IndependentLengths, RequestClass, Workload
+    from numerics.sim import SimConfig, parse_policy, simulate
+
+    w = [memory_time(s, o) for s, o in zip(cfg["prompts"], cfg["decodes"], strict=True)]
+    policy = parse_policy("budgets:" + ",".join(str(b) for b in cfg["budgets"]))
+    runs = []
+    for i, lam in enumerate(cfg["rates_per_class"]):
+        classes = tuple(
+            RequestClass(IndependentLengths(parse_law(str(s)), parse_law(str(o))), float(lam),
+                         f"(l, o) = ({s}, {o})")
+            for s, o in zip(cfg["prompts"], cfg["decodes"], strict=True)
+        )
+        wl = Workload(classes, "dong-cao-4.1")
+        res = simulate(SimConfig(wl, cfg["memory_tokens"], policy, slots=cfg["slots"], seed=seed + i))
+        rec = res.records
+        t = np.arange(cfg["slots"])
+        queues = []
+        for k in range(len(classes)):
+            rk = rec[rec.cls == k]
+            arrived = np.searchsorted(np.sort(rk.arrival_slot.to_numpy()), t, side="right")
+            fa = rk.first_activation_slot.to_numpy()
+            started = np.searchsorted(np.sort(fa[fa >= 0]), t, side="right")
+            queues.append(arrived - started)
+        ts = res.timeseries
+        if not np.array_equal(np.sum(queues, axis=0), ts.queue.to_numpy()):
+            raise ResultsError("f3: per-class queues do not add up to the simulator's queue")
+        runs.append({
+            "rate_per_class": lam,
+            "class_names": [c.name for c in classes],
+            "queues": queues,
+            "kv_tokens": ts.kv_tokens.to_numpy(),
+            "evictions": int(res.summary["evictions"]),
+        })
+    return {
+        "memory_times": w,
+        "budget_memory": alg1_peak_memory(cfg["budgets"], w),
+        "lambda_star": cfg["memory_tokens"] / sum(w),
+        "runs": runs,
+    }
+
 
 _CLASS_STYLE = ((BLUE, "-"), (VERMILION, "--"), (GREEN, "-."))
 
 
-def plot(results: dict):
+def plot(results: dict) -> Figure:
     """The figure from a loaded results file (a pure function of ``results``)."""
     d = results["data"]
     cfg = results["provenance"]["config"]

@@ -1,26 +1,74 @@
 """F6 — sensitivity of flow control to its activation rate r at a fixed arrival rate.
 
-Plots ``results/f6_sensitivity.json`` (:func:`paper_figs.experiments.exp_f6_sensitivity`): token
-throughput, mean and p95 latency, and evictions against r on azure-conv, with 95 % bands over
-replications. Too small an r (r < λ) starves the system and the queue grows; too large an r admits
-more than the memory holds and evictions waste work; greedy admission is the dashed reference. The
-arrival rate λ, the certified rates r*(ε) and λ_max are marked.
+The experiment (:func:`experiment`): flow control at activation rate r, swept, at a fixed λ on
+``azure-conv`` (common random numbers across r): throughput, latency, evictions, with greedy
+admission as the reference.
+
+The figure (:func:`plot`, from ``results/f6_sensitivity.json``): token throughput, mean and p95
+latency, and evictions against r, with 95 % bands over replications. Too small an r (r < λ)
+starves the system and the queue grows; too large an r admits more than the memory holds and
+evictions waste work; greedy admission is the dashed reference. The arrival rate λ, the certified
+rates r*(ε) and λ_max are marked.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from paper_figs import lineup
+from paper_figs.io import as_floats
 from paper_figs.style import BLUE, VERMILION, label, new_figure, plotting
 
-__all__ = ["plot"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SEED_OFFSET", "config", "experiment", "plot"]
+
+#: The experiment's seed is ``paper_figs.io.BASE_SEED + SEED_OFFSET``.
+SEED_OFFSET = 6
 
 
-def _arr(values) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
+def config(quick: bool) -> dict:
+    """The experiment's parameters (JSON-able); ``quick``: the small run of CI."""
+    n = 9 if quick else 26
+    return {
+        "preset": "azure-conv",
+        "memory_tokens": lineup.AZURE_MEMORY_TOKENS,
+        "load": 0.8,
+        "rate_fractions": [round(x, 3) for x in np.linspace(0.6, 1.6, n)],  # r / λ_max
+        "epsilons": [1e-2, lineup.EPS_CERTIFIED],
+        **lineup.replication_run(quick),
+    }
 
 
-def plot(results: dict):
+def experiment(cfg: dict, seed: int) -> dict:
+    """Flow control swept over its activation rate r at a fixed λ; greedy as the reference."""
+    from numerics.sim import SimConfig, parse_policy
+
+    wl, tails = lineup.azure(cfg["memory_tokens"])
+    lam_max = tails.lambda_max
+    lam = cfg["load"] * lam_max
+    base = {"slots": cfg["slots"], "arrival_rate": lam, "warmup": cfg["warmup"]}
+    flow = []
+    for frac in cfg["rate_fractions"]:
+        sc = SimConfig(wl, cfg["memory_tokens"], parse_policy(f"flow:rate={frac * lam_max:.6g}"), **base)
+        flow.append(lineup.replicated(sc, cfg["replications"], seed))  # common random numbers across r
+    greedy = lineup.replicated(SimConfig(wl, cfg["memory_tokens"], parse_policy("greedy"), **base),
+                               cfg["replications"], seed)
+    return {
+        "lambda_max": lam_max,
+        "arrival_rate": lam,
+        "rates": [f * lam_max for f in cfg["rate_fractions"]],
+        "flow_rates_by_epsilon": {f"{eps:g}": tails.flow_rate(eps).rate_per_slot for eps in cfg["epsilons"]},
+        "flow": lineup.ci_series(flow),
+        "greedy": greedy,
+        "window_slots": cfg["slots"] - cfg["warmup"],
+    }
+
+
+def plot(results: dict) -> Figure:
     """The figure from a loaded results file (a pure function of ``results``)."""
     d = results["data"]
     cfg = results["provenance"]["config"]
@@ -36,8 +84,8 @@ def plot(results: dict):
         fig, axes = new_figure("page", 3.8, 2, 2, sharex=True)
         for k, (ax, (metric, ylabel, scale, log)) in enumerate(zip(axes.flat, panels, strict=True)):
             m = d["flow"][metric]
-            ax.plot(r, scale * _arr(m["mean"]), color=BLUE, marker="o", ms=2.2, label="flow control")
-            ax.fill_between(r, scale * _arr(m["low"]), scale * _arr(m["high"]), color=BLUE,
+            ax.plot(r, scale * as_floats(m["mean"]), color=BLUE, marker="o", ms=2.2, label="flow control")
+            ax.fill_between(r, scale * as_floats(m["low"]), scale * as_floats(m["high"]), color=BLUE,
                             alpha=0.2, lw=0)
             g = d["greedy"][metric]
             ax.axhline(scale * g["mean"], color=VERMILION, ls="--", lw=0.9, label="greedy (vLLM)")

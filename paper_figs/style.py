@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flowstab.plotting import OKABE_ITO
+from paper_figs.io import as_floats
 
 __all__ = [
     "BOUND_STYLE",
@@ -25,10 +26,14 @@ __all__ = [
     "PAGE_WIDTH_IN",
     "RC_PARAMS",
     "UNITS",
+    "figure_legend",
     "label",
     "new_figure",
+    "plot_policy_bands",
+    "plotting",
     "png_bytes",
     "policy_style",
+    "rate_comparison",
     "save_figure",
 ]
 
@@ -119,19 +124,44 @@ def plot_policy_bands(ax, x, policies: list[dict], metric: str, mark: float, mar
                       log: bool = False) -> None:
     """One line per policy of ``metric``'s mean against ``x`` with its (low, high) band, and a
     dotted vertical line at ``mark`` (a capacity) labelled ``mark_label``."""
-    import numpy as np
-
     for pol in policies:
         st = policy_style(pol["spec"], pol["label"])
         m = pol["metrics"][metric]
-        y, lo, hi = (np.array([np.nan if v is None else v for v in m[k]], dtype=float)
-                     for k in ("mean", "low", "high"))
+        y, lo, hi = (as_floats(m[k]) for k in ("mean", "low", "high"))
         ax.plot(x, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=2.5, label=pol["label"])
         ax.fill_between(x, lo, hi, color=st["color"], alpha=0.2, lw=0)
     ax.axvline(mark, color="0.3", lw=0.8, ls=":")
     ax.text(mark, 1.0, f" {mark_label}", transform=ax.get_xaxis_transform(), va="top", fontsize=7)
     if log:
         ax.set_yscale("log")
+
+
+def rate_comparison(x, policies: list[dict], panels: tuple[tuple[str, str, bool], ...], *,
+                    mark: float, mark_label: str, xlabel: str, offered, offered_label: str,
+                    height_in: float, nrows: int, ncols: int, legend_ncol: int, **subplot_kw):
+    """A page-wide figure of policy metrics against the offered rate ``x``: (Figure, axes).
+
+    One panel per ``(metric, y label, log y)`` of ``panels``, in row-major order, each with
+    :func:`plot_policy_bands` of every policy and the capacity ``mark``; ``xlabel`` under the
+    bottom row; the offered load ``offered`` against ``x`` (dotted grey, labelled
+    ``offered_label``) on the first panel; and that panel's legend below the figure
+    (:func:`figure_legend`). Call inside :func:`plotting`.
+    """
+    fig, axes = new_figure("page", height_in, nrows, ncols, **subplot_kw)
+    for ax, (metric, ylabel, log) in zip(axes.flat, panels, strict=True):
+        plot_policy_bands(ax, x, policies, metric, mark, mark_label, log)
+        ax.set_ylabel(ylabel)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    axes[0, 0].plot(x, offered, color="0.5", lw=0.7, ls=":", label=offered_label)
+    figure_legend(fig, axes[0, 0], legend_ncol)
+    return fig, axes
+
+
+def figure_legend(fig, ax, ncol: int) -> None:
+    """The legend of ``ax``'s labelled artists below the figure's panels, in ``ncol`` columns."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol)
 
 
 def label(quantity: str, unit: str | None = None) -> str:

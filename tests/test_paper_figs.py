@@ -43,6 +43,7 @@ def quick_run(tmp_path_factory):
     return out, results, proc
 
 
+@pytest.mark.slow
 def test_every_figure_written(quick_run):
     out, _, _ = quick_run
     for name in FIGURES:
@@ -53,8 +54,9 @@ def test_every_figure_written(quick_run):
         assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
+@pytest.mark.slow
 def test_manifest_lists_every_figure(quick_run):
-    from paper_figs.experiments import file_sha256
+    from paper_figs.io import file_sha256
 
     out, _, _ = quick_run
     manifest = json.loads((out / "manifest.json").read_text())
@@ -67,8 +69,9 @@ def test_manifest_lists_every_figure(quick_run):
         assert entry["quick"] is True
 
 
+@pytest.mark.slow
 def test_results_carry_provenance(quick_run):
-    from paper_figs.experiments import experiment_config, load_results
+    from paper_figs.io import experiment_config, load_results
 
     _, results, _ = quick_run
     for name in FIGURES:
@@ -82,15 +85,17 @@ def test_results_carry_provenance(quick_run):
         assert prov["quick"] is True
 
 
+@pytest.mark.slow
 def test_progress_on_stderr_only(quick_run):
     _, _, proc = quick_run
     assert proc.stdout == ""
     assert all(line.startswith("paper_figs: ") for line in proc.stderr.strip().splitlines())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURES)
 def test_figure_is_a_pure_function_of_its_results(quick_run, name):
-    from paper_figs.experiments import load_results
+    from paper_figs.io import load_results
     from paper_figs.style import png_bytes
 
     _, results, _ = quick_run
@@ -101,6 +106,7 @@ def test_figure_is_a_pure_function_of_its_results(quick_run, name):
     assert first == second
 
 
+@pytest.mark.slow
 def test_second_run_reuses_results(quick_run, capsys):
     out, results, _ = quick_run
     before = (results / "f1_region.json").read_bytes()
