@@ -19,7 +19,7 @@ The statistical runs use the Python engine (``engine="python"``): it is the refe
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -857,3 +857,79 @@ def test_admission_tests_are_exact_for_the_current_slot(spec, block, eviction):
     cfg = SimConfig(wl, 150, parse_policy(spec), slots=300, arrival_rate=2.0, seed=0,
                     block_size=block, eviction=eviction)
     assert _evicted_in_admission_slot(cfg) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine–policy interface: policies read SlotState and nothing else; both engines implement it
+
+
+class _OnlySlotState:
+    """A view of an engine that exposes the SlotState members and fails on anything else."""
+
+    def __init__(self, state) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str):
+        from numerics.sim.state import SLOT_STATE_MEMBERS
+
+        if name not in SLOT_STATE_MEMBERS:
+            raise AssertionError(f"a policy read {name!r}, which SlotState does not declare")
+        return getattr(self._state, name)
+
+
+@dataclass(frozen=True)
+class _Restricted(Policy):
+    """Runs ``inner`` on the :class:`_OnlySlotState` view of the engine."""
+
+    inner: Policy = None
+
+    def reset(self, rng) -> None:
+        self.inner.reset(rng)
+
+    def check_workload(self, workload) -> None:
+        self.inner.check_workload(workload)
+
+    def select(self, sim):
+        return self.inner.select(_OnlySlotState(sim))
+
+    def spec(self) -> str:
+        return self.inner.spec()
+
+
+@pytest.mark.parametrize("spec", ["flow:rate=1.5,budget=poisson", "budgets:2,1", "greedy:max_seqs=6",
+                                  "alpha:0.1,requeue=tail", "reserve", "mcsf"])
+def test_policies_read_only_the_slot_state(spec):
+    wl = Workload((RequestClass.independent(parse_law("5"), parse_law("uniform:1,30"), 0.6, "a"),
+                   RequestClass.independent(parse_law("12"), parse_law("geom:mean=8,max=40"), 0.4, "b")))
+    policy = parse_policy(spec)
+    assert _Restricted(policy.requeue).kernel_code is None  # a new select: not the kernel's rule
+    cfg = SimConfig(wl, 300, policy, slots=400, seed=3, block_size=2, eviction="keep-progress")
+    direct = _run(cfg)
+    viewed = _run(replace(cfg, policy=_Restricted(policy.requeue, policy)))
+    pd.testing.assert_frame_equal(direct.records, viewed.records)
+    pd.testing.assert_frame_equal(direct.timeseries, viewed.timeseries)
+    assert _same_summary(direct.summary, viewed.summary)
+
+
+def test_both_engines_implement_the_slot_state():
+    from numerics.calibration.backends import MODEL_PRESETS, make_backend
+    from numerics.calibration.engine import _Engine
+    from numerics.data.traces import Trace
+    from numerics.sim.engine import _Sim
+    from numerics.sim.state import SLOT_STATE_MEMBERS, SlotState, missing_members
+
+    assert len(SLOT_STATE_MEMBERS) == 12
+    sim = _Sim(SimConfig(_wl(), 1000, parse_policy("greedy"), slots=5, arrival_rate=1.0))
+    backend = make_backend("cpu", MODEL_PRESETS["tiny"], n_blocks=32, block_size=4)
+    trace = Trace([5, 3], [4, 2], [0.0, 0.0], "example", "lengths")
+    engine = _Engine(backend, trace, 128, parse_policy("greedy"), 0, None)
+    for state in (sim, engine):
+        assert isinstance(state, SlotState)
+        assert missing_members(state) == []
+
+    class Partial:  # a duck-typed state that lacks the memory helpers
+        queue = n_classes = usage = n_active = memory_tokens = S = max_decode = 0
+
+    assert not isinstance(Partial(), SlotState)
+    assert missing_members(Partial()) == ["mem", "activation_memory", "current_memory", "remaining",
+                                          "active_ids"]

@@ -68,3 +68,31 @@ def test_fast_engine_refuses_what_it_cannot_run():
         with pytest.raises(WorkloadError, match="fast engine"):
             simulate(cfg, engine="fast")
         simulate(cfg)  # auto falls back to the Python engine
+
+
+def test_kernel_support_is_declared_by_the_policy():
+    from dataclasses import dataclass
+
+    from numerics.sim.policies import Greedy
+    from numerics.sim.state import KernelCode
+
+    @dataclass(frozen=True)
+    class Cautious(Greedy):  # a new decision rule: the kernel must not run it as greedy
+        def select(self, sim):
+            return min(1, super().select(sim))
+
+    @dataclass(frozen=True)
+    class Tuned(Greedy):  # greedy's rule with other defaults: still the kernel's
+        watermark: float = 0.2
+
+    wl = Workload.single(parse_law("5"), parse_law("10"))
+    assert Greedy.kernel_code is KernelCode.FCFS_MEMORY
+    assert Cautious.kernel_code is None
+    cautious = SimConfig(wl, 500, Cautious(), slots=50, arrival_rate=0.5)
+    tuned = SimConfig(wl, 500, Tuned(), slots=50, arrival_rate=0.5)
+    assert not fast_supported(cautious)
+    assert fast_supported(tuned)
+    with pytest.raises(WorkloadError, match="fast engine"):
+        simulate(cautious, engine="fast")
+    pd.testing.assert_frame_equal(simulate(tuned, engine="python").records,
+                                  simulate(tuned, engine="fast").records)

@@ -17,10 +17,10 @@ has M/b blocks of b tokens and every request holds ⌈(S + g)/b⌉ ≤ m(S + g +
 scheduler's accounting (the simulator's) always fits the pool.
 
 The clock is the measured wall time of each slot (policy, bookkeeping and forward pass); when the
-engine is empty it jumps to the next arrival instead of sleeping. The engine object exposes what
-policies read: ``queue``, ``n_classes``, ``usage``, ``n_active``, ``memory_tokens``, ``S``,
-``max_decode``, ``mem``, ``activation_memory``, ``current_memory``, ``remaining``,
-``active_ids``.
+engine is empty it jumps to the next arrival instead of sleeping. The engine implements
+:class:`~numerics.sim.state.SlotState`, the interface every policy reads (the simulator's run
+state implements the same one), with the same :class:`~numerics.sim.state.WaitingQueue` and
+:class:`~numerics.sim.state.PagedMemory` accounting.
 
 Examples
 --------
@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from numerics.calibration.fit import CalibrationError
-from numerics.sim.engine import CLOCK_TOL_S, PagedMemory, WaitingQueue
+from numerics.sim.engine import CLOCK_TOL_S
 from numerics.sim.policies import Policy
+from numerics.sim.state import PagedMemory, SlotState, WaitingQueue
 
 __all__ = ["EngineResult", "run_engine"]
 
@@ -59,8 +60,9 @@ class EngineResult:
     summary: dict
 
 
-class _Engine(PagedMemory):
-    """Run state; the attributes policies read have the simulator's names and meanings."""
+class _Engine(PagedMemory, SlotState):
+    """Run state; what policies read (:class:`~numerics.sim.state.SlotState`) has the simulator's
+    names and meanings."""
 
     def __init__(self, backend, trace, memory_tokens: int, policy: Policy, seed: int,
                  max_decode: int | None) -> None:
@@ -105,15 +107,19 @@ class _Engine(PagedMemory):
 
     # ------------------------------------------------------------------ what policies read
     def activation_memory(self, rid: int) -> int:
+        """Memory ``rid`` would hold if activated now (no progress is kept: recompute)."""
         return self.memory_of(rid, 0)
 
     def current_memory(self, rid: int) -> int:
+        """Memory the active request ``rid`` holds this slot."""
         return self.memory_of(rid, self.g[rid])
 
     def remaining(self, rid: int) -> int:
+        """Slots ``rid`` still needs, this one included."""
         return self.O[rid] - (self.g[rid] if self.active[rid] else 0)
 
     def active_ids(self):
+        """The active request ids in activation order."""
         return (i for i in self.stack if self.active[i])
 
     # ------------------------------------------------------------------ the run
@@ -142,12 +148,7 @@ class _Engine(PagedMemory):
                 continue
             self.stack = [i for i in self.stack if self.active[i]]
             self.usage = sum(self.memory_of(i, self.g[i]) for i in self.stack)
-            choice = self.policy.select(self)
-            if isinstance(choice, int | np.integer):
-                ids = [self.queue.pop_head() for _ in range(int(choice))]
-            else:
-                ids = list(choice)
-                self.queue.remove(ids)
+            ids = self.queue.take(self.policy.select(self))
             new = set(ids)
             for rid in ids:
                 self.active[rid] = True

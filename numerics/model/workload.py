@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
 from numerics.model.laws import TokenLaw
@@ -42,8 +44,11 @@ from numerics.model.laws import TokenLaw
 __all__ = [
     "IndependentLengths",
     "JointLengths",
+    "Lengths",
     "RequestClass",
     "Workload",
+    "check_hard_cap",
+    "ensure_memory",
 ]
 
 
@@ -140,7 +145,8 @@ class IndependentLengths:
     def max_decode(self) -> float:
         return self.decode.max_value
 
-    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """n i.i.d. requests: (S, O)."""
         rng = np.random.default_rng(rng)
         return self.prompt.sample(n, rng), self.decode.sample(n, rng)
 
@@ -153,7 +159,6 @@ class JointLengths:
     decode_values: np.ndarray
     probs: np.ndarray
     label: str = "joint"
-    _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         s = np.asarray(self.prompt_values)
@@ -176,7 +181,8 @@ class JointLengths:
             object.__setattr__(self, name, arr)
 
     @classmethod
-    def from_samples(cls, prompts, decodes, label: str = "joint empirical") -> JointLengths:
+    def from_samples(cls, prompts: ArrayLike, decodes: ArrayLike,
+                     label: str = "joint empirical") -> JointLengths:
         """The empirical law of observed (S, O) pairs (identical pairs merged)."""
         prompts = np.asarray(prompts)
         decodes = np.asarray(decodes)
@@ -185,21 +191,15 @@ class JointLengths:
         pairs, counts = np.unique(np.stack([prompts, decodes], axis=1), axis=0, return_counts=True)
         return cls(pairs[:, 0], pairs[:, 1], counts / prompts.size, label)
 
-    @property
+    @cached_property
     def prompt_law(self) -> TokenLaw:
-        if "prompt" not in self._cache:
-            self._cache["prompt"] = TokenLaw.from_pmf(
-                self.prompt_values, self.probs, f"{self.label} (prompt marginal)"
-            )
-        return self._cache["prompt"]
+        """The marginal law of S (computed once)."""
+        return TokenLaw.from_pmf(self.prompt_values, self.probs, f"{self.label} (prompt marginal)")
 
-    @property
+    @cached_property
     def decode_law(self) -> TokenLaw:
-        if "decode" not in self._cache:
-            self._cache["decode"] = TokenLaw.from_pmf(
-                self.decode_values, self.probs, f"{self.label} (decode marginal)"
-            )
-        return self._cache["decode"]
+        """The marginal law of O (computed once)."""
+        return TokenLaw.from_pmf(self.decode_values, self.probs, f"{self.label} (decode marginal)")
 
     @property
     def mean_memory_time(self) -> float:
@@ -274,7 +274,8 @@ class JointLengths:
     def max_decode(self) -> int:
         return int(self.decode_values.max())
 
-    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """n i.i.d. requests: (S, O)."""
         rng = np.random.default_rng(rng)
         idx = rng.choice(self.probs.size, size=n, p=self.probs)
         return self.prompt_values[idx], self.decode_values[idx]
@@ -310,8 +311,9 @@ class RequestClass:
 
     @classmethod
     def independent(
-        cls, prompt: TokenLaw, decode: TokenLaw, rate_per_slot=None, name="default"
+        cls, prompt: TokenLaw, decode: TokenLaw, rate_per_slot: float | None = None, name: str = "default"
     ) -> RequestClass:
+        """A class with independent prompt and decode laws."""
         return cls(IndependentLengths(prompt, decode), rate_per_slot, name)
 
     @property
@@ -356,7 +358,8 @@ class Workload:
 
     @classmethod
     def single(
-        cls, prompt: TokenLaw, decode: TokenLaw, rate_per_slot=None, name: str = "workload"
+        cls, prompt: TokenLaw, decode: TokenLaw, rate_per_slot: float | None = None,
+        name: str = "workload",
     ) -> Workload:
         """A one-class workload with independent prompt and decode laws."""
         return cls((RequestClass.independent(prompt, decode, rate_per_slot, name),), name)
@@ -463,7 +466,8 @@ class Workload:
         for c in self.classes:
             c.lengths.decode_law.require_finite_second_moment(f"class {c.name!r} decode")
 
-    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample(self, n: int,
+               rng: np.random.Generator | int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """n requests from the mix: (class index, S, O)."""
         rng = np.random.default_rng(rng)
         k = rng.choice(len(self.classes), size=n, p=self.mix)
@@ -487,7 +491,7 @@ class Workload:
         return f"Workload({self.name!r}, classes={[c.name for c in self.classes]})"
 
 
-def ensure_memory(memory_tokens) -> int:
+def ensure_memory(memory_tokens: object) -> int:
     """Validate a KV-cache size in tokens (a positive integer)."""
     if isinstance(memory_tokens, bool):
         raise WorkloadError(f"memory must be a positive integer number of tokens, got {memory_tokens!r}")
@@ -509,8 +513,10 @@ def ensure_memory(memory_tokens) -> int:
     return int(m)
 
 
-#: Largest accepted KV-cache size: 2**53, where float64 stops representing every integer.
-MAX_MEMORY_TOKENS = 2**53
+#: Largest accepted KV-cache size, in tokens: 10^12 (~100 PB at 100 KB per token) is far beyond any
+#: accelerator, keeps every memory count exact in float64 (below 2**53) and the simulator's token
+#: sums inside int64. The one definition: the simulator and the front ends import it.
+MAX_MEMORY_TOKENS = 10**12
 
 
 def check_hard_cap(workload: Workload, memory_tokens: int, tol: float) -> float:

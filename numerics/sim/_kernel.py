@@ -1,4 +1,9 @@
-"""The compiled kernel of :mod:`numerics.sim.fast` (imports numba; import lazily)."""
+"""The compiled kernel of :mod:`numerics.sim.fast` (imports numba; import lazily).
+
+``policy`` is a :class:`~numerics.sim.state.KernelCode` as an int: 0 activates ``budgets[t]``
+head-of-queue requests, 1 admits FCFS under ``(1 − pparams[0])·M`` with at most ``pparams[1]``
+active requests (0: no cap), 2 reserves S + ``pparams[0]`` tokens per request.
+"""
 
 import math
 
@@ -66,7 +71,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
         k = 0
         if policy == 0:
             k = min(budgets[t], qlen)
-        elif policy == 1 or policy == 2:
+        elif policy == 1:
             limit = (1.0 - pparams[0]) * memory
             seqcap = pparams[1] - n_active if pparams[1] > 0 else qlen
             u = usage

@@ -18,182 +18,21 @@ eviction and completion (for b > 1, by the block-boundary events). Same seed ⇒
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from numerics.errors import WorkloadError
-from numerics.model.steptime import StepTimeModel
-from numerics.model.workload import Workload, ensure_memory
-from numerics.sim.policies import Policy
+from numerics.sim.config import ARRIVALS, EVICTION_MODES, SimConfig
+from numerics.sim.state import PagedMemory, SlotState, WaitingQueue
 
-__all__ = ["ARRIVALS", "EVICTION_MODES", "PagedMemory", "SimConfig", "WaitingQueue", "run"]
+__all__ = ["ARRIVALS", "CLOCK_TOL_S", "EVICTION_MODES", "PagedMemory", "SimConfig", "WaitingQueue", "run"]
 
-ARRIVALS = ("poisson", "deterministic", "bernoulli", "trace")
 #: Trace replay: a timestamp within 1 ns after a slot's start counts as arrived by then (the wall
 #: clock is a float sum of step times, so 10 × 0.1 s may come out as 0.9999999999999999 s).
 CLOCK_TOL_S = 1e-9
-EVICTION_MODES = ("recompute", "keep-progress")
-
-
-@dataclass(frozen=True, eq=False)
-class SimConfig:
-    """Everything one simulation run needs (a frozen, picklable value).
-
-    Parameters
-    ----------
-    workload : Workload
-    memory_tokens : int
-        M, the KV-cache size in tokens.
-    policy : Policy
-    slots : int
-        Number of slots simulated.
-    arrival_rate : float or None
-        Total arrival rate per slot (the class mix is kept); None uses the classes' own rates.
-    arrivals : {"poisson", "deterministic", "bernoulli", "trace"}
-        Per-slot arrival process; "trace" replays ``trace`` timestamps through the step time.
-    warmup : int
-        Slots excluded from the summary statistics.
-    seed : int or None
-    block_size : int
-        Memory is counted in blocks of this many tokens.
-    eviction : {"recompute", "keep-progress"}
-    step_time : StepTimeModel or None
-        Keeps a wall clock so metrics exist in seconds too.
-    stride : int
-        Record the time series every ``stride`` slots.
-    trace : numerics.data.traces.Trace or None
-        For ``arrivals="trace"``: prompts, decodes and timestamps (seconds) to replay.
-    """
-
-    workload: Workload
-    memory_tokens: int
-    policy: Policy
-    slots: int = 10_000
-    arrival_rate: float | None = None
-    arrivals: str = "poisson"
-    warmup: int = 0
-    seed: int | None = 0
-    block_size: int = 1
-    eviction: str = "recompute"
-    step_time: StepTimeModel | None = None
-    stride: int = 1
-    trace: object = None
-
-    def __post_init__(self) -> None:
-        ensure_memory(self.memory_tokens)
-        if not isinstance(self.policy, Policy):
-            raise WorkloadError(f"policy must be a Policy (see parse_policy), got {self.policy!r}")
-        for name in ("slots", "block_size", "stride", "warmup"):
-            v = getattr(self, name)
-            ok = isinstance(v, int | float | np.integer) and not isinstance(v, bool)
-            if not ok or not math.isfinite(v) or int(v) != v or v < (0 if name == "warmup" else 1):
-                raise WorkloadError(f"{name} must be a positive integer, got {v!r}")
-            object.__setattr__(self, name, int(v))
-        if self.warmup >= self.slots:
-            raise WorkloadError(f"warmup must be an integer in [0, slots), got {self.warmup!r}")
-        seed = self.seed
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
-        ):
-            raise WorkloadError(f"seed must be a non-negative integer or None, got {seed!r}")
-        if (
-            type(self.policy).__name__ == "Reserve"
-            and self.policy.max_tokens is None
-            and not math.isfinite(self.workload.max_decode)
-        ):
-            raise WorkloadError("reserve needs max=L when the decode law is unbounded (reserve:max=L)")
-        if self.arrivals not in ARRIVALS:
-            raise WorkloadError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}")
-        if self.eviction not in EVICTION_MODES:
-            raise WorkloadError(f"eviction must be one of {', '.join(EVICTION_MODES)}")
-        if self.arrivals == "trace":
-            if self.trace is None or getattr(self.trace, "timestamps_s", None) is None:
-                raise WorkloadError("trace replay needs a trace with timestamps")
-            if self.step_time is None:
-                raise WorkloadError("trace replay maps seconds to slots: give a step time")
-        else:
-            rate = self.arrival_rate
-            if rate is None and self.workload.rates_per_slot is None:
-                raise WorkloadError(
-                    "give an arrival rate (requests per slot): the workload's classes have none"
-                )
-            if rate is not None and (not math.isfinite(rate) or rate <= 0):
-                raise WorkloadError(f"arrival rate must be > 0 requests per slot, got {rate!r}")
-            total = rate if rate is not None else float(self.workload.rates_per_slot.sum())
-            if self.arrivals == "bernoulli" and total > 1:
-                raise WorkloadError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total}")
-
-    @property
-    def total_rate(self) -> float:
-        """Total arrival rate per slot (NaN for trace replay, whose rate depends on the clock)."""
-        if self.arrivals == "trace":
-            return float("nan")
-        if self.arrival_rate is not None:
-            return float(self.arrival_rate)
-        return float(self.workload.rates_per_slot.sum())
-
-
-class WaitingQueue:
-    """FIFO waiting queue with per-class access; evicted requests may be pushed to the head.
-
-    Entries carry a sequence key: new arrivals count up from 0, head pushes count down from −1, so
-    the global FIFO order is the order of keys (a head push goes before everything waiting).
-    """
-
-    def __init__(self, n_classes: int, cls: list[int]) -> None:
-        self._q = [deque() for _ in range(n_classes)]
-        self._cls = cls
-        self._back = 0
-        self._front = -1
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
-
-    def push_back(self, rid: int) -> None:
-        self._q[self._cls[rid]].append((self._back, rid))
-        self._back += 1
-        self._n += 1
-
-    def push_front(self, rid: int) -> None:
-        self._q[self._cls[rid]].appendleft((self._front, rid))
-        self._front -= 1
-        self._n += 1
-
-    def __iter__(self):
-        if len(self._q) == 1:
-            return (rid for _, rid in self._q[0])
-        return (rid for _, rid in heapq.merge(*self._q))
-
-    def pop_head(self) -> int:
-        qs = self._q
-        best = qs[0] if len(qs) == 1 else min((q for q in qs if q), key=lambda q: q[0][0])
-        self._n -= 1
-        return best.popleft()[1]
-
-    def head_of_class(self, k: int, n: int) -> list[int]:
-        q = self._q[k]
-        return [q[i][1] for i in range(min(n, len(q)))]
-
-    def remove(self, ids: list[int]) -> None:
-        """Remove arbitrary waiting ids (class-head prefixes are popped in O(1) each)."""
-        wanted = set(ids)
-        for q in self._q:
-            while q and q[0][1] in wanted:
-                wanted.discard(q.popleft()[1])
-                self._n -= 1
-        if wanted:
-            for i, q in enumerate(self._q):
-                kept = deque(e for e in q if e[1] not in wanted)
-                self._n -= len(q) - len(kept)
-                self._q[i] = kept
-
-    def length_of_class(self, k: int) -> int:
-        return len(self._q[k])
 
 
 @dataclass
@@ -207,27 +46,14 @@ class _Trajectory:
     slot: list = field(default_factory=list)
 
 
-class PagedMemory:
-    """Memory accounting the policies read, shared by the simulator and the real-hardware engine
-    (:mod:`numerics.calibration.engine`): a request that has generated g tokens holds
-    m(S + g + 1) tokens, m(x) = b·⌈x/b⌉ for blocks of ``block`` tokens; ``S`` holds the prompts."""
+class _Sim(PagedMemory, SlotState):
+    """Mutable run state; policies read what :class:`~numerics.sim.state.SlotState` declares.
 
-    block: int
-    S: object
+    The invariant checker (:class:`numerics.sim.checks.InvariantChecker`) and the compiled engine
+    read more: the per-request arrays (``O``, ``cls``, ``g0``, ``act_slot``, ``active``, ...).
+    """
 
-    def mem(self, tokens: int) -> int:
-        b = self.block
-        return tokens if b == 1 else -(-tokens // b) * b
-
-    def memory_of(self, rid: int, generated: int) -> int:
-        """Memory of ``rid`` in a slot where it has already generated ``generated`` tokens."""
-        return self.mem(self.S[rid] + generated + 1)
-
-
-class _Sim(PagedMemory):
-    """Mutable run state; policies read ``queue``, ``usage``, ``n_active`` and the helpers."""
-
-    def __init__(self, cfg: SimConfig, check=None) -> None:
+    def __init__(self, cfg: SimConfig, check: Callable[[_Sim, int], None] | None = None) -> None:
         self.cfg = cfg
         self.memory_tokens = int(cfg.memory_tokens)
         self.block = int(cfg.block_size)
@@ -291,9 +117,11 @@ class _Sim(PagedMemory):
         return self.memory_of(rid, self.g0[rid] if self.keep else 0)
 
     def generated(self, rid: int, t: int) -> int:
+        """Tokens the active request ``rid`` has generated by the start of slot ``t``."""
         return self.g0[rid] + (t - self.act_slot[rid])
 
     def current_memory(self, rid: int) -> int:
+        """Memory the active request ``rid`` holds this slot."""
         return self.memory_of(rid, self.generated(rid, self.t))
 
     def remaining(self, rid: int) -> int:
@@ -302,6 +130,7 @@ class _Sim(PagedMemory):
         return self.O[rid] - g
 
     def active_ids(self):
+        """The active request ids in activation order."""
         return (i for i in self.stack if self.active[i])
 
     # ------------------------------------------------------------------ the run
@@ -347,12 +176,7 @@ class _Sim(PagedMemory):
                         self.usage += self.block
                         self._schedule_growth(rid, t + self.block, grow_at)
             # 2. activation
-            choice = cfg.policy.select(self)
-            if isinstance(choice, int | np.integer):
-                ids = [self.queue.pop_head() for _ in range(int(choice))]
-            else:
-                ids = list(choice)
-                self.queue.remove(ids)
+            ids = self.queue.take(cfg.policy.select(self))
             prefill = 0
             for rid in ids:
                 g = self.g0[rid] if self.keep else 0
@@ -447,8 +271,9 @@ class _Sim(PagedMemory):
         grow_at.setdefault(t_from + delta, []).append((rid, self.epoch[rid]))
 
 
-def run(cfg: SimConfig, check=None):
-    """Run one simulation; see :func:`numerics.sim.simulate` for the public entry point."""
+def run(cfg: SimConfig, check: Callable[[_Sim, int], None] | None = None) -> tuple[_Sim, _Trajectory]:
+    """Run one simulation on the Python engine → (final run state, recorded trajectory); see
+    :func:`numerics.sim.simulate` for the public entry point."""
     sim = _Sim(cfg, check)
     traj = sim.run()
     return sim, traj

@@ -6,6 +6,9 @@ and ``reserve`` with block size 1, recompute or keep-progress eviction, Poisson 
 Bernoulli arrivals, and a step-time clock. Everything else (per-class budgets, MC-SF, paged blocks,
 trace replay, per-slot invariant checks) runs on the Python engine.
 
+Which policies it covers is the policies' own declaration: a policy with a ``kernel_code``
+(:class:`~numerics.sim.state.KernelCode`) hands the kernel its inputs through ``kernel_params``.
+
 numba is imported only when a fast run is requested.
 """
 
@@ -15,7 +18,7 @@ import numpy as np
 
 __all__ = ["fast_supported", "run_fast"]
 
-_POLICY_CODES = {"FlowControl": 0, "Greedy": 1, "AlphaProtection": 2, "Reserve": 3}
+#: The kernel's codes of the step-time kinds (-1: no clock).
 _STEP_CODES = {None: -1, "const": 0, "linear": 1, "staircase": 2}
 _KERNEL = None
 
@@ -23,7 +26,7 @@ _KERNEL = None
 def fast_supported(cfg) -> bool:
     """True when :func:`run_fast` can run this configuration."""
     return (
-        type(cfg.policy).__name__ in _POLICY_CODES
+        cfg.policy.kernel_code is not None
         and cfg.block_size == 1
         and cfg.arrivals != "trace"
     )
@@ -42,23 +45,10 @@ def run_fast(sim):
     """Run the compiled kernel on a prepared :class:`numerics.sim.engine._Sim`; fill its state."""
     cfg = sim.cfg
     pol = cfg.policy
-    code = _POLICY_CODES[type(pol).__name__]
     slots = cfg.slots
-    budgets = np.zeros(slots, np.int64)
-    pparams = np.zeros(2)
-    if code == 0:
-        budgets = pol.draw_budgets(sim.rng, slots)
-    elif code in (1, 2):
-        pparams[0] = pol.watermark if code == 1 else pol.alpha
-        seqs = getattr(pol, "max_seqs", None)
-        pparams[1] = 0 if seqs is None else seqs
-    else:
-        cap = pol.max_tokens if pol.max_tokens is not None else sim.max_decode
-        if cap is None:
-            from numerics.errors import WorkloadError
-
-            raise WorkloadError("reserve needs max=L for an unbounded decode law")
-        pparams[0] = cap
+    kp = pol.kernel_params(sim, slots)
+    budgets = np.zeros(slots, np.int64) if kp.budgets is None else np.asarray(kp.budgets, np.int64)
+    pparams = np.asarray(kp.params, dtype=float)
     st = cfg.step_time
     sparams = np.zeros(7)
     kind = _STEP_CODES[None if st is None else st.kind]
@@ -66,7 +56,7 @@ def run_fast(sim):
         sparams[:] = [st.c0, st.cb, st.ck, st.cp, st.c, st.a, st.b0]
     out = _kernel()(
         np.asarray(sim.S, np.int64), np.asarray(sim.O, np.int64),
-        np.asarray(sim.arrival_slot, np.int64), budgets, code, pparams,
+        np.asarray(sim.arrival_slot, np.int64), budgets, int(kp.code), pparams,
         cfg.eviction == "keep-progress", pol.requeue == "head", int(cfg.memory_tokens), slots,
         int(cfg.warmup), int(cfg.stride), kind, sparams,
     )

@@ -17,48 +17,105 @@ alpha       α-protection: admit FCFS while usage after admission ≤ (1 − α)
 mcsf        clairvoyant Memory-Constrained Shortest-First (knows O)             Jaillet et al.
 ==========  ==================================================================  ==============
 
-New policies subclass :class:`Policy` and implement ``select``; ``requeue`` says where evicted
-requests go (``"head"`` or ``"tail"`` of the waiting queue).
+New policies subclass :class:`Policy` and implement ``select(state)``, reading only what
+:class:`~numerics.sim.state.SlotState` declares; ``requeue`` says where evicted requests go
+(``"head"`` or ``"tail"`` of the waiting queue). A policy that the compiled engine
+(:mod:`numerics.sim.fast`) can run declares it: a class attribute ``kernel_code`` (a
+:class:`~numerics.sim.state.KernelCode`) and a method ``kernel_params`` giving the kernel its
+inputs. A subclass that overrides ``select`` without declaring its own ``kernel_code`` runs on the
+Python engine (its ``kernel_code`` is reset to None), so the compiled twin never runs a decision
+rule it does not implement. ``check_workload`` raises when a policy cannot serve a workload at all
+(:class:`~numerics.sim.config.SimConfig` calls it).
+
+Examples
+--------
+>>> parse_policy("greedy:watermark=0.05").spec()
+'greedy:watermark=0.05'
+>>> FlowControl(rate=2.0).kernel_code, MCSF().kernel_code
+(<KernelCode.BUDGET: 0>, None)
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
 from numerics.errors import SpecError, WorkloadError
 from numerics.model.budget import BUDGET_LAWS
+from numerics.sim.state import KernelCode, KernelParams, SlotState
+
+if TYPE_CHECKING:
+    from numerics.model.workload import Workload
 
 __all__ = [
     "MCSF",
+    "REQUEUE",
     "AlphaProtection",
+    "BudgetKind",
     "ClassBudgets",
     "FlowControl",
     "Greedy",
     "Policy",
+    "Requeue",
     "Reserve",
     "parse_policy",
 ]
 
+#: Where an evicted request rejoins the waiting queue.
+Requeue = Literal["head", "tail"]
+REQUEUE: tuple[Requeue, ...] = ("head", "tail")
+#: The budget laws of flow control (:data:`numerics.model.budget.BUDGET_LAWS`).
+BudgetKind = Literal["deterministic", "randomized", "poisson"]
+
 
 @dataclass(frozen=True)
 class Policy:
-    """Base class. ``requeue``: where evicted requests rejoin the queue (head or tail)."""
+    """Base class. ``requeue``: where evicted requests rejoin the queue (head or tail).
 
-    requeue: str = "head"
+    Attributes
+    ----------
+    kernel_code : KernelCode or None
+        The compiled kernel's activation rule for this policy; None: Python engine only.
+    """
+
+    requeue: Requeue = "head"
+    kernel_code: ClassVar[KernelCode | None] = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # a new decision rule is not the kernel's unless the subclass says so
+        if "select" in cls.__dict__ and "kernel_code" not in cls.__dict__:
+            cls.kernel_code = None
 
     @property
     def name(self) -> str:
         return type(self).__name__
 
-    def select(self, sim) -> int | list[int]:  # pragma: no cover - abstract
+    def select(self, sim: SlotState) -> int | list[int]:  # pragma: no cover - abstract
+        """The requests to activate this slot: a count k (the k at the head of the FIFO queue) or
+        a list of waiting request ids."""
         raise NotImplementedError
 
     def reset(self, rng: np.random.Generator) -> None:
         """Called once before a run with the run's generator (for randomised policies)."""
         object.__setattr__(self, "_rng", rng)
+
+    def check_workload(self, workload: Workload) -> None:
+        """Raise :class:`~numerics.errors.SpecError` when this policy cannot serve ``workload``
+        at all (:class:`~numerics.sim.config.SimConfig` calls it); the base accepts any."""
+
+    def check_classes(self, n_classes: int) -> None:
+        """Raise :class:`~numerics.errors.SpecError` when this policy cannot serve ``n_classes``
+        request classes (checked when a run starts and by
+        :func:`~numerics.sim.config.check_policy`); the base accepts any number."""
+
+    def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
+        """The compiled kernel's inputs for a run of ``slots`` slots (called once, after
+        :meth:`reset`, in place of every :meth:`select`); only for a ``kernel_code``."""
+        raise NotImplementedError(f"{self.name} has no compiled kernel (kernel_code is None)")
 
     def spec(self) -> str:  # pragma: no cover - overridden
         return self.name
@@ -69,7 +126,8 @@ class FlowControl(Policy):
     """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``."""
 
     rate: float = 1.0
-    budget: str = "randomized"
+    budget: BudgetKind = "randomized"
+    kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.rate) or self.rate < 0:
@@ -89,7 +147,11 @@ class FlowControl(Policy):
             return k + (rng.random(slots) < r - k).astype(np.int64)
         return rng.poisson(r, slots).astype(np.int64)
 
-    def select(self, sim) -> int:
+    def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
+        """Every budget drawn up front from the run's generator (:meth:`draw_budgets`)."""
+        return KernelParams(self.kernel_code, self.draw_budgets(self._rng, slots), (0.0, 0.0))
+
+    def select(self, sim: SlotState) -> int:
         r = self.rate
         rng = self._rng
         if self.budget == "deterministic":
@@ -115,11 +177,15 @@ class ClassBudgets(Policy):
         if not self.budgets or any(int(b) != b or b < 0 for b in self.budgets):
             raise SpecError(f"budgets must be non-negative integers, got {self.budgets}")
 
-    def select(self, sim) -> list[int]:
-        if len(self.budgets) != sim.n_classes:
+    def check_classes(self, n_classes: int) -> None:
+        if len(self.budgets) != n_classes:
             raise SpecError(
-                f"budgets: {len(self.budgets)} budgets for a workload with {sim.n_classes} classes"
+                f"budgets: {len(self.budgets)} budgets for a workload with {n_classes} classes; "
+                "give one per class"
             )
+
+    def select(self, sim: SlotState) -> list[int]:
+        self.check_classes(sim.n_classes)
         out: list[int] = []
         for k, b in enumerate(self.budgets):
             out.extend(sim.queue.head_of_class(k, int(b)))
@@ -135,6 +201,7 @@ class Greedy(Policy):
 
     watermark: float = 0.01
     max_seqs: int | None = None
+    kernel_code: ClassVar[KernelCode | None] = KernelCode.FCFS_MEMORY
 
     def __post_init__(self) -> None:
         if not 0 <= self.watermark < 1:
@@ -142,7 +209,12 @@ class Greedy(Policy):
         if self.max_seqs is not None and (int(self.max_seqs) != self.max_seqs or self.max_seqs < 1):
             raise SpecError(f"greedy max_seqs must be a positive integer, got {self.max_seqs}")
 
-    def select(self, sim) -> int:
+    def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
+        """(watermark, max_seqs or 0 for no cap)."""
+        seqs = 0 if self.max_seqs is None else self.max_seqs
+        return KernelParams(self.kernel_code, None, (float(self.watermark), float(seqs)))
+
+    def select(self, sim: SlotState) -> int:
         cap = math.inf if self.max_seqs is None else self.max_seqs - sim.n_active
         return _admit_fcfs(sim, (1 - self.watermark) * sim.memory_tokens, cap)
 
@@ -156,12 +228,17 @@ class AlphaProtection(Policy):
     """α-protection greedy: admit FCFS while the usage after admission stays ≤ (1 − α)·M."""
 
     alpha: float = 0.1
+    kernel_code: ClassVar[KernelCode | None] = KernelCode.FCFS_MEMORY
 
     def __post_init__(self) -> None:
         if not 0 <= self.alpha < 1:
             raise SpecError(f"alpha must lie in [0, 1), got {self.alpha}")
 
-    def select(self, sim) -> int:
+    def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
+        """(α, 0): greedy's rule with watermark α and no cap on the batch."""
+        return KernelParams(self.kernel_code, None, (float(self.alpha), 0.0))
+
+    def select(self, sim: SlotState) -> int:
         return _admit_fcfs(sim, (1 - self.alpha) * sim.memory_tokens)
 
     def spec(self) -> str:
@@ -173,11 +250,28 @@ class Reserve(Policy):
     """TensorRT-LLM GUARANTEED_NO_EVICT: reserve S + max_tokens per request; never overflows."""
 
     max_tokens: int | None = None
+    kernel_code: ClassVar[KernelCode | None] = KernelCode.RESERVE
 
-    def select(self, sim) -> int:
+    def check_workload(self, workload: Workload) -> None:
+        if self.max_tokens is None and not math.isfinite(workload.max_decode):
+            raise SpecError(
+                f"reserve needs max=L: the decode lengths are unbounded (workload {workload.name!r}); "
+                "give the reservation per request, e.g. reserve:max=2048"
+            )
+
+    def _cap(self, sim: SlotState) -> int:
+        """L, the decode tokens reserved per request: ``max_tokens`` or the law's maximum."""
         cap = self.max_tokens if self.max_tokens is not None else sim.max_decode
         if cap is None:
             raise WorkloadError("reserve needs max=L when the decode law is unbounded (reserve:max=L)")
+        return cap
+
+    def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
+        """(L, 0)."""
+        return KernelParams(self.kernel_code, None, (float(self._cap(sim)), 0.0))
+
+    def select(self, sim: SlotState) -> int:
+        cap = self._cap(sim)
         # a request never holds more than m(S + L) tokens (m rounds up to whole blocks)
         reserved = sum(sim.mem(sim.S[i] + cap) for i in sim.active_ids())
         k = 0
@@ -201,7 +295,7 @@ class MCSF(Policy):
     memory stays ≤ M at every future completion time of the active and admitted requests.
     """
 
-    def select(self, sim) -> list[int]:
+    def select(self, sim: SlotState) -> list[int]:
         waiting = list(sim.queue)
         if not waiting:
             return []
@@ -221,7 +315,7 @@ class MCSF(Policy):
         return "mcsf"
 
 
-def _admit_fcfs(sim, limit: float, cap: float = math.inf) -> int:
+def _admit_fcfs(sim: SlotState, limit: float, cap: float = math.inf) -> int:
     """How many head-of-queue requests fit, in FIFO order, with this slot's memory ≤ ``limit``."""
     usage = sim.usage
     k = 0
@@ -282,7 +376,7 @@ def parse_policy(spec: str) -> Policy:
     name = name.lower()
     pos, kw = _kv(args, spec)
     requeue = kw.pop("requeue", "head")
-    if requeue not in ("head", "tail"):
+    if requeue not in REQUEUE:
         raise SpecError(f"policy {spec!r}: requeue must be head or tail, got {requeue!r}")
 
     def no_extra(allowed: set[str], npos: int = 0) -> None:

@@ -17,13 +17,15 @@ window too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from numerics.errors import WorkloadError
-from numerics.sim.engine import SimConfig, _Sim, run
+from numerics.sim.config import EngineName, SimConfig, check_engine
+from numerics.sim.engine import _Sim, run
 
 __all__ = ["SimResult", "simulate"]
 
@@ -46,7 +48,8 @@ def _slope(y: np.ndarray) -> float:
     return float(np.polyfit(x, y.astype(float), 1)[0])
 
 
-def simulate(cfg: SimConfig, check=None, engine: str = "auto") -> SimResult:
+def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
+             engine: EngineName = "auto") -> SimResult:
     """Run one simulation.
 
     Parameters
@@ -61,8 +64,7 @@ def simulate(cfg: SimConfig, check=None, engine: str = "auto") -> SimResult:
     """
     from numerics.sim import fast
 
-    if engine not in ("auto", "python", "fast"):
-        raise WorkloadError(f"engine must be auto, python or fast, got {engine!r}")
+    check_engine(engine)
     use_fast = check is None and engine != "python" and fast.fast_supported(cfg)
     if use_fast and engine == "auto":
         try:

@@ -1,0 +1,228 @@
+r"""The settings of one simulation run, :class:`SimConfig`, with every check and size limit of a run.
+
+A :class:`SimConfig` that constructs is a run that can start: ``__post_init__`` checks each field,
+their combinations (warm-up below the horizon, a rate for every arrival process but trace replay,
+a Bernoulli rate ≤ 1, a step time for trace replay, the policy's needs of the workload) and the
+size limits below, and raises a :class:`~numerics.errors.WorkloadError` (or its subclass
+:class:`~numerics.errors.SpecError`) that names the setting. The front ends (``flowstab
+simulate``/``compare``, sweeps, the report) build a SimConfig and let it check.
+
+Size limits of one run, so that an impossible request is a one-line error rather than a
+MemoryError or an int64 overflow: the engine keeps ~80 bytes of arrays per slot and ~150 bytes
+per request (10^8 of either is ~10 GB), and the compiled kernel counts tokens in int64.
+
+* :data:`MAX_SLOTS` slots;
+* :data:`MAX_EXPECTED_REQUESTS` expected arrivals, λ × slots;
+* :data:`~numerics.model.workload.MAX_MEMORY_TOKENS` tokens of KV cache (checked by
+  :func:`~numerics.model.workload.ensure_memory`, the one memory check of the package).
+
+Examples
+--------
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
+>>> from numerics.sim.policies import parse_policy
+>>> wl = Workload.single(parse_law("20"), parse_law("geom:mean=10"))
+>>> cfg = SimConfig(wl, 2000, parse_policy("greedy"), slots=1000, arrival_rate=0.5)
+>>> cfg.total_rate, cfg.expected_requests
+(0.5, 500.0)
+>>> try:
+...     SimConfig(wl, 2000, parse_policy("greedy"), slots=10**9, arrival_rate=0.5)
+... except WorkloadError as exc:
+...     print(exc)
+slots = 1,000,000,000 is beyond the simulator's limit of 1e+08 slots per run; lower slots
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from numerics.errors import WorkloadError
+from numerics.model.steptime import StepTimeModel
+from numerics.model.workload import MAX_MEMORY_TOKENS, Workload, ensure_memory
+from numerics.sim.policies import REQUEUE, Policy
+
+__all__ = [
+    "ARRIVALS",
+    "ENGINES",
+    "EVICTION_MODES",
+    "MAX_EXPECTED_REQUESTS",
+    "MAX_MEMORY_TOKENS",
+    "MAX_SLOTS",
+    "Arrivals",
+    "EngineName",
+    "EvictionMode",
+    "SimConfig",
+    "check_engine",
+    "check_policy",
+]
+
+#: Per-slot arrival processes; "trace" replays a trace's timestamps through the step time.
+Arrivals = Literal["poisson", "deterministic", "bernoulli", "trace"]
+ARRIVALS: tuple[Arrivals, ...] = ("poisson", "deterministic", "bernoulli", "trace")
+#: What an evicted request keeps: nothing (``recompute``) or its generated tokens.
+EvictionMode = Literal["recompute", "keep-progress"]
+EVICTION_MODES: tuple[EvictionMode, ...] = ("recompute", "keep-progress")
+#: Which engine runs a config: the compiled twin when it can (``auto``), or one of the two.
+EngineName = Literal["auto", "fast", "python"]
+ENGINES: tuple[EngineName, ...] = ("auto", "fast", "python")
+
+#: Most slots of one run (the engine keeps ~80 bytes of arrays per slot: 10^8 slots ≈ 8 GB).
+MAX_SLOTS = 10**8
+#: Most expected arrivals λ × slots of one run (~150 bytes per request: 10^8 ≈ 15 GB).
+MAX_EXPECTED_REQUESTS = 10**8
+
+_INT_FIELDS = ("slots", "block_size", "stride", "warmup")
+
+
+def _is_int(v) -> bool:
+    ok = isinstance(v, int | float | np.integer) and not isinstance(v, bool)
+    return ok and math.isfinite(v) and int(v) == v
+
+
+def check_policy(policy: Policy, workload: Workload) -> None:
+    """Everything ``policy`` needs of ``workload``, including what a run would only find at its
+    first slot (the number of per-class budgets); raise :class:`~numerics.errors.SpecError`.
+
+    :class:`SimConfig` runs the policy's own :meth:`~numerics.sim.policies.Policy.check_workload`;
+    front ends that want every mismatch before anything runs call this.
+    """
+    policy.check_workload(workload)
+    policy.check_classes(len(workload.classes))
+
+
+def check_engine(engine: str) -> EngineName:
+    """``engine`` if it is one of :data:`ENGINES`; else a :class:`~numerics.errors.WorkloadError`."""
+    if engine not in ENGINES:
+        raise WorkloadError(f"engine must be auto, python or fast, got {engine!r}")
+    return engine
+
+
+@dataclass(frozen=True, eq=False)
+class SimConfig:
+    """Everything one simulation run needs (a frozen, picklable value), checked on construction.
+
+    Parameters
+    ----------
+    workload : Workload
+    memory_tokens : int
+        M, the KV-cache size in tokens (≤ :data:`~numerics.model.workload.MAX_MEMORY_TOKENS`).
+    policy : Policy
+    slots : int
+        Number of slots simulated (1 … :data:`MAX_SLOTS`).
+    arrival_rate : float or None
+        Total arrival rate per slot (the class mix is kept); None uses the classes' own rates.
+        λ × slots must stay ≤ :data:`MAX_EXPECTED_REQUESTS`.
+    arrivals : {"poisson", "deterministic", "bernoulli", "trace"}
+        Per-slot arrival process; "trace" replays ``trace`` timestamps through the step time.
+    warmup : int
+        Slots excluded from the summary statistics, in [0, slots).
+    seed : int or None
+    block_size : int
+        Memory is counted in blocks of this many tokens.
+    eviction : {"recompute", "keep-progress"}
+    step_time : StepTimeModel or None
+        Keeps a wall clock so metrics exist in seconds too.
+    stride : int
+        Record the time series every ``stride`` slots.
+    trace : numerics.data.traces.Trace or None
+        For ``arrivals="trace"``: prompts, decodes and timestamps (seconds) to replay.
+
+    Raises
+    ------
+    WorkloadError
+        A field is invalid or beyond a limit (the message names it and says what to change).
+    SpecError
+        The policy cannot serve the workload (:meth:`Policy.check_workload
+        <numerics.sim.policies.Policy.check_workload>`, e.g. ``reserve`` without ``max=L`` on an
+        unbounded decode law).
+    """
+
+    workload: Workload
+    memory_tokens: int
+    policy: Policy
+    slots: int = 10_000
+    arrival_rate: float | None = None
+    arrivals: Arrivals = "poisson"
+    warmup: int = 0
+    seed: int | None = 0
+    block_size: int = 1
+    eviction: EvictionMode = "recompute"
+    step_time: StepTimeModel | None = None
+    stride: int = 1
+    trace: object = None
+
+    def __post_init__(self) -> None:
+        ensure_memory(self.memory_tokens)
+        if not isinstance(self.policy, Policy):
+            raise WorkloadError(f"policy must be a Policy (see parse_policy), got {self.policy!r}")
+        for name in _INT_FIELDS:
+            v = getattr(self, name)
+            if not _is_int(v) or v < (0 if name == "warmup" else 1):
+                raise WorkloadError(f"{name} must be a positive integer, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        if self.slots > MAX_SLOTS:
+            raise WorkloadError(f"slots = {self.slots:,} is beyond the simulator's limit of "
+                                f"{MAX_SLOTS:.0e} slots per run; lower slots")
+        if self.warmup >= self.slots:
+            raise WorkloadError(f"warmup must be an integer in [0, slots), got {self.warmup!r}")
+        seed = self.seed
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise WorkloadError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if self.policy.requeue not in REQUEUE:
+            raise WorkloadError(f"the policy's requeue must be head or tail, got {self.policy.requeue!r}")
+        self.policy.check_workload(self.workload)
+        if self.arrivals not in ARRIVALS:
+            raise WorkloadError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}")
+        if self.eviction not in EVICTION_MODES:
+            raise WorkloadError(f"eviction must be one of {', '.join(EVICTION_MODES)}")
+        if self.step_time is not None and not isinstance(self.step_time, StepTimeModel):
+            raise WorkloadError("step_time must be a StepTimeModel (e.g. "
+                                f"StepTimeModel.from_spec('const:0.02')) or None, got {self.step_time!r}")
+        if self.arrivals == "trace":
+            if self.trace is None or getattr(self.trace, "timestamps_s", None) is None:
+                raise WorkloadError("trace replay needs a trace with timestamps")
+            if self.step_time is None:
+                raise WorkloadError("trace replay maps seconds to slots: give a step time")
+            if self.arrival_rate is not None:
+                raise WorkloadError("trace replay takes its arrival times from the trace; give no "
+                                    f"arrival rate (got {self.arrival_rate!r})")
+            return
+        rate = self.arrival_rate
+        if rate is None and self.workload.rates_per_slot is None:
+            raise WorkloadError(
+                "give an arrival rate (requests per slot): the workload's classes have none"
+            )
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating)
+            or not math.isfinite(rate) or rate <= 0
+        ):
+            raise WorkloadError(f"arrival rate must be > 0 requests per slot, got {rate!r}")
+        total = self.total_rate
+        if total * self.slots > MAX_EXPECTED_REQUESTS:
+            raise WorkloadError(
+                f"λ × slots = {total:g} × {self.slots:,} ≈ {total * self.slots:.3g} requests is beyond "
+                f"the simulator's limit of {MAX_EXPECTED_REQUESTS:.0e} per run; lower the slots or "
+                "the arrival rate"
+            )
+        if self.arrivals == "bernoulli" and total > 1:
+            raise WorkloadError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total}")
+
+    @property
+    def total_rate(self) -> float:
+        """Total arrival rate per slot (NaN for trace replay, whose rate depends on the clock)."""
+        if self.arrivals == "trace":
+            return float("nan")
+        if self.arrival_rate is not None:
+            return float(self.arrival_rate)
+        return float(self.workload.rates_per_slot.sum())
+
+    @property
+    def expected_requests(self) -> float:
+        """λ × slots, the expected number of arrivals (NaN for trace replay)."""
+        return self.total_rate * self.slots
