@@ -1,7 +1,12 @@
-"""flowstab.numerics — workloads, length laws, stability conditions, tail bounds and planning.
+"""numerics — workloads, length laws, stability conditions, tail bounds, exact tails and planning.
 
 The numeric twins of :mod:`theory`: every registered result has a function of the same name here.
-Importing this package loads numpy, scipy and pandas only (never cvxpy, matplotlib, torch, numba).
+The package is built in layers, each importing only those below it: :mod:`numerics.model`
+(workloads and laws), :mod:`numerics.data` (traces, presets, files), :mod:`numerics.analysis`
+(conditions, bounds, exact tails, planning, regions, design), :mod:`numerics.sim` (the simulator),
+then :mod:`numerics.chains`, :mod:`numerics.sweep` and :mod:`numerics.calibration`.
+Importing this package loads numpy, scipy and pandas only (never cvxpy, matplotlib, torch, numba):
+the names in ``_LAZY`` are imported on first use.
 """
 
 from numerics.analysis.bounds import (
@@ -46,6 +51,23 @@ from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import IndependentLengths, JointLengths, RequestClass, Workload
 
 _LAZY = {
+    "DesignInfeasibleError": "numerics.analysis.design",
+    "DesignResult": "numerics.analysis.design",
+    "design_budgets": "numerics.analysis.design",
+    "design_exact_overflow": "numerics.analysis.design",
+    "design_rates": "numerics.analysis.design",
+    "worst_case_memory_times": "numerics.analysis.design",
+    "ExactTail": "numerics.analysis.exact",
+    "exact_flow_rate": "numerics.analysis.exact",
+    "exact_overflow": "numerics.analysis.exact",
+    "exact_tail": "numerics.analysis.exact",
+    "exact_tail_per_class": "numerics.analysis.exact",
+    "alg1_admissible": "numerics.analysis.regions",
+    "alg1_maximal_budgets": "numerics.analysis.regions",
+    "alg1_randomized_boundary": "numerics.analysis.regions",
+    "alg1_staircase": "numerics.analysis.regions",
+    "flow_region_boundary": "numerics.analysis.regions",
+    "necessary_vertices": "numerics.analysis.regions",
     "load_workload": "numerics.data.loaders",
     "load_preset": "numerics.data.presets",
     "PRESETS": "numerics.data.presets",
@@ -64,7 +86,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
+    """Import a name of ``_LAZY`` from its module on first use."""
     if name in _LAZY:
         import importlib
 
@@ -79,6 +102,9 @@ __all__ = [
     "VALID_BOUNDS",
     "BoundNotApplicable",
     "BudgetLaw",
+    "DesignInfeasibleError",
+    "DesignResult",
+    "ExactTail",
     "FlowRate",
     "FlowTails",
     "FlowstabError",
@@ -94,16 +120,28 @@ __all__ = [
     "UnstableWorkloadError",
     "Workload",
     "WorkloadError",
+    "alg1_admissible",
+    "alg1_maximal_budgets",
     "alg1_memory_safe",
     "alg1_peak_memory",
+    "alg1_randomized_boundary",
     "alg1_stable",
+    "alg1_staircase",
     "bernstein_bound",
     "budget_log_pgf",
     "bulk_queue_mean",
     "cantelli_bound",
     "chernoff_bound",
     "compute_coupled_capacity",
+    "design_budgets",
+    "design_exact_overflow",
+    "design_rates",
+    "exact_flow_rate",
+    "exact_overflow",
+    "exact_tail",
+    "exact_tail_per_class",
     "flow_rate",
+    "flow_region_boundary",
     "flow_saturated_mean",
     "flow_saturated_variance",
     "gaussian_approximation",
@@ -121,11 +159,13 @@ __all__ = [
     "mean_memory_time",
     "memory_time",
     "necessary_condition",
+    "necessary_vertices",
     "nie_critical_rate",
     "overflow_decay_exponent",
     "pareto_clipped_second_moment",
     "parse_law",
     "rate_per_second",
     "token_budget_capacity",
+    "worst_case_memory_times",
     "zipf_survival",
 ]

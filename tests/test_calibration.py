@@ -394,7 +394,7 @@ def _torch_installed() -> bool:
 
 
 def test_import_is_cheap():
-    code = ("import sys, numerics.calibration, flowstab.commands.calibrate; "
+    code = ("import sys, numerics.calibration, flowstab.cli.calibrate; "
             "import numerics.calibration.compare, numerics.calibration.probe; "
             "print(sorted(m for m in ('torch', 'matplotlib', 'cvxpy', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -38,6 +38,7 @@ def test_worked_example_json(capsys):
     assert "lambda_max_per_s" in data
 
 
+@pytest.mark.slow
 def test_step_time_gives_per_second_rates(capsys):
     code, out, _ = run(capsys, [*WORKED, "--step-time", "const:0.05", "--json"])
     assert code == 0

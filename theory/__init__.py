@@ -1,8 +1,14 @@
-"""flowstab.theory — the stability theory of KV-cache-limited LLM serving, in sympy.
+"""theory — the stability theory of KV-cache-limited LLM serving, in sympy.
 
 Every result is registered once in :data:`theory.registry.REGISTRY` with its ID, statement,
-hypotheses, source and LaTeX, and has a numeric twin of the same name in :mod:`numerics`.
-This package imports sympy only.
+hypotheses, source and LaTeX, and has a numeric twin of the same name in :mod:`numerics`. The
+modules mirror their numeric twins by name: :mod:`theory.conditions` ↔
+:mod:`numerics.analysis.conditions`, :mod:`theory.capacity` ↔ :mod:`numerics.analysis.capacity`,
+:mod:`theory.flow` ↔ :mod:`numerics.analysis.flow`, :mod:`theory.bounds` ↔
+:mod:`numerics.analysis.bounds`, :mod:`theory.neighbours` ↔ :mod:`numerics.analysis.neighbours`,
+:mod:`theory.queues` ↔ :mod:`numerics.chains.queues` and :mod:`theory.fluid` ↔
+:mod:`numerics.chains.fluid`; :mod:`theory.closed_forms` holds the memory-time closed forms (twins
+in :mod:`numerics.analysis.conditions`). This package imports sympy only.
 """
 
 from theory import bounds, capacity, closed_forms, conditions, flow, fluid, neighbours, queues

@@ -1,5 +1,8 @@
 r"""Tail bounds on the saturated flow-control memory (sympy), and the Gaussian approximation.
 
+Numeric twin: :mod:`numerics.analysis.bounds` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 For a sum U of independent terms with slack Δ = M − E[U] > 0:
 
 * ``bound:hoeffding`` — terms in [0, s_max + a + 1], n per age a < o_max:
@@ -23,7 +26,7 @@ from __future__ import annotations
 import sympy as sp
 
 from theory.registry import Result, register
-from theory.symbols import a
+from theory.symbols import Quantity, a
 
 __all__ = [
     "bernstein_bound",
@@ -36,41 +39,41 @@ __all__ = [
 ]
 
 
-def hoeffding_sum_of_squares(s_max, o_max):
+def hoeffding_sum_of_squares(s_max: Quantity, o_max: Quantity) -> sp.Expr:
     """Σ_{a=0}^{o_max−1} (s_max + a + 1)², summed by sympy."""
     return sp.summation((sp.sympify(s_max) + a + 1) ** 2, (a, 0, sp.sympify(o_max) - 1))
 
 
-def hoeffding_bound(slack, terms_per_age, s_max, o_max):
+def hoeffding_bound(slack: Quantity, terms_per_age: Quantity, s_max: Quantity, o_max: Quantity) -> sp.Expr:
     """exp(−2Δ² / (n·Σ_{a<o_max}(s_max + a + 1)²)) for Δ > 0."""
     denom = sp.sympify(terms_per_age) * hoeffding_sum_of_squares(s_max, o_max)
     return sp.exp(-2 * sp.sympify(slack) ** 2 / denom)
 
 
-def bernstein_bound(slack, variance, increment):
+def bernstein_bound(slack: Quantity, variance: Quantity, increment: Quantity) -> sp.Expr:
     """exp(−Δ² / (2(V + cΔ/3))) for Δ > 0."""
     d, v, c = (sp.sympify(x) for x in (slack, variance, increment))
     return sp.exp(-(d**2) / (2 * (v + c * d / 3)))
 
 
-def cantelli_bound(slack, variance):
+def cantelli_bound(slack: Quantity, variance: Quantity) -> sp.Expr:
     """V / (V + Δ²) for Δ > 0."""
     d, v = sp.sympify(slack), sp.sympify(variance)
     return v / (v + d**2)
 
 
-def gaussian_approximation(slack, variance):
+def gaussian_approximation(slack: Quantity, variance: Quantity) -> sp.Expr:
     """Φ̄(Δ/√V) = erfc(Δ/√(2V))/2 — an approximation, NOT a bound."""
     d, v = sp.sympify(slack), sp.sympify(variance)
     return sp.erfc(d / sp.sqrt(2 * v)) / 2
 
 
-def chernoff_objective(theta, memory_tokens, log_mgf):
+def chernoff_objective(theta: Quantity, memory_tokens: Quantity, log_mgf: Quantity) -> sp.Expr:
     """−θM + log E e^{θU}: its exponential bounds P(U ≥ M) for every θ > 0."""
     return -sp.sympify(theta) * sp.sympify(memory_tokens) + sp.sympify(log_mgf)
 
 
-def chernoff_bound(memory_tokens, log_mgf, theta):
+def chernoff_bound(memory_tokens: Quantity, log_mgf: sp.Expr, theta: sp.Symbol) -> sp.Expr:
     """min over θ > 0 of exp(chernoff_objective), via the stationary point of the exponent.
 
     ``log_mgf`` is an expression in the symbol ``theta``. The objective is convex in θ; the

@@ -1,5 +1,8 @@
 r"""Compute-coupled capacity in requests per second (sympy).
 
+Numeric twin: :mod:`numerics.analysis.capacity` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 With a linear step-time :math:`\tau(B, K, P) = c_0 + c_b B + c_k K + c_p P`, at full memory the
 batch holds :math:`B_M = M E[O]/E[W]` requests, K = M tokens and :math:`P_M = M E[S]/E[W]` prefill
 tokens per slot, and the largest stable rate per second is
@@ -19,12 +22,14 @@ from __future__ import annotations
 import sympy as sp
 
 from theory.registry import Result, register
+from theory.symbols import Quantity
 
 __all__ = ["compute_coupled_capacity"]
 
 
-def compute_coupled_capacity(memory_tokens, mean_memory_time, mean_decode, mean_prompt,
-                             c0=0, cb=0, ck=0, cp=0):
+def compute_coupled_capacity(memory_tokens: Quantity, mean_memory_time: Quantity, mean_decode: Quantity,
+                             mean_prompt: Quantity, c0: Quantity = 0, cb: Quantity = 0, ck: Quantity = 0,
+                             cp: Quantity = 0) -> sp.Expr:
     """Λ* = M / (E[W]·τ(B_M, M, P_M)) for the linear step-time model."""
     m, w, eo, es = (sp.sympify(x) for x in (memory_tokens, mean_memory_time, mean_decode,
                                             mean_prompt))

@@ -1,5 +1,8 @@
 r"""Memory-time W = S·O + O(O+1)/2 and its mean, derived by sympy summation.
 
+Numeric twins: ``memory_time`` and ``mean_memory_time`` in :mod:`numerics.analysis.conditions`
+(``tests/test_twins.py`` checks that they agree).
+
 A request holds S + k tokens in its k-th active slot (k = 1..O), so it occupies
 
 .. math:: W = \sum_{k=1}^{O} (S + k) = S\,O + \frac{O(O+1)}{2}
@@ -20,21 +23,25 @@ Examples
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal, get_args
 
 import sympy as sp
 
 from theory.registry import Result, register
-from theory.symbols import O, S, j, k, z
+from theory.symbols import O, Quantity, S, j, k, z
 
 __all__ = [
     "FAMILIES",
+    "DecodeFamily",
     "decode_moments",
     "mean_memory_time",
     "memory_time",
     "memory_time_by_summation",
 ]
 
-FAMILIES = ("deterministic", "geometric", "uniform", "shifted_poisson", "shifted_nbinom")
+#: The decode-length families whose moments are derived here.
+DecodeFamily = Literal["deterministic", "geometric", "uniform", "shifted_poisson", "shifted_nbinom"]
+FAMILIES: tuple[DecodeFamily, ...] = get_args(DecodeFamily)
 
 # Family parameters as symbols with the assumptions their sums need.
 _o0 = sp.Symbol("o0", integer=True, positive=True)
@@ -55,7 +62,7 @@ PARAMETERS = {
 }
 
 
-def memory_time(prompt, decode):
+def memory_time(prompt: Quantity, decode: Quantity) -> sp.Expr:
     """W = S·O + O(O+1)/2 (sympy; exact for Rationals)."""
     prompt, decode = sp.sympify(prompt), sp.sympify(decode)
     return prompt * decode + decode * (decode + 1) / 2
@@ -79,7 +86,7 @@ def _first_branch(expr: sp.Expr) -> sp.Expr:
 
 
 @cache
-def _moments(family: str) -> tuple[sp.Expr, sp.Expr]:
+def _moments(family: DecodeFamily) -> tuple[sp.Expr, sp.Expr]:
     """(E[O], E[O²]) in the family's parameter symbols."""
     if family == "deterministic":
         pmf_sum = lambda f: sp.summation(f(O), (O, _o0, _o0))  # noqa: E731 - a point mass
@@ -111,7 +118,7 @@ def _moments(family: str) -> tuple[sp.Expr, sp.Expr]:
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
-def decode_moments(family: str, **params) -> tuple[sp.Expr, sp.Expr]:
+def decode_moments(family: DecodeFamily, **params: Quantity) -> tuple[sp.Expr, sp.Expr]:
     """(E[O], E[O²]) of a decode family, symbolic or at the given parameter values.
 
     Parameters: deterministic ``o``; geometric ``p`` (on {1, 2, ...}); uniform ``low, high``;
@@ -127,7 +134,7 @@ def decode_moments(family: str, **params) -> tuple[sp.Expr, sp.Expr]:
     return sp.simplify(m1.subs(subs)), sp.simplify(m2.subs(subs))
 
 
-def mean_memory_time(family: str, mean_prompt=S, **params) -> sp.Expr:
+def mean_memory_time(family: DecodeFamily, mean_prompt: Quantity = S, **params: Quantity) -> sp.Expr:
     """E[W] = E[S]·E[O] + (E[O²] + E[O])/2 for S ⊥ O and a decode family."""
     m1, m2 = decode_moments(family, **params)
     return sp.simplify(sp.sympify(mean_prompt) * m1 + (m2 + m1) / 2)

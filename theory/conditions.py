@@ -1,5 +1,8 @@
 r"""Stability conditions (sympy): necessary condition, hard cap, heavy tails, Algorithm 1.
 
+Numeric twin: :mod:`numerics.analysis.conditions` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 * ``prop:necessary`` — any scheduler: :math:`\sum_k \lambda_k E[W_k] \le M`;
 * ``cor:lambda-max`` — single mix: :math:`\lambda_{max} = M / E[W]`;
 * ``cond:hard-cap`` — :math:`P(S + O \le M) = 1`;
@@ -20,10 +23,13 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from theory.registry import Result, register
-from theory.symbols import O, j
+from theory.symbols import O, Quantity, j
 
 __all__ = [
     "alg1_memory_safe",
@@ -37,36 +43,39 @@ __all__ = [
 ]
 
 
-def necessary_condition(rates, mean_memory_times, memory_tokens):
+def necessary_condition(rates: Iterable[Quantity], mean_memory_times: Iterable[Quantity],
+                        memory_tokens: Quantity) -> Boolean:
     """The relation Σ_k λ_k E[W_k] ≤ M (a sympy Relational, or a bool at numbers)."""
     lhs = sum(sp.sympify(x) * sp.sympify(w) for x, w in zip(rates, mean_memory_times, strict=True))
     return sp.Le(lhs, sp.sympify(memory_tokens))
 
 
-def lambda_max(memory_tokens, mean_memory_time):
+def lambda_max(memory_tokens: Quantity, mean_memory_time: Quantity) -> sp.Expr:
     """M / E[W]: the largest rate meeting the necessary condition."""
     return sp.sympify(memory_tokens) / sp.sympify(mean_memory_time)
 
 
-def hard_cap_violation(pairs_with_probs, memory_tokens):
+def hard_cap_violation(pairs_with_probs: Iterable[tuple[tuple[Quantity, Quantity], Quantity]],
+                       memory_tokens: Quantity) -> sp.Expr:
     """P(S + O > M) for a finite law given as ((s, o), prob) pairs (exact)."""
     m = sp.sympify(memory_tokens)
     return sum((sp.sympify(pr) for (s, o), pr in pairs_with_probs if s + o > m), sp.Integer(0))
 
 
-def zipf_decode_second_moment(a_param):
+def zipf_decode_second_moment(a_param: Quantity) -> sp.Expr:
     """E[O²] for Zipf(a) on {1, 2, ...}: Σ o^(2-a)/ζ(a), left unevaluated when divergent."""
     a_param = sp.sympify(a_param)
     return sp.Sum(O ** (2 - a_param), (O, 1, sp.oo)) / sp.zeta(a_param)
 
 
-def heavy_tail_no_stable_rate(a_param) -> bool:
+def heavy_tail_no_stable_rate(a_param: Quantity) -> bool:
     """True when the Zipf(a) decode law has E[O²] = ∞ (so E[W] = ∞: no stable rate)."""
     series = sp.Sum(O ** (2 - sp.sympify(a_param)), (O, 1, sp.oo))
     return not bool(series.is_convergent())
 
 
-def alg1_peak_memory(budgets, prompts, decodes):
+def alg1_peak_memory(budgets: Iterable[Quantity], prompts: Iterable[Quantity],
+                     decodes: Iterable[Quantity]) -> sp.Expr:
     """Σ_k b_k Σ_{j=1}^{o_k} (l_k + j), summed by sympy (= Σ_k b_k w_k)."""
     total = sp.Integer(0)
     for b, length, o in zip(budgets, prompts, decodes, strict=True):
@@ -74,12 +83,14 @@ def alg1_peak_memory(budgets, prompts, decodes):
     return sp.simplify(total)
 
 
-def alg1_memory_safe(budgets, prompts, decodes, memory_tokens):
+def alg1_memory_safe(budgets: Iterable[Quantity], prompts: Iterable[Quantity], decodes: Iterable[Quantity],
+                     memory_tokens: Quantity) -> Boolean:
     """Inequality (2): Σ_k b_k w_k ≤ M."""
     return sp.Le(alg1_peak_memory(budgets, prompts, decodes), sp.sympify(memory_tokens))
 
 
-def alg1_stable(budgets, rates, prompts, decodes, memory_tokens):
+def alg1_stable(budgets: Iterable[Quantity], rates: Iterable[Quantity], prompts: Iterable[Quantity],
+                decodes: Iterable[Quantity], memory_tokens: Quantity) -> Boolean:
     """Theorem 3.3: inequality (2) and b_k > λ_k for every class (a sympy And)."""
     strict = [sp.Gt(sp.sympify(b), sp.sympify(x)) for b, x in zip(budgets, rates, strict=True)]
     return sp.And(alg1_memory_safe(budgets, prompts, decodes, memory_tokens), *strict)

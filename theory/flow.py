@@ -1,5 +1,8 @@
 r"""Algorithm 2 (flow control) in saturation: mean and variance of the memory in use (sympy).
 
+Numeric twin: :mod:`numerics.analysis.flow` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 With i.i.d. budgets B (mean r, variance σ_B²) and per-age terms :math:`X_a = (S+a+1)1\{O>a\}`
 (:math:`\mu_a = E X_a`, :math:`\nu_a = E X_a^2`), the saturated memory
 :math:`U = \sum_a \sum_{m \le B_{t-a}} X_{a,m}` has
@@ -28,7 +31,7 @@ import sympy as sp
 
 from theory.closed_forms import _first_branch
 from theory.registry import Result, register
-from theory.symbols import a
+from theory.symbols import BudgetKind, Quantity, a
 
 __all__ = [
     "budget_variance",
@@ -39,7 +42,7 @@ __all__ = [
 ]
 
 
-def budget_variance(kind: str, rate):
+def budget_variance(kind: BudgetKind, rate: Quantity) -> sp.Expr:
     """σ_B² of the budget law with mean ``rate``."""
     rate = sp.sympify(rate)
     if kind == "deterministic":
@@ -52,12 +55,13 @@ def budget_variance(kind: str, rate):
     raise ValueError(f"unknown budget law {kind!r} (deterministic, randomized, poisson)")
 
 
-def flow_saturated_mean(rate, mean_memory_time):
+def flow_saturated_mean(rate: Quantity, mean_memory_time: Quantity) -> sp.Expr:
     """E[U] = r·E[W]."""
     return sp.sympify(rate) * sp.sympify(mean_memory_time)
 
 
-def flow_saturated_variance(rate, within, between, kind: str = "randomized"):
+def flow_saturated_variance(rate: Quantity, within: Quantity, between: Quantity,
+                            kind: BudgetKind = "randomized") -> sp.Expr:
     """Var U = r·Σ(ν_a − μ_a²) + σ_B²·Σ μ_a² given the two age sums."""
     return sp.sympify(rate) * sp.sympify(within) + budget_variance(kind, rate) * sp.sympify(between)
 
@@ -70,12 +74,13 @@ def _geometric_age_sum_closed() -> sp.Expr:
     return sp.simplify(_first_branch(sp.summation((_C + a) ** 2 * _X**a, (a, 0, sp.oo))))
 
 
-def geometric_age_sum(c, x):
+def geometric_age_sum(c: Quantity, x: Quantity) -> sp.Expr:
     """F(c, x) = Σ_{a≥0} (c + a)² x^a for 0 < x < 1, summed by sympy (closed form cached)."""
     return sp.simplify(_geometric_age_sum_closed().subs({_C: sp.sympify(c), _X: sp.sympify(x)}))
 
 
-def flow_saturated_variance_geometric(s, p, rate, kind: str = "randomized"):
+def flow_saturated_variance_geometric(s: Quantity, p: Quantity, rate: Quantity,
+                                      kind: BudgetKind = "randomized") -> sp.Expr:
     """Var U for S ≡ s, O ~ geometric(p) on {1, 2, ...}: r[F(c,q) − F(c,q²)] + σ_B² F(c,q²)."""
     s, p = sp.sympify(s), sp.sympify(p)
     q = 1 - p

@@ -1,5 +1,8 @@
 r"""Greedy admission in the fluid limit: the throughput lost to evictions (sympy).
 
+Numeric twin: :mod:`numerics.chains.fluid` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 Homogeneous saturated requests (prompt s, decode d), greedy admit-all with LIFO eviction and
 recompute. The eviction-free equilibrium runs M / W requests per slot, :math:`W = s d +
 d(d+1)/2`; greedy's limit cycle fills memory with young requests and evicts before they finish,
@@ -24,11 +27,12 @@ from __future__ import annotations
 import sympy as sp
 
 from theory.registry import Result, register
+from theory.symbols import Quantity
 
 __all__ = ["greedy_throughput_ratio"]
 
 
-def greedy_throughput_ratio(prompt, decode):
+def greedy_throughput_ratio(prompt: Quantity, decode: Quantity) -> sp.Expr:
     """(s + (d + 1)/2) / (s + d): greedy's fluid throughput over the eviction-free equilibrium."""
     s, d = sp.sympify(prompt), sp.sympify(decode)
     return sp.simplify((s + (d + 1) / 2) / (s + d))

@@ -1,5 +1,8 @@
 r"""Neighbouring results: convex order of budgets, decay of overflow, heavy tails, other papers.
 
+Numeric twin: :mod:`numerics.analysis.neighbours` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 * ``thm:convex-order`` — per cohort the log-PGF of the budget at φ = E[z^X] is ordered
   :math:`r\log\varphi \le \lfloor r\rfloor\log\varphi + \log(1-f+f\varphi) \le r(\varphi-1)`
   (deterministic ≤ randomised ≤ Poisson at equal mean r, f = r − ⌊r⌋; the first is an equality
@@ -38,6 +41,7 @@ from __future__ import annotations
 import sympy as sp
 
 from theory.registry import Result, register
+from theory.symbols import BudgetKind, Quantity
 
 __all__ = [
     "budget_log_pgf",
@@ -51,7 +55,7 @@ __all__ = [
 ]
 
 
-def budget_log_pgf(kind: str, rate, phi):
+def budget_log_pgf(kind: BudgetKind, rate: Quantity, phi: Quantity) -> sp.Expr:
     """log E[φ^B] for the budget law with mean ``rate`` (deterministic, randomized, poisson)."""
     r, phi = sp.sympify(rate), sp.sympify(phi)
     if kind == "deterministic":
@@ -65,13 +69,13 @@ def budget_log_pgf(kind: str, rate, phi):
     raise ValueError(f"unknown budget law {kind!r} (deterministic, randomized, poisson)")
 
 
-def overflow_decay_exponent(slack, variance, increment):
+def overflow_decay_exponent(slack: Quantity, variance: Quantity, increment: Quantity) -> sp.Expr:
     """I(Δ) = Δ² / (2(V + cΔ/3)): the Bernstein bound is exp(−I(Δ))."""
     d, v, c = (sp.sympify(x) for x in (slack, variance, increment))
     return d**2 / (2 * (v + c * d / 3))
 
 
-def zipf_survival(a_param, x):
+def zipf_survival(a_param: Quantity, x: Quantity) -> sp.Expr:
     """P(O > x) for Zipf(a) on {1, 2, ...}: ζ(a, x + 1) / ζ(a) (Hurwitz zeta).
 
     Left unevaluated (``evaluate=False``): for integer a and x sympy would otherwise expand
@@ -81,30 +85,31 @@ def zipf_survival(a_param, x):
     return sp.zeta(a_param, x + 1, evaluate=False) / sp.zeta(a_param)
 
 
-def pareto_clipped_second_moment(alpha, clip):
+def pareto_clipped_second_moment(alpha: Quantity, clip: Quantity) -> sp.Expr:
     """E[min(O, L)²] for P(O > x) = x^(−α), x ≥ 1: ∫_0^L 2x P(O > x) dx, integrated by sympy."""
     alpha, clip = sp.sympify(alpha), sp.sympify(clip)
     x = sp.Symbol("x", positive=True)
     return sp.simplify(1 + sp.integrate(2 * x * x ** (-alpha), (x, 1, clip)))
 
 
-def nie_memory_time(prompt, decode, chunk):
+def nie_memory_time(prompt: Quantity, decode: Quantity, chunk: Quantity) -> sp.Expr:
     """Nie–Si–Zhou's g(s, o) = (1 + s/ŝ)·s/2 + s·o + (1 + o)·o/2."""
     s, o, c = (sp.sympify(x) for x in (prompt, decode, chunk))
     return (1 + s / c) * s / 2 + s * o + (1 + o) * o / 2
 
 
-def nie_critical_rate(memory_tokens, mean_g, batch_time):
+def nie_critical_rate(memory_tokens: Quantity, mean_g: Quantity, batch_time: Quantity) -> sp.Expr:
     """μ = M / (b̄·E[g]) requests per second."""
     return sp.sympify(memory_tokens) / (sp.sympify(batch_time) * sp.sympify(mean_g))
 
 
-def staircase_batch_time(tokens, c, a, b0):
+def staircase_batch_time(tokens: Quantity, c: Quantity, a: Quantity, b0: Quantity) -> sp.Expr:
     """t_b = c + a·⌈b / b0⌉."""
     return sp.sympify(c) + sp.sympify(a) * sp.ceiling(sp.sympify(tokens) / sp.sympify(b0))
 
 
-def token_budget_capacity(b_max, mean_prompt, mean_decode, c, a, b0):
+def token_budget_capacity(b_max: Quantity, mean_prompt: Quantity, mean_decode: Quantity, c: Quantity,
+                          a: Quantity, b0: Quantity) -> sp.Expr:
     """λ* = b_max / (t_{b_max}·(m_p + m_d)) requests per time unit of t."""
     tb = staircase_batch_time(b_max, c, a, b0)
     return sp.sympify(b_max) / (tb * (sp.sympify(mean_prompt) + sp.sympify(mean_decode)))

@@ -1,5 +1,8 @@
 r"""The activation queue (bulk-service queue) and its Kingman-type bound (sympy).
 
+Numeric twin: :mod:`numerics.chains.queues` (functions of the same names; ``tests/test_twins.py`` checks
+that they agree).
+
 The waiting queue of flow control, and of each class under Algorithm 1, recorded after
 activation, is the reflected random walk :math:`Q' = (Q + X)^+` with :math:`X = A - B`, i.i.d.
 arrivals A (mean λ, variance :math:`\sigma_A^2`; Poisson: :math:`\sigma_A^2 = \lambda`) and budgets
@@ -34,12 +37,13 @@ from __future__ import annotations
 import sympy as sp
 
 from theory.registry import Result, register
+from theory.symbols import Quantity
 
 __all__ = ["bulk_queue_mean", "bulk_queue_mean_unit_budget", "kingman_bound"]
 
 
-def bulk_queue_mean(arrival_rate, rate, unused_second_moment, arrival_variance=None,
-                    budget_variance=0):
+def bulk_queue_mean(arrival_rate: Quantity, rate: Quantity, unused_second_moment: Quantity,
+                    arrival_variance: Quantity | None = None, budget_variance: Quantity = 0) -> sp.Expr:
     """E[Q] = (σ_A² + σ_B² + (r − λ)² − E[Y²]) / (2(r − λ)); σ_A² defaults to λ (Poisson)."""
     lam, r, ey2 = (sp.sympify(x) for x in (arrival_rate, rate, unused_second_moment))
     var_a = lam if arrival_variance is None else sp.sympify(arrival_variance)
@@ -47,13 +51,14 @@ def bulk_queue_mean(arrival_rate, rate, unused_second_moment, arrival_variance=N
     return sp.simplify((var_a + sp.sympify(budget_variance) + drift**2 - ey2) / (2 * drift))
 
 
-def bulk_queue_mean_unit_budget(arrival_rate):
+def bulk_queue_mean_unit_budget(arrival_rate: Quantity) -> sp.Expr:
     """E[Q] for B ≡ 1: E[Y²] = E[Y] = 1 − λ gives λ² / (2(1 − λ))."""
     lam = sp.sympify(arrival_rate)
     return bulk_queue_mean(lam, 1, 1 - lam)
 
 
-def kingman_bound(arrival_rate, rate, arrival_variance=None, budget_variance=0):
+def kingman_bound(arrival_rate: Quantity, rate: Quantity, arrival_variance: Quantity | None = None,
+                  budget_variance: Quantity = 0) -> sp.Expr:
     """(σ_A² + σ_B²) / (2(r − λ)) ≥ E[Q]; σ_A² defaults to λ (Poisson arrivals)."""
     lam, r = sp.sympify(arrival_rate), sp.sympify(rate)
     var_a = lam if arrival_variance is None else sp.sympify(arrival_variance)

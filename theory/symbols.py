@@ -1,10 +1,13 @@
 """The model's symbols (sympy), with the assumptions the results need.
 
 S prompt length, O decode length (O ≥ 1), M KV-cache tokens, λ arrival rate per slot, r mean
-activation rate per slot, θ Chernoff parameter, Δ slack, V variance.
+activation rate per slot, θ Chernoff parameter, Δ slack, V variance; and the types the
+functions of :mod:`theory` take (:data:`Quantity`, :data:`BudgetKind`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import sympy as sp
 
@@ -12,8 +15,10 @@ __all__ = [
     "DELTA",
     "THETA",
     "A",
+    "BudgetKind",
     "M",
     "O",
+    "Quantity",
     "S",
     "V",
     "a",
@@ -39,3 +44,9 @@ z = sp.Symbol("z", positive=True)
 a = sp.Symbol("a", integer=True, nonnegative=True)
 j = sp.Symbol("j", integer=True, nonnegative=True)
 k = sp.Symbol("k", integer=True, positive=True)
+
+#: A quantity the functions of :mod:`theory` take: a sympy expression or a Python number (``int``
+#: and sympy ``Rational`` arguments keep every result exact).
+Quantity = sp.Expr | int | float
+#: The budget laws by name (the names :class:`numerics.model.budget.BudgetLaw` takes).
+BudgetKind = Literal["deterministic", "randomized", "poisson"]

@@ -1,5 +1,8 @@
 r"""Tail bounds on the flow-control overflow probability P(U > M), and the rate r*(ε).
 
+Symbolic twin: :mod:`theory.bounds` (functions of the same names; ``tests/test_twins.py``
+checks that they agree).
+
 U is the saturated active-set memory of Algorithm 2 at mean activation rate r (see
 :mod:`numerics.analysis.flow`); Δ = M − r·E[W] is the slack. For Δ > 0 (else every bound is 1):
 
@@ -38,21 +41,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 from scipy import optimize, special
 
 from numerics.analysis.flow import age_sums, log_mgf_from_ages, log_stay_by_age
 from numerics.errors import WorkloadError
-from numerics.model.budget import BudgetLaw
+from numerics.model.budget import BudgetKind, BudgetLaw
 from numerics.model.workload import Workload
 
 __all__ = [
     "BOUNDS",
     "VALID_BOUNDS",
+    "BoundChoice",
+    "BoundFunction",
+    "BoundName",
     "BoundNotApplicable",
     "FlowRate",
     "FlowTails",
+    "ValidBound",
     "bernstein_bound",
     "cantelli_bound",
     "chernoff_bound",
@@ -62,9 +70,13 @@ __all__ = [
 ]
 
 #: Valid upper bounds on P(U > M), tightest-first is decided per case.
-VALID_BOUNDS = ("hoeffding", "bernstein", "chernoff", "cantelli")
+ValidBound = Literal["hoeffding", "bernstein", "chernoff", "cantelli"]
 #: Everything we can evaluate; "gaussian" is an approximation, not a bound.
-BOUNDS = (*VALID_BOUNDS, "gaussian")
+BoundName = Literal[ValidBound, "gaussian"]
+#: The ``bound`` option of :func:`flow_rate`: one name, or the tightest valid bound at each rate.
+BoundChoice = Literal[BoundName, "best"]
+VALID_BOUNDS: tuple[ValidBound, ...] = get_args(ValidBound)
+BOUNDS: tuple[BoundName, ...] = get_args(BoundName)
 
 _LOG_TINY = -745.0  # log of the smallest subnormal double: log-probabilities are clipped here
 
@@ -78,10 +90,11 @@ class FlowRate:
     """A flow-control activation rate r*(ε) and how it was certified."""
 
     rate_per_slot: float
-    bound: str
+    #: the bound that certified the rate, ``"exact"`` (the exact tail) or ``"none"`` (rate 0)
+    bound: BoundName | Literal["exact", "none"]
     overflow_bound: float
     epsilon: float
-    budget: str
+    budget: BudgetKind
 
 
 class FlowTails:
@@ -132,7 +145,7 @@ class FlowTails:
         return rate * self._excess
 
     # ------------------------------------------------------------------ the bounds
-    def log_bound(self, name: str, budget: BudgetLaw) -> float:
+    def log_bound(self, name: BoundName, budget: BudgetLaw) -> float:
         """log of the named bound (or approximation) at the budget law's rate."""
         rate = budget.rate_per_slot
         delta = self.slack(rate)
@@ -151,14 +164,14 @@ class FlowTails:
                              self.penalty(rate))
         return _log_plus(self._chernoff_log(budget), self.penalty(rate))
 
-    def bound(self, name: str, rate: float, budget: str | BudgetLaw = "randomized") -> float:
+    def bound(self, name: BoundName, rate: float, budget: BudgetKind | BudgetLaw = "randomized") -> float:
         """The named bound on P(U > M) at rate ``rate`` (capped at 1)."""
         law = budget if isinstance(budget, BudgetLaw) else BudgetLaw(budget, rate)
         return min(1.0, math.exp(max(self.log_bound(name, law), _LOG_TINY)))
 
-    def bounds(self, rate: float, budget: str = "randomized") -> dict[str, float | None]:
+    def bounds(self, rate: float, budget: BudgetKind = "randomized") -> dict[BoundName, float | None]:
         """Every bound at ``rate``; None where the bound is not applicable."""
-        out: dict[str, float | None] = {}
+        out: dict[BoundName, float | None] = {}
         for name in BOUNDS:
             try:
                 out[name] = self.bound(name, rate, budget)
@@ -166,9 +179,9 @@ class FlowTails:
                 out[name] = None
         return out
 
-    def applicable(self, budget: str = "randomized") -> dict[str, str | None]:
+    def applicable(self, budget: BudgetKind = "randomized") -> dict[BoundName, str | None]:
         """For each bound: None if it applies, else the reason it does not."""
-        out: dict[str, str | None] = {}
+        out: dict[BoundName, str | None] = {}
         for name in BOUNDS:
             try:
                 self._check(name, budget)
@@ -229,7 +242,7 @@ class FlowTails:
         return float(min(res.fun, h_hi, 0.0))
 
     # ------------------------------------------------------------------ r*(ε)
-    def best_log_bound(self, budget: BudgetLaw) -> tuple[float, str]:
+    def best_log_bound(self, budget: BudgetLaw) -> tuple[float, ValidBound | Literal["none"]]:
         """The smallest valid bound at this budget and its name."""
         best, which = 0.0, "none"
         for name in VALID_BOUNDS:
@@ -241,7 +254,8 @@ class FlowTails:
                 best, which = value, name
         return best, which
 
-    def flow_rate(self, epsilon: float, budget: str = "randomized", bound: str = "best") -> FlowRate:
+    def flow_rate(self, epsilon: float, budget: BudgetKind = "randomized",
+                  bound: BoundChoice = "best") -> FlowRate:
         """The largest mean activation rate r whose overflow bound is ≤ ε.
 
         ``bound`` is one name of :data:`BOUNDS` or ``"best"`` (the tightest valid bound at each r).
@@ -294,41 +308,33 @@ def _log_plus(log_a: float, b: float) -> float:
 
 
 # ---------------------------------------------------------------------- numeric twins
-def _single(name: str, workload, memory_tokens, rate, budget) -> float:
-    return FlowTails(workload, memory_tokens).bound(name, rate, budget)
+class BoundFunction(Protocol):
+    """The signature of the numeric twins below: P(U > M) at the budget law's mean rate."""
+
+    def __call__(self, workload: Workload, memory_tokens: int, rate_per_slot: float,
+                 budget: BudgetKind = "randomized") -> float: ...
 
 
-def hoeffding_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
-                    budget: str = "randomized") -> float:
-    """Hoeffding's bound on P(U > M) (see the module docstring)."""
-    return _single("hoeffding", workload, memory_tokens, rate_per_slot, budget)
+def _twin(name: BoundName, summary: str) -> BoundFunction:
+    """The module-level function for one bound: :meth:`FlowTails.bound` on a fresh FlowTails."""
+
+    def twin(workload: Workload, memory_tokens: int, rate_per_slot: float,
+             budget: BudgetKind = "randomized") -> float:
+        return FlowTails(workload, memory_tokens).bound(name, rate_per_slot, budget)
+
+    twin.__name__ = twin.__qualname__ = "gaussian_approximation" if name == "gaussian" else f"{name}_bound"
+    twin.__doc__ = summary
+    return twin
 
 
-def bernstein_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
-                    budget: str = "randomized") -> float:
-    """Bernstein's bound on P(U > M)."""
-    return _single("bernstein", workload, memory_tokens, rate_per_slot, budget)
-
-
-def chernoff_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
-                   budget: str = "randomized") -> float:
-    """The Chernoff bound inf_θ exp(−θM + log E e^{θU}) on P(U > M)."""
-    return _single("chernoff", workload, memory_tokens, rate_per_slot, budget)
-
-
-def cantelli_bound(workload: Workload, memory_tokens: int, rate_per_slot: float,
-                   budget: str = "randomized") -> float:
-    """Cantelli's one-sided Chebyshev bound V/(V + Δ²) on P(U > M)."""
-    return _single("cantelli", workload, memory_tokens, rate_per_slot, budget)
-
-
-def gaussian_approximation(workload: Workload, memory_tokens: int, rate_per_slot: float,
-                           budget: str = "randomized") -> float:
-    """Φ̄(Δ/√V): the normal approximation of P(U > M) — NOT a bound."""
-    return _single("gaussian", workload, memory_tokens, rate_per_slot, budget)
+hoeffding_bound = _twin("hoeffding", "Hoeffding's bound on P(U > M) (see the module docstring).")
+bernstein_bound = _twin("bernstein", "Bernstein's bound on P(U > M).")
+chernoff_bound = _twin("chernoff", "The Chernoff bound inf_θ exp(−θM + log E e^{θU}) on P(U > M).")
+cantelli_bound = _twin("cantelli", "Cantelli's one-sided Chebyshev bound V/(V + Δ²) on P(U > M).")
+gaussian_approximation = _twin("gaussian", "Φ̄(Δ/√V): the normal approximation of P(U > M) — NOT a bound.")
 
 
 def flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
-              budget: str = "randomized", bound: str = "best") -> FlowRate:
+              budget: BudgetKind = "randomized", bound: BoundChoice = "best") -> FlowRate:
     """r*(ε): the largest mean activation rate whose overflow bound is ≤ ε."""
     return FlowTails(workload, memory_tokens).flow_rate(epsilon, budget, bound)

@@ -1,5 +1,8 @@
 r"""From slots to seconds: the compute-coupled capacity and per-second rates.
 
+Symbolic twin: :mod:`theory.capacity` (functions of the same names; ``tests/test_twins.py``
+checks that they agree).
+
 With a step-time model τ(B, K, P) (:mod:`numerics.model.steptime`) the memory constraint at the fluid
 fixed point reads :math:`\lambda_s E[W] \le M` with :math:`\lambda_s = \Lambda \bar\tau` requests
 per slot, and at full memory the batch holds :math:`B_M = M E[O]/E[W]` requests, :math:`K = M`

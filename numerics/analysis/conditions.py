@@ -1,5 +1,9 @@
 r"""Stability conditions, numerically: the twins of :mod:`theory.conditions`.
 
+Symbolic twin: :mod:`theory.conditions` (functions of the same names; ``tests/test_twins.py``
+checks that they agree), and :mod:`theory.closed_forms` for ``memory_time`` and
+``mean_memory_time``.
+
 * Memory-time of a request: :math:`W = S\,O + O(O+1)/2` (``def:memory-time``).
 * Necessary condition for any scheduler (Dong & Cao, Prop. 3.2): :math:`\sum_k \lambda_k E[W_k]
   \le M` (``prop:necessary``); with the class mix fixed the largest total rate is
@@ -26,9 +30,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from numerics.errors import WorkloadError
-from numerics.model.workload import Workload
+from numerics.model.workload import Lengths, RequestClass, Workload
 
 __all__ = [
     "alg1_memory_safe",
@@ -44,7 +49,7 @@ __all__ = [
 ]
 
 
-def memory_time(prompt, decode):
+def memory_time(prompt: ArrayLike, decode: ArrayLike) -> int | np.ndarray | float:
     """W = S·O + O(O+1)/2: memory-slots a request occupies (works elementwise on arrays)."""
     if isinstance(prompt, int | np.integer) and isinstance(decode, int | np.integer):
         return int(prompt) * int(decode) + int(decode) * (int(decode) + 1) // 2
@@ -53,7 +58,7 @@ def memory_time(prompt, decode):
     return s * o + o * (o + 1) / 2
 
 
-def mean_memory_time(model) -> float:
+def mean_memory_time(model: Workload | RequestClass | Lengths) -> float:
     """E[W] of a Workload (its class mix), a RequestClass, or a length model."""
     if isinstance(model, Workload):
         return model.mean_memory_time
@@ -66,14 +71,15 @@ def mean_memory_time(model) -> float:
         ) from None
 
 
-def necessary_condition(rates, mean_memory_times, memory_tokens) -> bool:
+def necessary_condition(rates: ArrayLike, mean_memory_times: ArrayLike, memory_tokens: float) -> bool:
     """Σ_k λ_k E[W_k] ≤ M (Prop. 3.2): False means no scheduler keeps the system stable."""
     rates = np.asarray(rates, dtype=float)
     w = np.asarray(mean_memory_times, dtype=float)
     return bool(np.dot(rates, w) <= memory_tokens)
 
 
-def lambda_max_from(memory_tokens, mean_memory_times, mix=None) -> float:
+def lambda_max_from(memory_tokens: float, mean_memory_times: ArrayLike,
+                    mix: ArrayLike | None = None) -> float:
     """Largest total rate (per slot) meeting Prop. 3.2 with the class mix ``mix`` kept."""
     w = np.atleast_1d(np.asarray(mean_memory_times, dtype=float))
     mix = np.full(w.size, 1.0 / w.size) if mix is None else np.asarray(mix, dtype=float)
@@ -97,7 +103,7 @@ def heavy_tail_no_stable_rate(workload: Workload) -> bool:
     return not all(math.isfinite(c.lengths.decode_law.second_moment) for c in workload.classes)
 
 
-def alg1_peak_memory(budgets, memory_times) -> int | float:
+def alg1_peak_memory(budgets: ArrayLike, memory_times: ArrayLike) -> int | float:
     """Σ_k b_k w_k: the saturated peak memory of Algorithm 1 with known lengths."""
     b = np.asarray(budgets)
     w = np.asarray(memory_times)
@@ -109,12 +115,12 @@ def alg1_peak_memory(budgets, memory_times) -> int | float:
     return int(total) if np.issubdtype(total.dtype, np.integer) else float(total)
 
 
-def alg1_memory_safe(budgets, memory_times, memory_tokens) -> bool:
+def alg1_memory_safe(budgets: ArrayLike, memory_times: ArrayLike, memory_tokens: float) -> bool:
     """Inequality (2): Σ_k b_k w_k ≤ M — no overflow without any memory check."""
     return bool(alg1_peak_memory(budgets, memory_times) <= memory_tokens)
 
 
-def alg1_stable(budgets, rates, memory_times, memory_tokens) -> bool:
+def alg1_stable(budgets: ArrayLike, rates: ArrayLike, memory_times: ArrayLike, memory_tokens: float) -> bool:
     """Thm. 3.3: memory-safe and b_k > λ_k for every class."""
     b = np.asarray(budgets, dtype=float)
     lam = np.asarray(rates, dtype=float)

@@ -1,5 +1,8 @@
 r"""Algorithm 2 (flow control) in saturation: the law of the active-set memory.
 
+Symbolic twin: :mod:`theory.flow` (functions of the same names; ``tests/test_twins.py``
+checks that they agree).
+
 Each slot flow control activates :math:`B_t` requests, i.i.d. from a *budget law* with mean r:
 
 * ``deterministic``: :math:`B \equiv r` (r an integer), :math:`\sigma_B^2 = 0`;
@@ -39,7 +42,7 @@ import math
 
 import numpy as np
 
-from numerics.model.budget import BudgetLaw
+from numerics.model.budget import BudgetKind, BudgetLaw
 from numerics.model.workload import Workload
 
 __all__ = [
@@ -51,7 +54,7 @@ __all__ = [
     "log_stay_by_age",
 ]
 
-def _budget(budget, rate) -> BudgetLaw:
+def _budget(budget: BudgetKind | BudgetLaw, rate: float) -> BudgetLaw:
     return budget if isinstance(budget, BudgetLaw) else BudgetLaw(budget, rate)
 
 
@@ -65,7 +68,8 @@ def age_sums(mu: np.ndarray, nu: np.ndarray) -> tuple[float, float]:
     return float(np.sum(nu - mu * mu)), float(np.sum(mu * mu))
 
 
-def flow_saturated_variance(workload: Workload, rate_per_slot: float, budget="randomized") -> float:
+def flow_saturated_variance(workload: Workload, rate_per_slot: float,
+                            budget: BudgetKind | BudgetLaw = "randomized") -> float:
     """Var U = r Σ_a (ν_a − μ_a²) + σ_B² Σ_a μ_a² for the given budget law."""
     law = _budget(budget, rate_per_slot)
     if not math.isfinite(workload.decode_second_moment):

@@ -1,8 +1,10 @@
-"""Numeric twins of the results registered in ``theory/neighbours.py``.
+"""Neighbouring results, numerically: the twins of :mod:`theory.neighbours`.
+
+Symbolic twin: :mod:`theory.neighbours` (functions of the same names; ``tests/test_twins.py``
+checks that they agree).
 
 Budget-law PGFs (convex order), the Bernstein decay exponent, Zipf and clipped-Pareto tails (heavy
-tails), Nie–Si–Zhou's critical rate and Li–Dai–Peng's token-budget capacity. Each has a sympy
-function of the same name in :mod:`theory`; ``tests/test_twins.py`` checks that they agree.
+tails), Nie–Si–Zhou's critical rate and Li–Dai–Peng's token-budget capacity.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from numerics.model.budget import BudgetLaw
+from numerics.model.budget import BudgetKind, BudgetLaw
 
 __all__ = [
     "budget_log_pgf",
@@ -23,7 +26,7 @@ __all__ = [
 ]
 
 
-def budget_log_pgf(kind: str, rate_per_slot: float, phi):
+def budget_log_pgf(kind: BudgetKind, rate_per_slot: float, phi: ArrayLike) -> np.ndarray | float:
     """log E[φ^B] of the budget law with mean r, elementwise in φ > 0 (``thm:convex-order``)."""
     law = BudgetLaw(kind, rate_per_slot)
     return law.log_pgf_of_log(np.log(np.asarray(phi, dtype=float)))

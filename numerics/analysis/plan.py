@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
-from numerics.analysis.bounds import BOUNDS, BoundNotApplicable, FlowTails
+from numerics.analysis.bounds import BOUNDS, BoundName, BoundNotApplicable, FlowTails
 from numerics.analysis.capacity import compute_coupled_capacity, rate_per_second
 from numerics.analysis.conditions import lambda_max as _lambda_max
 from numerics.errors import WorkloadError
+from numerics.model.budget import BudgetKind
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import Workload, check_hard_cap, ensure_memory
 
@@ -51,9 +53,9 @@ class Plan:
     mean_memory_time: float
     lambda_max: float
     epsilon: float
-    budget: str
+    budget: BudgetKind
     flow_rate: float
-    bound: str
+    bound: BoundName | Literal["exact", "none"]
     overflow_bound: float
     admissible_rate_max: float
     expected_kv_util: float
@@ -137,7 +139,7 @@ def make_plan(
     workload: Workload,
     memory_tokens: int | None = None,
     epsilon: float = 1e-6,
-    budget: str = "randomized",
+    budget: BudgetKind = "randomized",
     step_time: StepTimeModel | None = None,
     arrival_rate: float | None = None,
     exact: bool = False,

@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from numerics.analysis.bounds import FlowTails
 from numerics.errors import WorkloadError
+from numerics.model.budget import BudgetKind
 from numerics.model.workload import RequestClass, Workload, ensure_memory
 
 __all__ = [
@@ -40,14 +42,14 @@ __all__ = [
 ]
 
 
-def _weights(memory_times) -> np.ndarray:
+def _weights(memory_times: ArrayLike) -> np.ndarray:
     w = np.asarray(memory_times, dtype=float)
     if w.ndim != 1 or w.size == 0 or np.any(~np.isfinite(w)) or np.any(w <= 0):
         raise WorkloadError(f"memory-times must be positive and finite, got {memory_times!r}")
     return w
 
 
-def necessary_vertices(memory_times, memory_tokens) -> np.ndarray:
+def necessary_vertices(memory_times: ArrayLike, memory_tokens: int) -> np.ndarray:
     """Vertices of the necessary polytope: 0 and M/E[W_k] on each axis (rows)."""
     w = _weights(memory_times)
     m = ensure_memory(memory_tokens)
@@ -56,7 +58,7 @@ def necessary_vertices(memory_times, memory_tokens) -> np.ndarray:
     return verts
 
 
-def alg1_maximal_budgets(memory_times, memory_tokens) -> np.ndarray:
+def alg1_maximal_budgets(memory_times: ArrayLike, memory_tokens: int) -> np.ndarray:
     """All maximal integer budget vectors b with Σ b_k w_k ≤ M (two classes: one per b_1)."""
     w = _weights(memory_times)
     m = ensure_memory(memory_tokens)
@@ -68,7 +70,7 @@ def alg1_maximal_budgets(memory_times, memory_tokens) -> np.ndarray:
     return np.stack([b1, b2], axis=1)
 
 
-def alg1_staircase(memory_times, memory_tokens) -> np.ndarray:
+def alg1_staircase(memory_times: ArrayLike, memory_tokens: int) -> np.ndarray:
     """Corner points of the two-class Algorithm 1 region ∪_b [0, b_1) × [0, b_2).
 
     Row i is the budget pair (b_1, b_2) with b_2 maximal for b_1 = i; λ is admissible iff
@@ -77,7 +79,7 @@ def alg1_staircase(memory_times, memory_tokens) -> np.ndarray:
     return alg1_maximal_budgets(memory_times, memory_tokens)
 
 
-def alg1_admissible(rates, memory_times, memory_tokens) -> bool:
+def alg1_admissible(rates: ArrayLike, memory_times: ArrayLike, memory_tokens: int) -> bool:
     """True when some integer budget vector has b_k > λ_k and Σ b_k w_k ≤ M (two classes)."""
     lam = np.asarray(rates, dtype=float)
     budgets = alg1_maximal_budgets(memory_times, memory_tokens)
@@ -98,7 +100,7 @@ def _class_mixes(n_directions: int) -> list[np.ndarray]:
 
 
 def flow_region_boundary(workload: Workload, memory_tokens: int, epsilon: float = 1e-6,
-                         n_directions: int = 17, budget: str = "randomized") -> np.ndarray:
+                         n_directions: int = 17, budget: BudgetKind = "randomized") -> np.ndarray:
     """Boundary of the two-class flow-control ε-region: rows (λ_1, λ_2) = r*_π(ε)·π.
 
     Directions π = (cos φ, sin φ)/(cos φ + sin φ) for φ evenly spaced in [0, π/2].

@@ -76,15 +76,26 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
 from numerics.errors import FlowstabError, UnstableWorkloadError, WorkloadError
 from numerics.model.workload import IndependentLengths, Workload, ensure_memory
 
-__all__ = ["DTMC_ARRIVALS", "DTMCError", "SystemLaw", "exact_system"]
+if TYPE_CHECKING:
+    from numerics.sim.policies import FlowControl, Greedy
 
-DTMC_ARRIVALS = ("bernoulli", "poisson")
+__all__ = ["DTMC_ARRIVALS", "DTMCError", "DtmcArrivals", "DtmcEviction", "DtmcSolver", "SystemLaw",
+           "exact_system"]
+
+#: The arrival processes of the exact chain: at most one arrival per slot, or Poisson(λ).
+DtmcArrivals = Literal["bernoulli", "poisson"]
+#: What an evicted request keeps: nothing (it recomputes its prefill and decode) or its progress.
+DtmcEviction = Literal["recompute", "keep-progress"]
+#: The stationary solve: sparse LU, power iteration, or LU up to 3000 states and power beyond.
+DtmcSolver = Literal["auto", "direct", "power"]
+DTMC_ARRIVALS: tuple[DtmcArrivals, ...] = get_args(DtmcArrivals)
 #: Residual ‖πP − π‖₁ above this means the sparse solve failed (double precision gives ~1e-14).
 _RESIDUAL_TOL = 1e-9
 #: Up to this many states the stationary law is solved by sparse LU; beyond, by power iteration.
@@ -374,14 +385,14 @@ def _validate(workload, memory_tokens, policy, arrival_rate, arrivals, queue_cap
 def exact_system(
     workload: Workload,
     memory_tokens: int,
-    policy,
+    policy: FlowControl | Greedy,
     arrival_rate: float,
     *,
-    arrivals: str = "bernoulli",
+    arrivals: DtmcArrivals = "bernoulli",
     queue_cap: int = 30,
-    eviction: str = "recompute",
+    eviction: DtmcEviction = "recompute",
     max_states: int = 300_000,
-    solver: str = "auto",
+    solver: DtmcSolver = "auto",
 ) -> SystemLaw:
     """Stationary law of the small complete system (see the module docstring).
 

@@ -1,5 +1,8 @@
 r"""Fluid models of the active set: greedy's synchronised cycle and flow control's age density.
 
+Symbolic twin: :mod:`theory.fluid` (functions of the same names; ``tests/test_twins.py``
+checks that they agree).
+
 Both models follow the slot order of DESIGN.md (admission, overflow check with LIFO eviction,
 one token per active request, completion) with request counts replaced by real masses — the
 limit of the system scaled by M → ∞ with counts of order M.
@@ -63,18 +66,23 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numerics.errors import WorkloadError
 from numerics.model.workload import Workload, ensure_memory
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "FlowFluid",
     "GreedyCycle",
+    "Scalar",
     "equilibrium_state",
     "flow_fluid",
     "greedy_fluid_cycle",
@@ -82,21 +90,24 @@ __all__ = [
     "greedy_throughput_ratio",
 ]
 
+#: A fluid mass or length: exact (``int``, ``Fraction``: the map is then computed exactly) or a float.
+Scalar = int | Fraction | float
+
 #: Float mode: two fluid states within this (relative to M) count as equal in cycle detection.
 _FLOAT_CYCLE_TOL = 1e-9
 
 
-def _exact(*xs) -> bool:
+def _exact(*xs: object) -> bool:
     return all(isinstance(x, int | Fraction) and not isinstance(x, bool) for x in xs)
 
 
-def _check_sd(prompt, decode) -> None:
+def _check_sd(prompt: Scalar, decode: Scalar) -> None:
     for name, v, lo in (("prompt", prompt, 0), ("decode", decode, 1)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < lo:
             raise WorkloadError(f"{name} length must be a finite number ≥ {lo}, got {v!r}")
 
 
-def greedy_throughput_ratio(prompt, decode):
+def greedy_throughput_ratio(prompt: Scalar, decode: Scalar) -> Fraction | float:
     """(s + (d+1)/2)/(s + d): greedy's synchronised-cycle throughput over the equilibrium's.
 
     Exact (a ``Fraction``) for ``int``/``Fraction`` input, a float otherwise.
@@ -123,7 +134,7 @@ def greedy_throughput_ratio(prompt, decode):
     return (s + (d + 1) / 2) / (s + d)
 
 
-def equilibrium_state(prompt: int, decode: int, memory_tokens):
+def equilibrium_state(prompt: int, decode: int, memory_tokens: Scalar) -> list[Fraction | float]:
     """The eviction-free equilibrium: mass M/W at each age g = 1..d−1 (end-of-slot state).
 
     Exact for integer/Fraction M. W = s·d + d(d+1)/2.
@@ -135,7 +146,7 @@ def equilibrium_state(prompt: int, decode: int, memory_tokens):
     return [per_age] * (d - 1)
 
 
-def _int_sd(prompt, decode) -> tuple[int, int]:
+def _int_sd(prompt: Scalar, decode: Scalar) -> tuple[int, int]:
     _check_sd(prompt, decode)
     if int(prompt) != prompt or int(decode) != decode:
         raise WorkloadError(
@@ -144,7 +155,8 @@ def _int_sd(prompt, decode) -> tuple[int, int]:
     return int(prompt), int(decode)
 
 
-def greedy_fluid_step(state, prompt: int, decode: int, memory_tokens, watermark=0):
+def greedy_fluid_step(state: Sequence[Scalar], prompt: int, decode: int, memory_tokens: Scalar,
+                      watermark: Scalar = 0) -> tuple[list, dict[str, Scalar]]:
     """One slot of the greedy fluid map (see the module docstring).
 
     Parameters
@@ -207,26 +219,27 @@ class GreedyCycle:
 
     prompt: int
     decode: int
-    memory_tokens: object
-    watermark: object
+    memory_tokens: Scalar
+    watermark: Scalar
     transient_slots: int
     cycle_length: int
     series: dict
-    throughput_requests_per_slot: object
-    equilibrium_throughput: object
+    throughput_requests_per_slot: Scalar
+    equilibrium_throughput: Scalar
     exact: bool
 
     @property
-    def throughput_ratio(self):
+    def throughput_ratio(self) -> Scalar:
+        """Completions per slot over the cycle divided by the equilibrium's M / W."""
         return self.throughput_requests_per_slot / self.equilibrium_throughput
 
     @property
-    def closed_form_ratio(self):
+    def closed_form_ratio(self) -> Fraction | float:
         """(s + (d+1)/2)/(s + d) (the synchronised cycle's ratio)."""
         return greedy_throughput_ratio(self.prompt, self.decode)
 
     @property
-    def throughput_tokens_per_slot(self):
+    def throughput_tokens_per_slot(self) -> Scalar:
         """Goodput: d tokens per completion (evicted tokens are wasted)."""
         return self.throughput_requests_per_slot * self.decode
 
@@ -249,10 +262,10 @@ class GreedyCycle:
 def greedy_fluid_cycle(
     prompt: int,
     decode: int,
-    memory_tokens,
+    memory_tokens: Scalar,
     *,
-    watermark=0,
-    initial=None,
+    watermark: Scalar = 0,
+    initial: Sequence[Scalar] | None = None,
     max_slots: int = 100_000,
 ) -> GreedyCycle:
     """Iterate the greedy fluid map until it repeats; return the cycle it settles on.
@@ -361,7 +374,7 @@ class FlowFluid:
     def kv_util(self) -> np.ndarray:
         return self.memory / self.memory_tokens
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """The series as a pandas DataFrame (one row per slot)."""
         import pandas as pd
 

@@ -1,5 +1,8 @@
 r"""Markov chains: the activation queue of flow control (bulk-service queue).
 
+Symbolic twin: :mod:`theory.queues` (functions of the same names; ``tests/test_twins.py``
+checks that they agree).
+
 Under flow control (and per class under Algorithm 1) the waiting queue, recorded after activation,
 is the reflected random walk
 
@@ -32,7 +35,7 @@ from scipy import optimize, sparse, special, stats
 from scipy.sparse import linalg as splinalg
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
-from numerics.model.budget import BudgetLaw
+from numerics.model.budget import BudgetKind, BudgetLaw
 
 __all__ = ["QueueLaw", "activation_queue"]
 
@@ -77,7 +80,7 @@ def _pmf_on_support(dist, tail: float) -> tuple[np.ndarray, int]:
 
 
 def activation_queue(
-    arrival_rate: float, budget: str | BudgetLaw, rate_per_slot: float | None = None,
+    arrival_rate: float, budget: BudgetKind | BudgetLaw, rate_per_slot: float | None = None,
     tol: float = 1e-12,
 ) -> QueueLaw:
     """Stationary law of Q' = (Q + A − B)^+ with A ~ Poisson(λ) and B from the budget law.
@@ -168,12 +171,12 @@ def activation_queue(
 
 
 # ---------------------------------------------------------------------------------------------
-# Numeric twins of the queue and neighbouring-paper results registered in theory/queues.py and
-# theory/neighbours.py (same names there; checked against each other in tests/test_twins.py).
+# Numeric twins of the queue results registered in theory.queues (same names there; checked
+# against each other in tests/test_twins.py).
 # ---------------------------------------------------------------------------------------------
 
 
-def kingman_bound(arrival_rate: float, rate_per_slot: float, budget: str = "deterministic") -> float:
+def kingman_bound(arrival_rate: float, rate_per_slot: float, budget: BudgetKind = "deterministic") -> float:
     """(σ_A² + σ_B²) / (2(r − λ)) ≥ E[Q] for Poisson(λ) arrivals (``bound:kingman``).
 
     >>> kingman_bound(3.0, 4)
@@ -214,7 +217,8 @@ def unused_budget_moments(law: QueueLaw) -> tuple[float, float]:
     return float(np.sum(weight * y)), float(np.sum(weight * y * y))
 
 
-def bulk_queue_mean(arrival_rate: float, rate_per_slot: float, budget: str = "deterministic") -> float:
+def bulk_queue_mean(arrival_rate: float, rate_per_slot: float,
+                    budget: BudgetKind = "deterministic") -> float:
     """E[Q] of the activation queue by its stationary law (``thm:bulk-queue-mean``).
 
     >>> round(bulk_queue_mean(3.0, 4), 4)

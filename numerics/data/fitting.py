@@ -49,8 +49,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from numerics.data.traces import Trace, load_trace
@@ -62,6 +64,7 @@ from numerics.model.workload import Workload
 __all__ = [
     "FAMILIES",
     "SIG_DIGITS",
+    "FitFamily",
     "FitResult",
     "PresetFit",
     "fit_length_law",
@@ -70,8 +73,10 @@ __all__ = [
     "stored_block",
 ]
 
+#: The length families that can be fitted (spec-string family names).
+FitFamily = Literal["lognormal", "nbinom", "geom"]
 #: The families :func:`fit_length_law` tries by default.
-FAMILIES = ("lognormal", "nbinom", "geom")
+FAMILIES: tuple[FitFamily, ...] = get_args(FitFamily)
 #: Fitted parameters are rounded to this many significant digits in the spec.
 SIG_DIGITS = 4
 #: Nelder–Mead stopping tolerances on the (log-scale) parameters and on the mean negative
@@ -107,7 +112,7 @@ class FitResult:
         Every family tried, in the order given (aic = inf when the family cannot produce the data).
     """
 
-    family: str
+    family: FitFamily
     spec: str
     loglik: float
     aic: float
@@ -372,10 +377,10 @@ def _ks(law: TokenLaw, t: _Tally) -> float:
 
 
 def fit_length_law(
-    samples,
+    samples: ArrayLike,
     *,
     max_tokens: int | None = None,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[FitFamily] = FAMILIES,
     min_length: int = 0,
     label: str = "lengths",
 ) -> FitResult:
@@ -456,7 +461,7 @@ def fit_preset(
     *,
     max_prompt: int | None = None,
     max_decode: int | None = None,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[FitFamily] = FAMILIES,
 ) -> PresetFit:
     """Fit a trace's prompt and decode lengths independently and compare memory-times.
 

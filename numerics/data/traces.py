@@ -53,6 +53,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -60,10 +61,11 @@ import pandas as pd
 from numerics.errors import TraceError, WorkloadError
 from numerics.model.workload import JointLengths, RequestClass, Workload
 
-__all__ = ["TRACE_FORMATS", "Trace", "load_trace"]
+__all__ = ["TRACE_FORMATS", "Trace", "TraceFormat", "load_trace"]
 
 #: The formats :func:`load_trace` recognises.
-TRACE_FORMATS = ("azure", "mooncake", "lengths")
+TraceFormat = Literal["azure", "mooncake", "lengths"]
+TRACE_FORMATS: tuple[TraceFormat, ...] = get_args(TraceFormat)
 
 #: Columns (CSV) or keys (JSON lines) of each format: (timestamp, prompt, decode).
 _COLUMNS: dict[str, tuple[str | None, str, str]] = {
@@ -103,7 +105,7 @@ class Trace:
     decode: np.ndarray
     timestamps_s: np.ndarray | None
     source: str
-    format: str
+    format: TraceFormat
 
     def __post_init__(self) -> None:
         where = self.source or "trace"
@@ -423,7 +425,7 @@ def _build(
     prompt: np.ndarray,
     decode: np.ndarray,
     times: np.ndarray | None,
-    fmt: str,
+    fmt: TraceFormat,
     lines: np.ndarray,
 ) -> Trace:
     short = decode < 1

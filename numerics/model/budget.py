@@ -20,21 +20,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from numerics.errors import WorkloadError
 
-__all__ = ["BUDGET_LAWS", "BudgetLaw"]
+__all__ = ["BUDGET_LAWS", "BudgetKind", "BudgetLaw"]
 
-BUDGET_LAWS = ("deterministic", "randomized", "poisson")
+#: The budget laws by name (the ``kind`` of a :class:`BudgetLaw`, the ``budget`` option everywhere).
+BudgetKind = Literal["deterministic", "randomized", "poisson"]
+BUDGET_LAWS: tuple[BudgetKind, ...] = get_args(BudgetKind)
 
 
 @dataclass(frozen=True)
 class BudgetLaw:
     """The activation budget B per slot: ``kind`` with mean ``rate_per_slot``."""
 
-    kind: str
+    kind: BudgetKind
     rate_per_slot: float
 
     def __post_init__(self) -> None:
@@ -85,7 +88,9 @@ class BudgetLaw:
         with np.errstate(over="ignore"):
             return r * np.expm1(np.minimum(log_phi, 700.0))
 
-    def sample(self, size, rng=None) -> np.ndarray:
+    def sample(self, size: int | tuple[int, ...],
+               rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """``size`` i.i.d. budgets B (an int array); ``rng`` a Generator or a seed."""
         rng = np.random.default_rng(rng)
         r = self.rate_per_slot
         if self.kind == "deterministic":

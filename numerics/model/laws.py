@@ -32,9 +32,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
+
+if TYPE_CHECKING:
+    from scipy.stats._distn_infrastructure import rv_frozen
 
 from numerics.errors import UnstableWorkloadError, WorkloadError
 
@@ -127,7 +132,7 @@ class TokenLaw:
         return cls(np.array([int(n)]), np.array([1.0]), label or str(int(n)))
 
     @classmethod
-    def from_pmf(cls, values, probs, label: str = "pmf") -> TokenLaw:
+    def from_pmf(cls, values: ArrayLike, probs: ArrayLike, label: str = "pmf") -> TokenLaw:
         """A finite law from support points and masses (duplicates are merged; zeros dropped)."""
         values = np.asarray(values)
         probs = np.asarray(probs, dtype=float)
@@ -143,7 +148,7 @@ class TokenLaw:
         return cls(uniq[keep], agg[keep], label)
 
     @classmethod
-    def from_samples(cls, samples, label: str = "empirical") -> TokenLaw:
+    def from_samples(cls, samples: ArrayLike, label: str = "empirical") -> TokenLaw:
         """The empirical law of observed token counts."""
         samples = np.asarray(samples)
         if samples.ndim != 1 or samples.size == 0:
@@ -152,7 +157,8 @@ class TokenLaw:
         return cls.from_pmf(uniq, counts / samples.size, label)
 
     @classmethod
-    def from_scipy(cls, dist, label: str | None = None, max_tokens: int | None = None) -> TokenLaw:
+    def from_scipy(cls, dist: rv_frozen, label: str | None = None,
+                   max_tokens: int | None = None) -> TokenLaw:
         """From a frozen scipy.stats law, optionally clipped at ``max_tokens``.
 
         A discrete law is used as it is (its support must be non-negative). A continuous law
@@ -305,7 +311,7 @@ class TokenLaw:
         """P(X = 0)."""
         return float(self.probs[0]) if self.values[0] == 0 else 0.0
 
-    def sf(self, x) -> np.ndarray | float:
+    def sf(self, x: ArrayLike) -> np.ndarray | float:
         """P(X > x), tail beyond the stored support included."""
         x = np.asarray(x)
         cum = np.concatenate([np.cumsum(self.probs[::-1])[::-1], [0.0]])
@@ -337,7 +343,7 @@ class TokenLaw:
             )
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, size, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    def sample(self, size: int | tuple[int, ...], rng: np.random.Generator | int | None = None) -> np.ndarray:
         """Draw i.i.d. values (the tail beyond the stored support, ``tail_mass``, is not drawn)."""
         rng = np.random.default_rng(rng)
         p = self.probs / self.probs.sum()

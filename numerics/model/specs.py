@@ -97,6 +97,12 @@ def _take(kw: dict, allowed: set[str], spec: str, family: str) -> None:
         )
 
 
+def _only_param(kw: dict[str, float], pos: list[float], spec: str, family: str, key: str) -> float | None:
+    """The one parameter ``key`` of ``family``: ``key=V`` or a lone positional value (else None)."""
+    _take(kw, {key}, spec, family)
+    return kw.get(key, pos[0] if len(pos) == 1 else None)
+
+
 def _check_prob(p: float, spec: str) -> float:
     if not 0 < p <= 1:
         raise SpecError(f"{spec!r}: p must lie in (0, 1], got {p}")
@@ -138,8 +144,7 @@ def _family_law(
             raise SpecError(f"{spec!r}: need 0 ≤ low ≤ high, got {a}, {b}")
         return TokenLaw.from_scipy(stats.randint(a, b + 1), label, cap)
     if family == "poisson":
-        _take(kw, {"mean"}, spec, family)
-        mean = kw.get("mean", pos[0] if len(pos) == 1 else None)
+        mean = _only_param(kw, pos, spec, family, "mean")
         if mean is None or mean <= 0:
             raise SpecError(f"{spec!r}: poisson needs mean=M > 0")
         return TokenLaw.from_scipy(stats.poisson(mean), label, cap)
@@ -158,8 +163,7 @@ def _family_law(
             raise SpecError(f"{spec!r}: lognormal needs median > 0 and sigma > 0")
         return TokenLaw.from_scipy(stats.lognorm(s=kw["sigma"], scale=kw["median"]), label, cap)
     if family == "zipf":
-        _take(kw, {"a"}, spec, family)
-        a = kw.get("a", pos[0] if len(pos) == 1 else None)
+        a = _only_param(kw, pos, spec, family, "a")
         if a is None or a <= 1:
             raise SpecError(f"{spec!r}: zipf needs a=A > 1")
         return TokenLaw.from_scipy(stats.zipf(a), label, cap)

@@ -23,12 +23,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from numerics.errors import SpecError
 
-__all__ = ["StepTimeModel"]
+__all__ = ["StepTimeKind", "StepTimeModel"]
+
+#: The step-time model families (the ``kind`` of a :class:`StepTimeModel`).
+StepTimeKind = Literal["const", "linear", "staircase"]
 
 _PARAMS = {
     "const": ("c0",),
@@ -51,7 +56,7 @@ class StepTimeModel:
         Staircase: τ = c + a·⌈(batch + prefill)/b0⌉.
     """
 
-    kind: str = "const"
+    kind: StepTimeKind = "const"
     c0: float = 0.0
     cb: float = 0.0
     ck: float = 0.0
@@ -105,8 +110,12 @@ class StepTimeModel:
             raise SpecError(f"step time {spec!r}: linear needs at least c0")
         return cls(kind=kind, **kw)
 
-    def seconds(self, batch=0.0, kv_tokens=0.0, prefill_tokens=0.0):
-        """τ for a slot with ``batch`` active requests, ``kv_tokens`` resident, ``prefill_tokens``."""
+    def seconds(self, batch: ArrayLike = 0.0, kv_tokens: ArrayLike = 0.0,
+                prefill_tokens: ArrayLike = 0.0) -> np.ndarray | float:
+        """τ for a slot with ``batch`` active requests, ``kv_tokens`` resident, ``prefill_tokens``.
+
+        Elementwise over array arguments (broadcast); scalar arguments give a NumPy scalar.
+        """
         if self.kind == "const":
             return self.c0 + 0.0 * np.asarray(batch, dtype=float)
         if self.kind == "linear":

@@ -1,29 +1,7 @@
-r"""Budget design with cvxpy: per-class activation rates r_k, and Algorithm 1 integer budgets.
+r"""The conic rate design: per-class activation rates under a certified overflow constraint.
 
-**The model.** Class k is flow-controlled on its own: each slot it activates :math:`B_{k,t}`
-requests, i.i.d. from a budget law with mean :math:`r_k` (:mod:`numerics.analysis.flow`), independently of
-the other classes. Saturated, the memory in use is :math:`U = \sum_k U_k` with independent
-:math:`U_k`, and, with :math:`m_k = E[W_k]`, :math:`\mu_{k,a} = E X_{k,a}`,
-:math:`\nu_{k,a} = E X_{k,a}^2` (per-age terms of class k),
-
-.. math::
-
-    E U = \sum_k r_k m_k, \qquad
-    \operatorname{Var} U = \sum_k \Big(r_k \sum_a (\nu_{k,a} - \mu_{k,a}^2)
-        + \sigma_B^2(r_k) \sum_a \mu_{k,a}^2\Big).
-
-For Poisson budgets (:math:`\sigma_B^2 = r`) the variance is :math:`\sum_k r_k V_k` with
-:math:`V_k = \sum_a \nu_{k,a}`, *linear* in r; and one global Poisson budget of rate
-:math:`\sum_k r_k` with FIFO class mix :math:`r_k/\sum_j r_j` is the same system (Poisson
-thinning). For randomized budgets :math:`\sigma_B^2(r) = f(1-f) \le \min(r, 1/4)` (f the
-fractional part), so
-
-.. math:: \operatorname{Var} U \le s(r) = \sum_k \min\big(r_k V_k,\; r_k D_k + E_k/4\big),
-          \quad D_k = \sum_a (\nu_{k,a}-\mu_{k,a}^2),\ E_k = \sum_a \mu_{k,a}^2,
-
-a concave, piecewise-linear bound (the first piece is the Poisson variance: deterministic ≤
-randomized ≤ Poisson in convex order). Below saturation (λ_k < r_k) the memory is pathwise
-smaller, so P(U_sat > M) ≤ ε certifies the stable system too (theory brief §8.2).
+The saturated memory U = Σ_k U_k and its variance bound s(r) are those of
+:mod:`numerics.analysis.design`.
 
 **The overflow constraint.** With slack Δ = M − E U and V ≤ s(r), each method gives a *sufficient*
 condition for P(U > M) ≤ ε of one shape,
@@ -64,63 +42,39 @@ iff g((1+γ)λ) ≤ M, which is checked exactly before solving.
 Objectives: ``throughput`` maximises :math:`\sum_k \omega_k r_k E[O_k]` (tokens per slot the
 design can serve; ω = ``weights``, default 1); ``maxmin`` maximises t subject to
 :math:`\omega_k r_k \ge t\lambda_k` (the smallest weighted headroom factor r_k/λ_k).
-
-**Algorithm 1 integer budgets** (:func:`design_budgets`): class k activates up to b_k requests per
-slot with no memory check; its memory at any slot is at most :math:`\sum_k b_k w_k` with the
-worst-case memory-time :math:`w_k = \sum_a \max_{(s,o): o > a} (s + a + 1)` (= s_max·o_max +
-o_max(o_max+1)/2 for independent laws), so Σ b_k w_k ≤ M is memory-safe surely and b_k > λ_k
-stable (Thm. 3.3). The MILP maximises the same objectives over integers b_k ≥
-⌊(1+γ)λ_k⌋ + 1 with HiGHS. A MILP has no duals; ``duals`` is None.
-
-Examples
---------
->>> from numerics.model.specs import parse_law
->>> from numerics.model.workload import RequestClass, Workload
->>> wl = Workload((RequestClass.independent(parse_law("8"), parse_law("uniform:1,16"), 4.0, "chat"),
-...                RequestClass.independent(parse_law("32"), parse_law("uniform:1,32"), 1.0, "code")))
->>> d = design_rates(wl, 4000, 1e-4)
->>> d.status, [round(x, 2) for x in d.rates], d.binding
-('optimal', [19.16, 1.0], ('overflow', 'floor[code]'))
->>> worst_case_memory_times(wl).tolist()
-[264.0, 1552.0]
->>> design_budgets(wl, 5000).rates  # max 8.5 b_1 + 16.5 b_2: 264 b_1 + 1552 b_2 ≤ 5000, b > λ
-(7.0, 2.0)
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from numerics.errors import WorkloadError
-from numerics.model.workload import (
-    IndependentLengths,
-    Workload,
-    check_hard_cap,
-    ensure_memory,
+from numerics.analysis.design.result import (
+    DESIGN_BUDGETS,
+    DESIGN_METHODS,
+    DesignBudget,
+    DesignInfeasibleError,
+    DesignMethod,
+    DesignObjective,
+    DesignResult,
+    _check_inputs,
 )
+from numerics.errors import WorkloadError
+from numerics.model.budget import BUDGET_LAWS, BudgetKind
+from numerics.model.workload import Workload, ensure_memory
 
 __all__ = [
-    "DESIGN_BUDGETS",
-    "DESIGN_METHODS",
-    "DESIGN_OBJECTIVES",
-    "DesignInfeasibleError",
-    "DesignResult",
+    "BINDING_RTOL",
+    "CCP_MAX_ITER",
+    "CCP_RTOL",
+    "FEASIBILITY_GUARD",
     "OverflowConstraint",
-    "design_budgets",
     "design_exact_overflow",
     "design_rates",
-    "worst_case_memory_times",
 ]
-
-DESIGN_METHODS = ("bernstein", "cantelli", "gaussian")
-DESIGN_OBJECTIVES = ("throughput", "maxmin")
-#: Budget laws the rate design supports (a deterministic budget needs integer rates: use
-#: :func:`design_budgets` or floor a randomized design, which only lowers mean and variance).
-DESIGN_BUDGETS = ("randomized", "poisson")
 
 #: The convex–concave iteration stops when the objective gains less than this, relative: the
 #: solver's own accuracy (CLARABEL's default tolerances are 1e-8) is no better.
@@ -133,140 +87,6 @@ BINDING_RTOL = 1e-6
 #: exceed its own constraint by the solver's feasibility tolerance, so the rates are scaled back
 #: by this relative amount when needed (never up), keeping the certificate strict.
 FEASIBILITY_GUARD = 1e-9
-#: Largest (ages × FFT points) array :func:`design_exact_overflow` builds per class (256 MiB).
-_EXACT_MAX_ELEMENTS = 1 << 24
-
-
-class DesignInfeasibleError(WorkloadError):
-    """No design meets the constraints (the message says which and what to change)."""
-
-
-# ---------------------------------------------------------------------------------- the result
-@dataclass(frozen=True)
-class DesignResult:
-    """A budget design: the rates (or integer budgets), the objective, duals and diagnostics.
-
-    ``rates`` are activation rates per slot (``kind == "rates"``) or integer budgets
-    (``kind == "budgets"``). ``duals`` (conic design only) holds the Lagrange multipliers of the
-    final linearised program in cvxpy's sign convention (≥ 0 for every ≤ / ≥ constraint):
-    ``"overflow"`` (a float), ``"floor"`` (per class, r_k ≥ (1+γ)λ_k) and, for ``maxmin``,
-    ``"headroom"`` (per class, ω_k r_k ≥ tλ_k). ``linearization`` is that program's overflow row:
-    ``coefficients·r ≤ rhs``.
-    """
-
-    kind: str
-    status: str
-    objective: str
-    objective_value: float
-    method: str
-    budget: str
-    solver: str
-    guaranteed: bool
-    class_names: tuple[str, ...]
-    arrival_rates: tuple[float, ...]
-    rates: tuple[float, ...]
-    floors: tuple[float, ...]
-    weights: tuple[float, ...]
-    memory_times: tuple[float, ...]
-    saturated_mean_per_class: tuple[float, ...]
-    saturated_mean: float
-    memory_tokens: int
-    epsilon: float | None
-    gamma: float
-    overflow_bound: float | None
-    margin: float
-    binding: tuple[str, ...]
-    duals: dict | None
-    duals_note: str
-    iterations: int
-    converged: bool
-    linearization: dict | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def rates_array(self) -> np.ndarray:
-        return np.array(self.rates, dtype=float)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict (lists for tuples, floats and None only)."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
-
-    def report(self) -> str:
-        """A readable plain-text report."""
-        what = "integer budgets b_k (Algorithm 1)" if self.kind == "budgets" else (
-            f"activation rates r_k ({self.budget} budgets, {self.method} constraint)")
-        lines = [
-            f"flowstab design — {what}",
-            f"  M = {self.memory_tokens:,} tokens"
-            + (f", ε = {self.epsilon:g}" if self.epsilon is not None else "")
-            + f", γ = {self.gamma:g}, objective {self.objective}; {self.solver}: {self.status}"
-            + ("" if self.converged else " (NOT converged)"),
-            f"  {'class':<12} {'λ_k':>10} {'floor':>10} {'rate':>12} {'mean memory':>14}",
-        ]
-        for row in zip(self.class_names, self.arrival_rates, self.floors, self.rates,
-                       self.saturated_mean_per_class, strict=True):
-            name, lam, lo, r, mean = row
-            lines.append(f"  {name:<12} {lam:>10.4g} {lo:>10.4g} {r:>12.6g} {mean:>14,.1f}")
-        lines.append(f"  saturated mean memory {self.saturated_mean:,.1f} + margin {self.margin:,.1f}"
-                     f" ≤ M = {self.memory_tokens:,}")
-        if self.overflow_bound is not None:
-            kind = "bound" if self.guaranteed else "approximation (NOT a bound)"
-            lines.append(f"  overflow {kind} at the design: {self.overflow_bound:.3g}")
-        lines.append(f"  objective value {self.objective_value:.6g}; binding: "
-                     + (", ".join(self.binding) or "none"))
-        if self.duals is not None:
-            lines.append(f"  dual of the overflow constraint {self.duals['overflow']:.4g}; of the floors "
-                         + ", ".join(f"{z:.4g}" for z in self.duals["floor"]))
-        else:
-            lines.append(f"  duals: {self.duals_note}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------- validation
-def _check_inputs(workload: Workload, memory_tokens, epsilon, gamma, objective, weights):
-    if not isinstance(workload, Workload):
-        raise WorkloadError(f"design needs a Workload, got {type(workload).__name__}")
-    if memory_tokens is None:
-        memory_tokens = workload.memory_tokens
-        if memory_tokens is None:
-            raise WorkloadError("give the KV-cache size in tokens (--memory M)")
-    m = ensure_memory(memory_tokens)
-    if epsilon is not None and (
-        isinstance(epsilon, bool) or not isinstance(epsilon, float | int) or not 0 < epsilon < 1
-    ):
-        raise WorkloadError(f"epsilon must lie in (0, 1), got {epsilon!r}")
-    if isinstance(gamma, bool) or not isinstance(gamma, float | int) or not (
-        math.isfinite(gamma) and gamma >= 0
-    ):
-        raise WorkloadError(f"gamma (the headroom in r_k ≥ (1+γ)λ_k) must be finite and ≥ 0, got "
-                            f"{gamma!r}")
-    if objective not in DESIGN_OBJECTIVES:
-        raise WorkloadError(f"objective must be one of {', '.join(DESIGN_OBJECTIVES)}, got "
-                            f"{objective!r}")
-    lam = workload.rates_per_slot
-    if lam is None:
-        raise WorkloadError(
-            "design needs per-class arrival rates: give every class a rate in the workload file, "
-            "or a total --arrival-rate (the class mix is kept)"
-        )
-    k = lam.size
-    if weights is None:
-        w = np.ones(k)
-    else:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (k,) or np.any(~np.isfinite(w)) or np.any(w <= 0):
-            raise WorkloadError(f"weights must be {k} positive finite numbers (one per class), got "
-                                f"{weights!r}")
-    workload.require_finite_memory_time()
-    from numerics.analysis.plan import HARD_CAP_TOL
-
-    check_hard_cap(workload, m, HARD_CAP_TOL)
-    return m, lam, w
 
 
 # ---------------------------------------------------------------------------------- the constraint
@@ -284,15 +104,16 @@ class OverflowConstraint:
     alpha: float
     beta: float
     kappa: float
-    budget: str
-    method: str
+    budget: DesignBudget
+    method: DesignMethod
     increment: float | None
     epsilon: float
     epsilon_used: float
 
     @classmethod
-    def build(cls, workload: Workload, memory_tokens: int, epsilon: float, method: str,
-              budget: str) -> OverflowConstraint:
+    def build(cls, workload: Workload, memory_tokens: int, epsilon: float, method: DesignMethod,
+              budget: DesignBudget) -> OverflowConstraint:
+        """α, β, κ of ``method`` and the per-class sums D_k, E_k, V_k (WorkloadError if it cannot apply)."""
         if method not in DESIGN_METHODS:
             raise WorkloadError(f"method must be one of {', '.join(DESIGN_METHODS)}, got {method!r}")
         if budget not in DESIGN_BUDGETS:
@@ -348,40 +169,40 @@ class OverflowConstraint:
                    float(kappa), budget, method, increment, float(epsilon), float(eps_used))
 
     # s(r) and its supergradient --------------------------------------------------------------
-    def variance_bound(self, rates) -> float:
+    def variance_bound(self, rates: ArrayLike) -> float:
         """s(r) ≥ Var U (equal for Poisson budgets)."""
         r = np.asarray(rates, dtype=float)
         if self.budget == "poisson":
             return float(self.poisson_var @ r)
         return float(np.sum(np.minimum(self.poisson_var * r, self.within * r + self.between / 4)))
 
-    def _variance_slope(self, rates) -> np.ndarray:
+    def _variance_slope(self, rates: ArrayLike) -> np.ndarray:
         r = np.asarray(rates, dtype=float)
         if self.budget == "poisson":
             return self.poisson_var.copy()
         # the Poisson piece is the smaller one for r ≤ 1/4 (V_k r ≤ D_k r + E_k/4 ⇔ E_k r ≤ E_k/4)
         return np.where(r <= 0.25, self.poisson_var, self.within)
 
-    def sqrt_term(self, rates) -> float:
+    def sqrt_term(self, rates: ArrayLike) -> float:
         """h(r) = √(β² + κ s(r))."""
         return math.sqrt(self.beta**2 + self.kappa * self.variance_bound(rates))
 
-    def margin(self, rates) -> float:
+    def margin(self, rates: ArrayLike) -> float:
         """α + h(r): the room left above the mean."""
         return self.alpha + self.sqrt_term(rates)
 
-    def value(self, rates) -> float:
+    def value(self, rates: ArrayLike) -> float:
         """g(r) = Σ r_k m_k + α + h(r)."""
         return float(self.means @ np.asarray(rates, dtype=float)) + self.margin(rates)
 
-    def tangent(self, rates) -> tuple[np.ndarray, float]:
+    def tangent(self, rates: ArrayLike) -> tuple[np.ndarray, float]:
         """(coefficients, offset) with g(r) ≤ coefficients·r + offset for every r ≥ 0."""
         r = np.asarray(rates, dtype=float)
         h = self.sqrt_term(r)
         grad = self.kappa * self._variance_slope(r) / (2 * h) if h > 0 else np.zeros_like(r)
         return self.means + grad, float(self.alpha + h - grad @ r)
 
-    def overflow_bound(self, rates, memory_tokens: int) -> float:
+    def overflow_bound(self, rates: ArrayLike, memory_tokens: int) -> float:
         """The method's bound (or approximation) on P(U > M) at V = s(r)."""
         r = np.asarray(rates, dtype=float)
         delta = memory_tokens - float(self.means @ r)
@@ -404,10 +225,10 @@ def design_rates(
     epsilon: float,
     *,
     gamma: float = 0.0,
-    objective: str = "throughput",
-    weights=None,
-    method: str = "bernstein",
-    budget: str = "randomized",
+    objective: DesignObjective = "throughput",
+    weights: ArrayLike | None = None,
+    method: DesignMethod = "bernstein",
+    budget: DesignBudget = "randomized",
 ) -> DesignResult:
     """Per-class activation rates maximising the objective under the overflow constraint.
 
@@ -553,145 +374,9 @@ def _guard(con: OverflowConstraint, rates: np.ndarray, floors: np.ndarray, m: in
     return floors + lo * (rates - floors)
 
 
-# ---------------------------------------------------------------------------------- integer design
-@contextmanager
-def _native_stdout_silenced():
-    """Send what native code writes to file descriptor 1 to /dev/null for the duration."""
-    import ctypes
-    import os
-    import sys
-
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):  # no usable fd 1: nothing to protect
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        with suppress(OSError, AttributeError):  # no libc symbols: nothing buffered to flush
-            ctypes.CDLL(None).fflush(None)  # C stdio buffers go to /dev/null, not after restore
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-def worst_case_memory_times(workload: Workload) -> np.ndarray:
-    """w_k = Σ_a max_{(s,o): o > a} (s + a + 1): the most memory one slot's budget of class k adds.
-
-    Raises WorkloadError for unbounded laws.
-    """
-    out = []
-    for c in workload.classes:
-        lengths = c.lengths
-        if not lengths.bounded:
-            raise WorkloadError(f"class {c.name!r}: Algorithm 1 budgets need bounded lengths (a "
-                                "worst-case memory-time): clip the laws with max=")
-        if isinstance(lengths, IndependentLengths):
-            s, o = float(lengths.max_prompt), float(lengths.max_decode)
-            out.append(s * o + o * (o + 1) / 2)
-            continue
-        order = np.argsort(-lengths.decode_values, kind="stable")
-        o_sorted = lengths.decode_values[order]
-        s_best = np.maximum.accumulate(lengths.prompt_values[order])  # max prompt over O ≥ o
-        ages = np.arange(int(o_sorted[0]))
-        # for age a: the pairs alive have O > a; the first index with o_sorted ≤ a, minus one
-        idx = np.searchsorted(-o_sorted, -ages, side="left") - 1
-        out.append(float(np.sum(s_best[idx] + ages + 1)))
-    return np.array(out)
-
-
-def design_budgets(
-    workload: Workload,
-    memory_tokens: int | None,
-    *,
-    gamma: float = 0.0,
-    objective: str = "throughput",
-    weights=None,
-) -> DesignResult:
-    """Algorithm 1 integer budgets by MILP (HiGHS): max objective s.t. Σ b_k w_k ≤ M, b_k > (1+γ)λ_k.
-
-    Raises
-    ------
-    DesignInfeasibleError
-        Σ_k (⌊(1+γ)λ_k⌋ + 1) w_k > M.
-    """
-    m, lam, omega = _check_inputs(workload, memory_tokens, None, gamma, objective, weights)
-    w = worst_case_memory_times(workload)
-    floors = np.floor((1 + gamma) * lam) + 1
-    need = float(floors @ w)
-    if need > m:
-        raise DesignInfeasibleError(
-            f"integer budgets b_k > (1+γ)λ_k need Σ b_k w_k ≥ {need:,.0f} > M = {m:,} tokens "
-            "(worst-case memory-times "
-            + ", ".join(f"{x:,.0f}" for x in w)
-            + "): lower γ or the arrival rates, or add memory"
-        )
-    import cvxpy as cp
-
-    k = lam.size
-    decode_means = np.array([c.lengths.decode_law.mean for c in workload.classes])
-    b = cp.Variable(k, integer=True, name="b")
-    constraints = [w @ b <= m, b >= floors]
-    if objective == "throughput":
-        c_obj = omega * decode_means
-        goal = cp.Maximize(c_obj @ b)
-    else:
-        t = cp.Variable(name="t")
-        constraints.append(cp.multiply(omega, b) >= t * lam)
-        goal = cp.Maximize(t)
-    problem = cp.Problem(goal, constraints)
-    with _native_stdout_silenced():  # HiGHS prints a banner from C++ on fd 1 (breaks --json)
-        problem.solve(solver=cp.HIGHS)
-    if problem.status not in ("optimal", "optimal_inaccurate") or b.value is None:
-        raise DesignInfeasibleError(f"HiGHS returned {problem.status!r} for the budget MILP")
-    budgets = np.round(np.asarray(b.value, dtype=float))
-    obj_value = float(c_obj @ budgets) if objective == "throughput" else float(
-        np.min(omega * budgets / lam))
-    binding = []
-    if m - float(w @ budgets) < float(np.min(w)):
-        binding.append("memory")  # no class fits one more budget unit
-    binding += [f"floor[{c.name}]" for c, x, lo in zip(workload.classes, budgets, floors, strict=True)
-                if x == lo]
-    means = budgets * workload.mean_memory_times
-    return DesignResult(
-        kind="budgets",
-        status=problem.status,
-        objective=objective,
-        objective_value=obj_value,
-        method="alg1-worst-case",
-        budget="deterministic",
-        solver="HIGHS",
-        guaranteed=True,
-        class_names=tuple(c.name for c in workload.classes),
-        arrival_rates=tuple(float(x) for x in lam),
-        rates=tuple(float(x) for x in budgets),
-        floors=tuple(float(x) for x in floors),
-        weights=tuple(float(x) for x in omega),
-        memory_times=tuple(float(x) for x in w),
-        saturated_mean_per_class=tuple(float(x) for x in means),
-        saturated_mean=float(means.sum()),
-        memory_tokens=m,
-        epsilon=None,
-        gamma=float(gamma),
-        overflow_bound=0.0,
-        margin=float(w @ budgets - means.sum()),
-        binding=tuple(binding),
-        duals=None,
-        duals_note="not defined for a mixed-integer program",
-        iterations=1,
-        converged=True,
-        linearization=None,
-        notes=("peak memory Σ b_k w_k = " + f"{float(w @ budgets):,.0f} ≤ M surely",),
-    )
-
-
 # ---------------------------------------------------------------------------------- exact check
-def design_exact_overflow(workload: Workload, memory_tokens: int, rates,
-                          budget: str = "randomized") -> float:
+def design_exact_overflow(workload: Workload, memory_tokens: int, rates: ArrayLike,
+                          budget: BudgetKind = "randomized") -> float:
     """Exact P(U > M) for independent per-class budgets of means ``rates``
     (:func:`numerics.analysis.exact.exact_tail_per_class`)."""
     from numerics.analysis.exact import exact_tail_per_class
@@ -700,6 +385,6 @@ def design_exact_overflow(workload: Workload, memory_tokens: int, rates,
     r = np.asarray(rates, dtype=float)
     if r.shape != (len(workload.classes),) or np.any(~np.isfinite(r)) or np.any(r <= 0):
         raise WorkloadError(f"rates must be {len(workload.classes)} positive numbers, got {rates!r}")
-    if budget not in ("randomized", "poisson", "deterministic"):
+    if budget not in BUDGET_LAWS:
         raise WorkloadError(f"unknown budget law {budget!r}")
     return exact_tail_per_class(workload, m, r, budget).prob

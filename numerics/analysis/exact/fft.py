@@ -1,0 +1,153 @@
+r"""Exact tails by the tilted FFT over a full window of L points around M (``method="fft"``).
+
+See :mod:`numerics.analysis.exact` for the formula: the θ-tilted law q of U is recovered on
+a window of L points around M by one FFT of its transform on the circle of radius e^θ, and
+L doubles until two answers agree to ``rtol``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numerics.analysis.exact.result import ExactTail
+from numerics.analysis.flow import log_mgf_from_ages, log_stay_by_age
+from numerics.model.budget import BudgetLaw
+from numerics.model.workload import IndependentLengths, Workload
+
+__all__: list[str] = []
+
+_MAX_LOG2_L = 24  # 16 M points: the largest FFT tried
+_MAX_DOUBLINGS = 4  # grid doublings tried for the convergence check
+#: Untilted (θ = 0, tail ≳ 1/2 or M below the mean) answers are converged once two grids agree
+#: to this absolute level: FFT rounding on probabilities of order one.
+_ABS_FLOOR = 1e-13
+
+
+def _class_transform(lengths, theta: float, size: int):
+    """Per decode value o: Σ_{pairs with O = o} p e^{θ s} e^{iω s} (rows), and the o values."""
+    if isinstance(lengths, IndependentLengths):
+        ms = _prompt_transform(lengths.prompt.values, lengths.prompt.probs, theta, size)
+        return ms, None
+    o_vals = lengths.decode_values
+    uniq = np.unique(o_vals)
+    rows = np.stack([
+        _prompt_transform(lengths.prompt_values[o_vals == o], lengths.probs[o_vals == o], theta, size)
+        for o in uniq
+    ])
+    return rows, uniq
+
+
+def _prompt_transform(values, probs, theta: float, size: int) -> np.ndarray:
+    """Σ_s p(s) e^{θ s} e^{iω_k s} at ω_k = 2πk/size, by FFT of the tilted PMF folded mod size."""
+    values = np.asarray(values, dtype=np.int64)
+    w = np.asarray(probs, dtype=float) * np.exp(theta * values)
+    folded = np.bincount(values % size, weights=w, minlength=size)
+    return np.conj(np.fft.fft(folded))  # e^{+iωs}: the conjugate of numpy's e^{-iωs}
+
+
+def _k_log(k: float, x: np.ndarray) -> np.ndarray:
+    """k·log x for complex x, with −∞ (not NaN) where x underflowed to 0."""
+    out = np.full(x.shape, -np.inf, dtype=complex)
+    nz = x != 0
+    out[nz] = k * np.log(x[nz])
+    return out
+
+
+_CHUNK_ELEMENTS = 1 << 22  # ages × frequencies handled at once (64 MiB of complex128)
+
+
+def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: int) -> float:
+    omega = 2 * np.pi * np.arange(size) / size
+    z = theta + 1j * omega
+    r = budget.rate_per_slot
+    # Real (ω = 0) per-age transforms over every age: φ_a(θ) = P(O ≤ a) + E[e^{θ X_a}; O > a].
+    g_mix = wl.age_moments()[0]
+    log_alive = wl.age_log_mgf(theta)
+    log_mgf = log_mgf_from_ages(log_stay_by_age(g_mix), log_alive, budget)
+    alive_t = np.exp(log_alive)
+    phi_all = (1 - g_mix) + alive_t
+    # Ages whose tilted alive mass is negligible change the transform by |φ_a(z)/φ_a(θ) − 1| ≤
+    # 2 alive_a/φ_a(θ); stop the complex sum once the rest of these adds up to < 1e-16.
+    rest = np.cumsum((2 * alive_t / phi_all)[::-1])[::-1]
+    n_ages = int(np.searchsorted(-rest, -1e-16 / max(r, 1.0)))
+    n_ages = max(1, min(n_ages, wl.n_ages))
+    kk = math.floor(r)
+    f = r - kk
+    per_class = []
+    for c, w in zip(wl.classes, wl.mix, strict=True):
+        rows, uniq = _class_transform(c.lengths, theta, size)
+        # joint law: suffix sums over decode values give the pairs alive at ages a < o
+        suffix = None if uniq is None else np.cumsum(rows[::-1], axis=0)[::-1]
+        per_class.append((w, c.lengths.decode_law.survival_by_age(n_ages), rows, uniq, suffix))
+    log_ratio = np.zeros(size, dtype=complex)
+    chunk = max(1, _CHUNK_ELEMENTS // size)
+    for start in range(0, n_ages, chunk):
+        ages = np.arange(start, min(n_ages, start + chunk))
+        phi_z = np.zeros((ages.size, size), dtype=complex)
+        phi_t = phi_all[ages]
+        # e^{z(a+1)} by a running product down the rows (a multiply instead of a complex exp)
+        shift = np.empty((ages.size, size), dtype=complex)
+        shift[0] = np.exp((ages[0] + 1) * z)
+        shift[1:] = np.exp(z)
+        np.cumprod(shift, axis=0, out=shift)
+        for w, g, rows, uniq, suffix in per_class:
+            ga = g[ages]
+            if uniq is None:
+                alive = ga[:, None] * rows[None, :]
+            else:
+                idx = np.searchsorted(uniq, ages, side="right")  # first decode value > a
+                alive = np.zeros((ages.size, size), dtype=complex)
+                ok = idx < uniq.size
+                alive[ok] = suffix[idx[ok]]
+            terms = alive * shift
+            phi_z += w * ((1 - ga)[:, None] + terms)
+        if budget.kind == "poisson":
+            log_ratio += (r * (phi_z - phi_t[:, None])).sum(axis=0)
+            continue
+        # |φ_a(z)/φ_a(θ)| ≤ 1, so a product over the chunk never overflows; if it underflows the
+        # whole transform is below 1e-308 at that frequency, which is what its log then says.
+        with np.errstate(divide="ignore", under="ignore"):
+            log_ratio += _k_log(kk, np.prod(phi_z / phi_t[:, None], axis=0))
+            if f > 0:
+                bern_t = 1 - f + f * phi_t
+                log_ratio += np.log(np.prod((1 - f + f * phi_z) / bern_t[:, None], axis=0))
+    with np.errstate(under="ignore"):
+        q_hat = np.exp(log_ratio)  # E[e^{iωU}] under the tilted law, ω = 2πk/size
+    q = np.real(np.fft.fft(q_hat)) / size  # Σ_k q̂_k e^{-iω_k u}/L = q(u mod L)
+    lo = max(0, memory - size // 2)
+    u = np.arange(lo, lo + size)
+    qu = q[u % size]
+    above = u > memory
+    weights = np.exp(-theta * (u[above] - memory - 1)) * np.clip(qu[above], 0.0, None)
+    total = weights.sum()
+    if total <= 0:
+        return -math.inf
+    return log_mgf - theta * (memory + 1) + math.log(total)
+
+
+def _fft_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: float,
+              rtol: float) -> ExactTail:
+    spread = max(64.0, 10.0 * sigma)  # the doubling check below confirms it
+    size = 1 << max(10, math.ceil(math.log2(2 * spread + 2)))
+    if theta == 0.0:
+        size = max(size, 1 << math.ceil(math.log2(m + spread + 2)))
+    prev = _log_tail(workload, m, law, theta, size)
+    change = math.inf
+    for _ in range(_MAX_DOUBLINGS):
+        if size >= (1 << _MAX_LOG2_L):
+            break
+        size *= 2
+        cur = _log_tail(workload, m, law, theta, size)
+        if math.isinf(cur) and math.isinf(prev):
+            change = 0.0
+        elif math.isinf(cur) or math.isinf(prev):
+            change = math.inf
+        else:
+            change = abs(math.expm1(cur - prev))
+        absolute = abs(math.exp(min(cur, 0.0)) - math.exp(min(prev, 0.0)))
+        prev = cur
+        if change <= rtol or (theta == 0.0 and absolute <= _ABS_FLOOR):
+            break
+    return ExactTail(prev, size, theta, change, "fft")
