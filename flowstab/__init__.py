@@ -12,6 +12,7 @@ Examples
 0.833333333333
 """
 
+from flowstab._version import __version__
 from numerics import (
     BudgetLaw,
     FlowstabError,
@@ -37,8 +38,6 @@ from numerics import (
     parse_law,
 )
 
-__version__ = "0.1.0"
-
 
 def load_workload(spec: str) -> Workload:
     """A preset name, a workload .toml file or ``trace:PATH`` (see :mod:`numerics.data.loaders`)."""
@@ -47,8 +46,43 @@ def load_workload(spec: str) -> Workload:
     return _load(spec)
 
 
+#: Names of :mod:`numerics` re-exported lazily: exact tails, rate regions and budget design,
+#: imported (through ``numerics.__getattr__``) on first use.
+_LAZY = (
+    "DesignInfeasibleError",
+    "DesignResult",
+    "ExactTail",
+    "alg1_admissible",
+    "alg1_maximal_budgets",
+    "alg1_randomized_boundary",
+    "alg1_staircase",
+    "design_budgets",
+    "design_exact_overflow",
+    "design_rates",
+    "exact_flow_rate",
+    "exact_overflow",
+    "exact_tail",
+    "exact_tail_per_class",
+    "flow_region_boundary",
+    "necessary_vertices",
+    "worst_case_memory_times",
+)
+
+
+def __getattr__(name: str) -> object:
+    """Resolve a name of ``_LAZY`` from :mod:`numerics` on first use."""
+    if name in _LAZY:
+        import numerics
+
+        return getattr(numerics, name)
+    raise AttributeError(f"module 'flowstab' has no attribute {name!r}")
+
+
 __all__ = [
     "BudgetLaw",
+    "DesignInfeasibleError",
+    "DesignResult",
+    "ExactTail",
     "FlowTails",
     "FlowstabError",
     "IndependentLengths",
@@ -63,13 +97,27 @@ __all__ = [
     "Workload",
     "WorkloadError",
     "__version__",
+    "alg1_admissible",
+    "alg1_maximal_budgets",
+    "alg1_randomized_boundary",
+    "alg1_staircase",
     "compute_coupled_capacity",
+    "design_budgets",
+    "design_exact_overflow",
+    "design_rates",
+    "exact_flow_rate",
+    "exact_overflow",
+    "exact_tail",
+    "exact_tail_per_class",
     "flow_rate",
+    "flow_region_boundary",
     "lambda_max",
     "load_workload",
     "make_plan",
     "mean_memory_time",
     "memory_time",
     "necessary_condition",
+    "necessary_vertices",
     "parse_law",
+    "worst_case_memory_times",
 ]

@@ -18,17 +18,12 @@ from __future__ import annotations
 import base64
 import io
 
+from flowstab.plotting import LINE_STYLES, OKABE_ITO
+
 __all__ = ["bounds_figure", "compare_figure", "figure_data_uri", "laws_figure"]
 
 #: Resolution of the embedded PNGs: sharp on high-density screens at the report's 1 000-px width.
 DPI = 144
-_STYLES = ("-", "--", "-.", ":")
-
-
-def _palette() -> tuple[str, ...]:
-    from flowstab.plotting import OKABE_ITO
-
-    return OKABE_ITO
 
 
 def _new_figure(width_in: float, height_in: float, ncols: int = 1):
@@ -61,10 +56,10 @@ def laws_figure(workload) -> str:
     """PMFs of the prompt and decode lengths per class (a PNG data URI)."""
     import numpy as np
 
-    colors = _palette()
+    colors = OKABE_ITO
     fig, (ax_s, ax_o) = _new_figure(9.0, 3.1, 2)
     for i, c in enumerate(workload.classes):
-        color, ls = colors[i % len(colors)], _STYLES[i % len(_STYLES)]
+        color, ls = colors[i % len(colors)], LINE_STYLES[i % len(LINE_STYLES)]
         label = c.name if len(workload.classes) > 1 else None
         for ax, law in ((ax_s, c.lengths.prompt_law), (ax_o, c.lengths.decode_law)):
             x = np.asarray(law.values, dtype=float)
@@ -103,7 +98,7 @@ def bounds_figure(tails, plan, points: int = 60) -> str:
 
     from numerics.analysis.bounds import BOUNDS, BoundNotApplicable
 
-    colors = _palette()
+    colors = OKABE_ITO
     fig, ax = _new_figure(9.0, 3.5)
     lam = plan.lambda_max
     floor = 1e-300
@@ -120,7 +115,7 @@ def bounds_figure(tails, plan, points: int = 60) -> str:
         if name == plan.bound:
             label += " — used for r*"
         ax.semilogy(rates, np.maximum(values, floor), color=colors[i % len(colors)],
-                    ls=":" if approx else _STYLES[i % len(_STYLES)],
+                    ls=":" if approx else LINE_STYLES[i % len(LINE_STYLES)],
                     lw=2.2 if name == plan.bound else 1.3, label=label)
     box = {"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85}
     ax.axhline(plan.epsilon, color="0.35", lw=0.9, ls="--")
@@ -147,20 +142,14 @@ def bounds_figure(tails, plan, points: int = 60) -> str:
     return figure_data_uri(fig)
 
 
-def _downsample(x, y, points: int = 1500):
-    from flowstab.cli import _downsample
-
-    return _downsample(x, y, points)
-
-
 def compare_figure(results: list, title: str = "") -> str:
     """KV utilisation over time and latency CDFs, one line per policy (a PNG data URI).
 
     ``results`` is a list of ``(label, SimResult)`` on the same arrivals.
     """
-    from flowstab.cli import draw_policy_lines
+    from flowstab.plotting import draw_policy_lines
 
-    colors = _palette()
+    colors = OKABE_ITO
     fig, (ax_kv, ax_cdf) = _new_figure(9.0, 3.4, 2)
     log_x = draw_policy_lines(ax_kv, ax_cdf, results, colors, cdf_points=3000, lw_cdf=1.3)
     if results:

@@ -1,9 +1,15 @@
-"""HTML building blocks of the report: page shell with inline CSS, tables, cards, badges.
+"""The report's page: HTML building blocks (page shell with inline CSS, tables, cards, badges)
+and the assembly of the whole page, :func:`build_report` and :func:`write_report`.
 
 Everything is inline (no external stylesheet, font or script), so the file works offline and
 can be mailed as one attachment. The layout is a single centred column (max width 1 040 px) that
 reflows on narrow screens; wide tables scroll inside their own wrapper and images never exceed
 their container, so nothing overflows horizontally.
+
+:func:`build_report` runs :func:`flowstab.report.compute.compute` (plan, simulation, claims
+ledger), lays the results out with :mod:`flowstab.report.sections`, adds the provenance (git
+commit and package versions from :mod:`numerics.provenance`) and embeds the report's numbers as
+JSON for programs that read them back.
 
 Examples
 --------
@@ -15,15 +21,41 @@ Examples
 '1.000e-06'
 >>> table(["policy", "req/slot"], [["greedy", 0.25]], numeric=[False, True])[:24]
 '<div class="table-wrap">'
+
+A report without simulation or verification, for known lengths S = 100, O = 200:
+E[W] = 100·200 + 200·201/2 = 40 100, so λ_max = 50 000/40 100:
+
+>>> from flowstab.report.config import ReportConfig
+>>> from numerics.model.specs import parse_law
+>>> from numerics.model.workload import Workload
+>>> wl = Workload.single(parse_law("100"), parse_law("200"), name="example")
+>>> rep = build_report(ReportConfig(wl, 50_000, simulate=False, verify=False))
+>>> rep.html.startswith("<!DOCTYPE html>")
+True
+>>> round(rep.data["plan"]["lambda_max"], 12), round(50_000 / 40_100, 12)
+(1.246882793017, 1.246882793017)
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import html
+import json
 import math
+import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CSS", "badge", "card", "esc", "fmt", "page", "section", "table"]
+from flowstab.report.config import ReportOutputError, check_out_dir
+
+if TYPE_CHECKING:
+    from flowstab.report.config import ReportConfig
+
+__all__ = ["CSS", "Report", "badge", "build_report", "card", "esc", "fmt", "page", "section", "table",
+           "write_report"]
 
 
 def esc(text: object) -> str:
@@ -267,3 +299,59 @@ def page(title: str, body: str, data_json: str = "") -> str:
         f'<meta name="generator" content="flowstab report"><title>{esc(title)}</title>'
         f"<style>{CSS}</style></head><body><main>{body}</main>{data}</body></html>\n"
     )
+
+
+# ------------------------------------------------------------------------------------ the page
+@dataclass(frozen=True, eq=False)
+class Report:
+    """A built report: the HTML text, the numbers in it (JSON-ready) and step timings (s)."""
+
+    html: str
+    data: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build_report(config: ReportConfig, *, progress: bool = False) -> Report:
+    """Compute everything and lay it out as one HTML page (see the module docstring).
+
+    Parameters
+    ----------
+    config : ReportConfig
+    progress : bool
+        Progress bars (tqdm, on stderr) for the simulation and verification steps.
+
+    Raises what :func:`flowstab.report.compute.compute` raises (no plan exists, bad settings).
+    """
+    from flowstab.jsonify import json_ready
+    from flowstab.report.compute import compute, report_data
+    from flowstab.report.sections import FOOTER, body_sections, page_header, provenance_section
+    from numerics.provenance import git_revision, versions
+
+    computed = compute(config, progress=progress)
+    timings = computed.timings
+    t0 = time.perf_counter()
+    title = f"flowstab report — {config.workload.name}, M = {computed.plan.memory_tokens:,} tokens"
+    sha, vers = git_revision(short=12) or "unknown", versions()
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [page_header(title, stamp, vers, sha), *body_sections(config, computed)]
+    timings["layout"] = time.perf_counter() - t0
+    parts += [provenance_section(config, timings, vers, sha, stamp), FOOTER]
+    data = report_data(config, computed, sha, vers)
+    data_json = json.dumps(json_ready(data), default=str)
+    return Report(page(title, "".join(parts), data_json), data, timings)
+
+
+def write_report(config: ReportConfig, out_dir: str | os.PathLike, *, progress: bool = False) -> Path:
+    """Build the report and write ``out_dir/report.html``; returns its path.
+
+    Raises :class:`~flowstab.report.config.ReportOutputError` when the folder or the file cannot
+    be written (the folder is checked before anything is computed).
+    """
+    folder = check_out_dir(out_dir)
+    report = build_report(config, progress=progress)
+    path = folder / "report.html"
+    try:
+        path.write_text(report.html, encoding="utf-8")
+    except OSError as exc:
+        raise ReportOutputError(f"--out {folder}: cannot write report.html ({exc.strerror or exc})") from None
+    return path

@@ -16,41 +16,40 @@ from __future__ import annotations
 
 import argparse
 
+from flowstab.cli._args import (
+    add_eps_arg,
+    add_memory_arg,
+    add_workload_args,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    resolve_workload,
+)
+
 __all__ = ["register"]
 
 DEFAULT_OUT = "results/report"
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand to the argparse sub-parsers ``sub``."""
-    from flowstab.cli import (
-        _add_workload_args,
-        _epsilon,
-        _memory,
-        _nonnegative_int,
-        _positive_float,
-        _positive_int,
-    )
-
     p = sub.add_parser("report", help="write a self-contained HTML report (plan, conditions, "
                        "simulation, verification)")
-    _add_workload_args(p)
-    p.add_argument("--memory", type=_memory, help="KV-cache size M in tokens (default: the workload "
-                   "file's memory_tokens, else 131072)")
-    p.add_argument("--eps", type=_epsilon, default=1e-6,
-                   help="target overflow probability per slot (default 1e-6)")
+    add_workload_args(p)
+    add_memory_arg(p, "KV-cache size M in tokens (default: the workload file's memory_tokens, else 131072)")
+    add_eps_arg(p)
     p.add_argument("--budget", choices=("randomized", "deterministic", "poisson"), default="randomized",
                    help="activation budget law of flow control (default randomized)")
     p.add_argument("--step-time", help="const:SECONDS, linear:c0=..,cb=..,ck=..[,cp=..], "
                    "staircase:c=..,a=..,b0=.. or none (default: a linear fit to measured "
                    "Llama-2-70B/H100 decode steps, see the report)")
-    p.add_argument("--arrival-rate", type=_positive_float, action="append", metavar="λ",
+    p.add_argument("--arrival-rate", type=positive_float, action="append", metavar="λ",
                    help="total arrival rate (requests/slot) to simulate; repeat for several "
                    "(default: 0.9·r*(ε) and 0.9·λ_max, or the workload's own rates)")
-    p.add_argument("--slots", type=_positive_int, help="slots per simulated run (default 20,000)")
-    p.add_argument("--replications", type=_positive_int,
+    p.add_argument("--slots", type=positive_int, help="slots per simulated run (default 20,000)")
+    p.add_argument("--replications", type=positive_int,
                    help="independent runs per policy and rate (default 5)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--no-sim", action="store_true", help="leave out the simulation")
     p.add_argument("--no-verify", action="store_true", help="leave out the claims ledger")
     p.add_argument("--claims", metavar="ID,ID,...",
@@ -61,7 +60,7 @@ def register(sub) -> None:
     p.set_defaults(func=_cmd_report)
 
 
-def _command_line(args: argparse.Namespace, memory: int, step: str) -> str:
+def _command_line(args: argparse.Namespace, memory_tokens: int, step: str) -> str:
     """The canonical command that reproduces this report."""
     import shlex
 
@@ -70,7 +69,7 @@ def _command_line(args: argparse.Namespace, memory: int, step: str) -> str:
         parts += ["--workload", args.workload]
     else:
         parts += ["--prompt", args.prompt, "--decode", args.decode]
-    parts += ["--memory", str(memory), "--eps", f"{args.eps:g}", "--budget", args.budget,
+    parts += ["--memory", str(memory_tokens), "--eps", f"{args.eps:g}", "--budget", args.budget,
               "--step-time", step]
     for rate in args.arrival_rate or ():
         parts += ["--arrival-rate", f"{rate:g}"]
@@ -90,15 +89,15 @@ def _command_line(args: argparse.Namespace, memory: int, step: str) -> str:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from flowstab.cli import _resolve_workload
     from flowstab.report import (
         DEFAULT_MEMORY_TOKENS,
         DEFAULT_REPLICATIONS,
         DEFAULT_SLOTS,
         DEFAULT_STEP_TIME,
         ReportConfig,
+        write_report,
     )
-    from flowstab.report.build import check_out_dir, write_report
+    from flowstab.report.config import check_out_dir
     from numerics.data.presets import DEFAULT_PRESET
     from numerics.errors import SpecError
     from numerics.model.steptime import StepTimeModel
@@ -106,8 +105,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     folder = check_out_dir(args.out)  # fail before computing
     if not (args.workload or args.prompt or args.decode):
         args.workload = DEFAULT_PRESET
-    workload = _resolve_workload(args)
-    memory = args.memory if args.memory is not None else (workload.memory_tokens or DEFAULT_MEMORY_TOKENS)
+    workload = resolve_workload(args)
+    m = args.memory if args.memory is not None else (workload.memory_tokens or DEFAULT_MEMORY_TOKENS)
     if args.step_time is None:
         step = DEFAULT_STEP_TIME
     elif args.step_time.strip().lower() == "none":
@@ -126,7 +125,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     step_spec = "none" if step is None else step.to_spec()
     config = ReportConfig(
         workload=workload,
-        memory_tokens=int(memory),
+        memory_tokens=int(m),
         epsilon=args.eps,
         budget=args.budget,
         step_time=step,
@@ -137,7 +136,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         simulate=not args.no_sim,
         verify=not args.no_verify,
         claims=claims,
-        command=_command_line(args, int(memory), step_spec),
+        command=_command_line(args, int(m), step_spec),
     )
     path = write_report(config, folder, progress=not args.quiet)
     print(path)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flowstab.cli._args import add_workload_args, memory, positive_float, positive_int, resolve_workload
+
 __all__ = ["CHECK_DEFAULTS", "register"]
 
 #: The check's defaults per device: M, block size, prompt and decode laws, requests per run.
@@ -32,9 +34,8 @@ CHECK_DEFAULTS = {
 }
 
 
-def register(sub) -> None:
-    from flowstab.cli import _add_workload_args, _memory, _positive_float, _positive_int
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` subcommand to the argparse sub-parsers ``sub``."""
     p = sub.add_parser("calibrate", help="time a Llama-style decoder on a device, fit τ, check the theory")
     p.add_argument("--device", default="cuda", help="cuda (torch, bf16; the gpu extra) or cpu "
                    "(numpy float32 tiny model; default cuda)")
@@ -46,13 +47,13 @@ def register(sub) -> None:
     p.add_argument("--model", help="tiny, small, llama-1b or llama2-7b "
                    "(default: llama-1b on cuda, tiny on cpu)")
     p.add_argument("--backend", choices=("numpy", "torch"), help="default: numpy on cpu, torch on cuda")
-    p.add_argument("--memory-fraction", type=_positive_float, default=0.9,
+    p.add_argument("--memory-fraction", type=positive_float, default=0.9,
                    help="share of device memory for weights + KV pool (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--check-memory", type=_memory, metavar="M", help="KV tokens M for the check")
-    p.add_argument("--requests", type=_positive_int, help="requests per check run")
+    p.add_argument("--check-memory", type=memory, metavar="M", help="KV tokens M for the check")
+    p.add_argument("--requests", type=positive_int, help="requests per check run")
     p.add_argument("--splitwise", metavar="CSV", help="fit splitwise-sim's perf_model.csv and print the fits")
-    _add_workload_args(p)
+    add_workload_args(p)
     p.set_defaults(func=_cmd_calibrate)
 
 
@@ -78,7 +79,6 @@ def _cmd_splitwise(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from flowstab.cli import _resolve_workload
     from numerics.calibration.backends import make_backend
     from numerics.calibration.fit import CalibrationError, FitResult, fit_slot, fit_step_time, plot_residuals
     from numerics.calibration.probe import PHASE_FEATURES, default_out_path, run_probe, write_calibration
@@ -121,7 +121,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         from numerics.calibration.probe import step_time_from_calibration
 
         if args.workload or args.prompt or args.decode:
-            workload = _resolve_workload(args)
+            workload = resolve_workload(args)
         else:
             from numerics.model.specs import parse_law
             from numerics.model.workload import Workload

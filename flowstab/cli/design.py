@@ -15,42 +15,36 @@ the model, the conservative convex restriction of the overflow constraint, and t
 from __future__ import annotations
 
 import argparse
-import math
+
+from flowstab.cli._args import (
+    add_eps_arg,
+    add_memory_arg,
+    add_rate_arg,
+    add_workload_args,
+    memory_of,
+    nonnegative_float,
+    positive_float,
+    resolve_workload,
+)
 
 __all__ = ["register"]
 
 
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number ≥ 0, got {text}")
-    return value
-
-
 def _weights(text: str) -> tuple[float, ...]:
-    from flowstab.cli import _positive_float
+    """Comma-separated positive class weights ω_1, ω_2, ..."""
+    return tuple(positive_float(part.strip()) for part in text.split(","))
 
-    return tuple(_positive_float(part.strip()) for part in text.split(","))
 
-
-def register(sub) -> None:
-    """Add the ``design`` subcommand to the sub-parsers ``sub``."""
-    from flowstab.cli import _add_workload_args, _epsilon, _memory, _positive_float
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``design`` subcommand to the argparse sub-parsers ``sub``."""
 
     p = sub.add_parser("design", help="choose per-class activation rates or integer budgets "
                        "(convex design with a guaranteed overflow bound)")
-    _add_workload_args(p)
-    p.add_argument("--memory", type=_memory, help="KV-cache size M in tokens "
-                   "(default: the workload file's memory_tokens)")
-    p.add_argument("--arrival-rate", type=_positive_float, metavar="λ",
-                   help="total arrival rate in requests/slot, class mix kept (default: the "
-                   "workload classes' own rates)")
-    p.add_argument("--eps", type=_epsilon, default=1e-6,
-                   help="target overflow probability per slot (default 1e-6)")
-    p.add_argument("--gamma", type=_nonnegative_float, default=0.0,
+    add_workload_args(p)
+    add_memory_arg(p)
+    add_rate_arg(p)
+    add_eps_arg(p)
+    p.add_argument("--gamma", type=nonnegative_float, default=0.0,
                    help="headroom: r_k ≥ (1 + γ)·λ_k (default 0)")
     p.add_argument("--objective", choices=("throughput", "maxmin"), default="throughput",
                    help="maximise weighted token throughput Σ ω_k r_k E[O_k] (default) or the "
@@ -74,27 +68,27 @@ def register(sub) -> None:
 def _cmd_design(args: argparse.Namespace) -> int:
     import json
 
-    from flowstab.cli import _jsonable, _memory_of, _resolve_workload
+    from flowstab.jsonify import json_default
     from numerics.analysis.design import design_budgets, design_exact_overflow, design_rates
 
-    workload = _resolve_workload(args)
+    workload = resolve_workload(args)
     if args.arrival_rate is not None:
         workload = workload.with_total_rate(args.arrival_rate)
-    memory = _memory_of(args, workload)
+    m = memory_of(args, workload)
     if args.integer:
-        result = design_budgets(workload, memory, gamma=args.gamma, objective=args.objective,
+        result = design_budgets(workload, m, gamma=args.gamma, objective=args.objective,
                                 weights=args.weights)
     else:
-        result = design_rates(workload, memory, args.eps, gamma=args.gamma,
+        result = design_rates(workload, m, args.eps, gamma=args.gamma,
                               objective=args.objective, weights=args.weights,
                               method=args.method, budget=args.budget)
     out = result.to_dict()
     exact = None
     if args.verify and not args.integer:
-        exact = design_exact_overflow(workload, memory, result.rates, result.budget)
+        exact = design_exact_overflow(workload, m, result.rates, result.budget)
         out["exact_overflow"] = exact
     if args.json:
-        print(json.dumps(out, default=_jsonable, allow_nan=False))
+        print(json.dumps(out, default=json_default, allow_nan=False))
         return 0
     print(result.report())
     if exact is not None:

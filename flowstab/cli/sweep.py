@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flowstab.cli._args import hard_cap_note, positive_int
+
 __all__ = ["register"]
 
 
-def register(sub) -> None:
-    """Add ``flowstab sweep`` to the CLI's sub-parsers."""
-    from flowstab.cli import _positive_int
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` subcommand to the argparse sub-parsers ``sub``."""
     p = sub.add_parser("sweep", help="a grid of simulations (policies × rates × M × seeds) → Parquet",
                        description="Run a grid of simulations (policies × arrival rates or loads × "
                        "memory sizes × block sizes × seeds, from a TOML config) and write one "
@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted sweep from its checkpoints (runs only missing cells)")
     backend = p.add_mutually_exclusive_group()
-    backend.add_argument("--processes", type=_positive_int, metavar="P",
+    backend.add_argument("--processes", type=positive_int, metavar="P",
                          help="local worker processes (default: the CPU count; 1 runs inline)")
     backend.add_argument("--dask", metavar="ADDRESS",
                          help="run the cells on the Dask scheduler at ADDRESS (e.g. tcp://host:8786)")
@@ -48,13 +48,12 @@ def register(sub) -> None:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from flowstab.cli import _hard_cap_note
     from numerics.sweep import checkpoint_dir, load_sweep_config, run_sweep
 
     config = load_sweep_config(args.config)
     out = Path(args.out) if args.out else Path(Path(args.config).stem + ".parquet")
     for memory in config.memory_tokens:
-        _hard_cap_note(config.workload, memory)
+        hard_cap_note(config.workload, memory)
     try:
         df = run_sweep(config, out, resume=args.resume, processes=args.processes,
                        dask_address=args.dask, progress=not args.quiet)

@@ -21,7 +21,7 @@ DEFAULT_REPORT = "proofs_check/REPORT.md"
 EVIDENCE_WIDTH = 90
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``check`` subcommand to the argparse sub-parsers ``sub``."""
     p = sub.add_parser("check", help="run the claims ledger (symbolic, property and empirical "
                        "checks of every registered result)")

@@ -1,0 +1,159 @@
+"""``flowstab simulate``: one admission policy, slot by slot, or N replications with intervals.
+
+::
+
+    flowstab simulate  WORKLOAD --memory M --policy SPEC [--arrival-rate λ] [--slots T]
+                       [--warmup W] [--seed S] [--arrivals poisson|deterministic|bernoulli|trace]
+                       [--block-size b] [--eviction recompute|keep-progress] [--step-time SPEC]
+                       [--replications N [--processes P]] [--json]
+
+One run prints the summary metrics of :func:`numerics.sim.simulate`; ``--replications N`` runs N
+independent replications (seeds from ``SeedSequence(--seed)``, :func:`numerics.sim.replicate`) and
+prints each metric's mean ± the 95% Student-t half-width (:func:`numerics.sim.ci`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from flowstab.cli._args import (
+    Progress,
+    add_run_args,
+    add_workload_args,
+    fmt,
+    hard_cap_note,
+    header,
+    parse_policy_for,
+    positive_int,
+    replications,
+    resolve_workload,
+    run_settings,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["register"]
+
+#: (summary key, label, unit) in the order the readable tables show them.
+METRICS = (
+    ("arrived", "arrived", "requests"),
+    ("completed", "completed", "requests"),
+    ("waiting_end", "waiting at the end", "requests"),
+    ("active_end", "active at the end", "requests"),
+    ("throughput_requests_per_slot", "throughput", "requests/slot"),
+    ("throughput_tokens_per_slot", "token throughput", "tokens/slot"),
+    ("latency_mean_slots", "latency mean", "slots"),
+    ("latency_p95_slots", "latency p95", "slots"),
+    ("ttft_mean_slots", "TTFT mean", "slots"),
+    ("kv_util_mean", "KV utilisation mean", "of M"),
+    ("kv_util_std", "KV utilisation std", "of M"),
+    ("kv_peak_tokens", "KV peak", "tokens"),
+    ("evictions", "evictions", ""),
+    ("wasted_tokens", "wasted (recomputed) tokens", "tokens"),
+    ("queue_slope", "queue slope, 2nd half", "requests/slot"),
+    ("duration_s", "simulated wall clock", "s"),
+    ("throughput_requests_per_s", "throughput", "requests/s"),
+    ("throughput_tokens_per_s", "token throughput", "tokens/s"),
+    ("latency_mean_s", "latency mean", "s"),
+    ("latency_p95_s", "latency p95", "s"),
+    ("ttft_mean_s", "TTFT mean", "s"),
+)
+#: Summary keys that describe the run (shown in the header, not the table).
+RUN_KEYS = ("policy", "memory_tokens", "slots", "warmup", "seed", "arrival_rate_per_slot")
+#: Confidence level of the ``--replications`` intervals.
+CI_LEVEL = 0.95
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` subcommand to the argparse sub-parsers ``sub``."""
+    p = sub.add_parser("simulate", help="simulate one admission policy slot by slot")
+    add_workload_args(p)
+    add_run_args(p)
+    p.add_argument("--policy", required=True,
+                   help="flow:rate=R[,budget=..], budgets:4,4, greedy[:watermark=..,max_seqs=..], "
+                   "reserve[:max=L], alpha:0.1 or mcsf")
+    p.add_argument("--replications", type=replications, metavar="N",
+                   help="N ≥ 2 independent runs (seeds from SeedSequence(--seed)); prints "
+                   "mean ± 95%% Student-t half-width per metric")
+    p.add_argument("--processes", type=positive_int, metavar="P",
+                   help="worker processes for --replications (default: min(N, CPUs))")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (the summary, or the confidence-interval table)")
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _summary_table(summary: dict[str, Any]) -> list[str]:
+    known = {k for k, _, _ in METRICS}
+    rows = [(label, fmt(summary[key], unit), "" if unit == "of M" else unit)
+            for key, label, unit in METRICS if key in summary]
+    rows += [(key, fmt(value), "") for key, value in summary.items()
+             if key not in known and key not in RUN_KEYS]
+    width = max(len(label) for label, _, _ in rows)
+    vwidth = max(len(v) for _, v, _ in rows)
+    return [f"  {label:<{width}}  {value:>{vwidth}}  {unit}".rstrip() for label, value, unit in rows]
+
+
+def _ci_table(table: pd.DataFrame) -> list[str]:
+    units = {key: (label, unit) for key, label, unit in METRICS}
+    head = ("metric", "mean", "", "half-width", "std", "n", "unit")
+    rows = [head]
+    for metric, row in table.iterrows():
+        label, unit = units.get(metric, (metric, ""))
+        rows.append((label, fmt(float(row["mean"]), unit), "±", fmt(float(row["half_width"]), unit),
+                     fmt(float(row["std"]), unit), str(int(row["n"])), "" if unit == "of M" else unit))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    align = "<><<>><"
+    lines = []
+    for r in rows:
+        cells = [f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from flowstab.jsonify import json_ready
+    from numerics.sim import SimConfig, ci, replicate, simulate
+
+    workload = resolve_workload(args)
+    settings = run_settings(args, workload)
+    policy = parse_policy_for(args.policy, workload)
+    config = SimConfig(policy=policy, **settings)
+    hard_cap_note(workload, settings["memory_tokens"])
+    progress = Progress("simulate")
+    if args.replications is None:
+        with progress.ticking(f"{args.slots:,} slots of {policy.spec()} still running"):
+            summary = simulate(config).summary
+        if args.json:
+            print(json.dumps(json_ready(summary)))
+            return 0
+        print(f"flowstab simulate — {summary['policy']}")
+        print("\n".join(header(summary, workload, settings)))
+        print()
+        print("\n".join(_summary_table(summary)))
+        return 0
+
+    n = args.replications
+    df = replicate(config, n, args.seed, processes=args.processes,
+                   progress=lambda done, total: progress.say(f"{done}/{total} replications done"))
+    table = ci(df, CI_LEVEL)
+    if args.json:
+        print(json.dumps(json_ready({
+            "policy": policy.spec(),
+            "replications": n,
+            "seed": args.seed,
+            "level": CI_LEVEL,
+            "ci": {
+                metric: {col: (int(row[col]) if col == "n" else float(row[col])) for col in table.columns}
+                for metric, row in table.iterrows()
+            },
+        })))
+        return 0
+    print(f"flowstab simulate — {policy.spec()}, {n} replications "
+          f"(seeds from SeedSequence({args.seed})), {100 * CI_LEVEL:g}% Student-t intervals")
+    print("\n".join(header({"arrival_rate_per_slot": config.total_rate}, workload, settings)))
+    print()
+    print("\n".join(_ci_table(table)))
+    return 0
