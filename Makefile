@@ -1,11 +1,13 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
 # Each creates .venv when missing and installs the project into it (editable, with the dev extra).
+# `make test-fast` is the inner loop: the tests and doctests not marked slow, without the notebooks
+# (about a minute); `make test` runs everything (ruff, every test, the doctests and the notebooks).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-fast lint venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,9 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" --ignore=notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -9,6 +9,9 @@ Profiles (pick one with the environment variable ``HYPOTHESIS_PROFILE``):
 
 No profile sets a deadline: timings on a shared two-core machine are noisy, and speed is measured
 in ``benchmarks/``, never asserted in tests.
+
+Tests that take more than about 3 s carry ``@pytest.mark.slow``: ``make test-fast`` deselects
+them (``-m "not slow"``, notebooks ignored), ``make test`` runs everything.
 """
 
 from __future__ import annotations
