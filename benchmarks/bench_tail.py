@@ -29,7 +29,7 @@ RESULTS = Path(__file__).parent / "results" / "bench_tail.json"
 
 def tail_cases(quick: bool):
     geom = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
-    yield "geometric row (brief §8.2), M=16000, det r=16", geom, 16000, 16, "deterministic", True
+    yield "geometric row (docs/theory.md §8.2), M=16000, det r=16", geom, 16000, 16, "deterministic", True
     big1 = Workload.single(parse_law("500"), parse_law("geom:mean=2000,max=10000"))
     big2 = Workload.single(parse_law("lognormal:median=800,sigma=0.8,max=8000"),
                            parse_law("uniform:1,10000"))

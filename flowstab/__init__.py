@@ -12,8 +12,9 @@ Examples
 0.833333333333
 """
 
+import numerics as _numerics
 from flowstab._version import __version__
-from numerics import (
+from numerics import (  # noqa: F401 (re-exported: __all__ is built from these names, see _reexported)
     BudgetLaw,
     FlowstabError,
     FlowTails,
@@ -46,78 +47,26 @@ def load_workload(spec: str) -> Workload:
     return _load(spec)
 
 
-#: Names of :mod:`numerics` re-exported lazily: exact tails, rate regions and budget design,
-#: imported (through ``numerics.__getattr__``) on first use.
-_LAZY = (
-    "DesignInfeasibleError",
-    "DesignResult",
-    "ExactTail",
-    "alg1_admissible",
-    "alg1_maximal_budgets",
-    "alg1_randomized_boundary",
-    "alg1_staircase",
-    "design_budgets",
-    "design_exact_overflow",
-    "design_rates",
-    "exact_flow_rate",
-    "exact_overflow",
-    "exact_tail",
-    "exact_tail_per_class",
-    "flow_region_boundary",
-    "necessary_vertices",
-    "worst_case_memory_times",
-)
+#: The :mod:`numerics` modules whose names are re-exported lazily: exact tails, budget design and
+#: rate regions, imported (through ``numerics.__getattr__``) on first use.
+_LAZY_MODULES = ("numerics.analysis.design", "numerics.analysis.exact", "numerics.analysis.regions")
+#: The names of :data:`_LAZY_MODULES`, as ``numerics`` lists them for its own lazy import.
+_LAZY = tuple(name for name, module in _numerics._LAZY.items() if module in _LAZY_MODULES)
 
 
 def __getattr__(name: str) -> object:
     """Resolve a name of ``_LAZY`` from :mod:`numerics` on first use."""
     if name in _LAZY:
-        import numerics
-
-        return getattr(numerics, name)
+        return getattr(_numerics, name)
     raise AttributeError(f"module 'flowstab' has no attribute {name!r}")
 
 
-__all__ = [
-    "BudgetLaw",
-    "DesignInfeasibleError",
-    "DesignResult",
-    "ExactTail",
-    "FlowTails",
-    "FlowstabError",
-    "IndependentLengths",
-    "JointLengths",
-    "Plan",
-    "RequestClass",
-    "SpecError",
-    "StepTimeModel",
-    "TokenLaw",
-    "TraceError",
-    "UnstableWorkloadError",
-    "Workload",
-    "WorkloadError",
-    "__version__",
-    "alg1_admissible",
-    "alg1_maximal_budgets",
-    "alg1_randomized_boundary",
-    "alg1_staircase",
-    "compute_coupled_capacity",
-    "design_budgets",
-    "design_exact_overflow",
-    "design_rates",
-    "exact_flow_rate",
-    "exact_overflow",
-    "exact_tail",
-    "exact_tail_per_class",
-    "flow_rate",
-    "flow_region_boundary",
-    "lambda_max",
-    "load_workload",
-    "make_plan",
-    "mean_memory_time",
-    "memory_time",
-    "necessary_condition",
-    "necessary_vertices",
-    "parse_law",
-    "worst_case_memory_times",
-]
+def _reexported() -> list[str]:
+    """The names of ``numerics.__all__`` served here: the objects imported above, and ``_LAZY``."""
+    mine, theirs = globals(), vars(_numerics)
+    return [name for name in _numerics.__all__
+            if name in _LAZY or (name in theirs and mine.get(name) is theirs[name])]
+
+
+__all__ = ["__version__", "load_workload", *_reexported()]
+__all__.sort()

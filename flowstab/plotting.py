@@ -104,12 +104,13 @@ def draw_policy_lines(ax_kv: Axes, ax_cdf: Axes, results: Sequence[tuple[str, Si
                       colors: Sequence[str], *, count_requests: bool = False,
                       cdf_points: int = 4000, lw_cdf: float = 1.2) -> bool:
     """One line per ``(label, SimResult)``: KV utilisation over time on ``ax_kv`` and the latency
-    CDF of requests arriving after warm-up on ``ax_cdf``.
+    CDF of requests arriving after warm-up on ``ax_cdf``, with the axis labels of those quantities.
 
     KV utilisation is the KV tokens in use over M, block-averaged by :func:`downsample`; the CDF is
     the empirical one, F(x) = (number of latencies ≤ x) / n, drawn at no more than ``cdf_points``
-    evenly spaced order statistics. Returns True when the latencies span more than two decades (a
-    log x-axis reads better). Shared by ``compare --plot`` and the report.
+    evenly spaced order statistics, on y ∈ [0, 1.02]. When the latencies span more than two decades
+    the CDF's x-axis is logarithmic, and the function returns True. Titles, the CDF's y label and
+    the KV axis limits are the caller's. Shared by ``compare --plot`` and the report.
     """
     import numpy as np
 
@@ -132,6 +133,12 @@ def draw_policy_lines(ax_kv: Axes, ax_cdf: Axes, results: Sequence[tuple[str, Si
             log_x = log_x or lat[-1] > 100 * max(lat[0], 1.0)
         else:
             ax_cdf.plot([], [], color=color, ls=ls, label=f"{label} (none finished)")
+    ax_kv.set_xlabel("time (slots)")
+    ax_kv.set_ylabel("KV-cache utilisation (fraction of M)")
+    ax_cdf.set_xlabel("latency, arrival to last token (slots)")
+    if log_x:
+        ax_cdf.set_xscale("log")
+    ax_cdf.set_ylim(0, 1.02)
     return log_x
 
 
@@ -148,23 +155,17 @@ def plot_compare(results: Sequence[tuple[str, SimResult]], path: str | os.PathLi
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax_kv, ax_cdf = fig.subplots(1, 2)
-    log_x = draw_policy_lines(ax_kv, ax_cdf, results, OKABE_ITO, count_requests=True)
+    draw_policy_lines(ax_kv, ax_cdf, results, OKABE_ITO, count_requests=True)
     if results:
         cfg = results[0][1].config
         ax_kv.axhline(1.0, color="0.4", lw=0.8, ls=":", label="M")
         if cfg.warmup:
             ax_kv.axvline(cfg.warmup, color="0.6", lw=0.8, ls="--", label="end of warm-up")
-    ax_kv.set_xlabel("time (slots)")
-    ax_kv.set_ylabel("KV-cache utilisation (fraction of M)")
     ax_kv.set_title("KV-cache utilisation over time")
     ax_kv.set_ylim(bottom=0)
     ax_kv.legend(fontsize="small", loc="best")
-    ax_cdf.set_xlabel("latency, arrival to last token (slots)")
     ax_cdf.set_ylabel("fraction of requests with latency ≤ x")
     ax_cdf.set_title("Latency CDF (requests arriving after warm-up)")
-    if log_x:
-        ax_cdf.set_xscale("log")
-    ax_cdf.set_ylim(0, 1.02)
     ax_cdf.legend(fontsize="small", loc="best")
     if title:
         fig.suptitle(title)

@@ -4,7 +4,7 @@ The exact law of U is computed here by direct FFT convolution of the per-age coh
 independent method: the bounds use moments and cumulants, never this PMF). For bounded laws and
 bounded budgets U ≤ ⌈r⌉·Σ_a (s_max + a + 1), so a grid of that size has no aliasing.
 
-Reference values (theory brief §8.2 table, computed there with numpy):
+Reference values (docs/theory.md §8.2 table, computed there with numpy):
 uniform O ∈ {1..100}, s = 20, M = 65 536, deterministic r = 20: Hoeffding 9e-10, Bernstein 3e-12,
 Chernoff 3e-14, Normal 3e-16; r = 22: 8e-3, 1e-3, 6e-4, 5e-5.
 """
@@ -64,7 +64,7 @@ def exact_tail(workload: Workload, memory: int, budget: BudgetLaw) -> float:
 def test_reference_table_uniform():
     wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
     tails = FlowTails(wl, 65536)
-    ref = {  # theory brief §8.2, one significant digit
+    ref = {  # docs/theory.md §8.2, one significant digit
         20: {"hoeffding": 9e-10, "bernstein": 3e-12, "chernoff": 3e-14, "gaussian": 3e-16},
         22: {"hoeffding": 8e-3, "bernstein": 1e-3, "chernoff": 6e-4, "gaussian": 5e-5},
     }
@@ -75,7 +75,7 @@ def test_reference_table_uniform():
 
 
 def test_geometric_chernoff_is_valid_and_gaussian_is_not_a_bound():
-    # s = 20, geometric p = 0.05, M = 16 000, deterministic r = 16 (theory brief §8.2 row 3).
+    # s = 20, geometric p = 0.05, M = 16 000, deterministic r = 16 (docs/theory.md §8.2 row 3).
     # Exact tail by truncated convolution (ages with P(O > a) < 1e-18 dropped): 4.83e-6.
     s, p, r, m = 20, 0.05, 16, 16000
     poly = np.zeros(m + 1)

@@ -23,7 +23,7 @@ TILT_RTOL = 1e-6  # tilted FFT converged to 1e-8 between grid sizes; margin for 
 
 
 def test_reference_geometric_row():
-    # theory brief §8.2 row 3; direct truncated convolution in tests/test_bounds.py: 4.83e-6
+    # docs/theory.md §8.2 row 3; direct truncated convolution in tests/test_bounds.py: 4.83e-6
     wl = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
     got = exact_tail(wl, 16000, 16, "deterministic")
     assert got.prob == pytest.approx(4.8315e-6, rel=1e-4)
@@ -57,7 +57,7 @@ def test_tilted_fft_equals_direct_convolution(wl, rho, mfrac, kind):
 
 @pytest.mark.parametrize("r", [10, 20, 22])
 def test_bounds_dominate_the_exact_tail_far_below_double_precision(r):
-    # uniform O ∈ {1..100}, s = 20, M = 65 536 (theory brief §8.2); r = 10 gives P ≈ 1e-306
+    # uniform O ∈ {1..100}, s = 20, M = 65 536 (docs/theory.md §8.2); r = 10 gives P ≈ 1e-306
     wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
     exact = exact_tail(wl, 65536, r, "deterministic")
     tails = FlowTails(wl, 65536)

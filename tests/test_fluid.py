@@ -64,7 +64,7 @@ def test_ratio_twin_of_theory(s, d):
 
 
 def test_ratio_tends_to_one_half():
-    # d ≫ s: the "up to 50 %" loss (theory brief §5)
+    # d ≫ s: the "up to 50 %" loss (docs/theory.md §5)
     assert greedy_throughput_ratio(0, 10**9) - Fraction(1, 2) == Fraction(1, 2 * 10**9)
 
 

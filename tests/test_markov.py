@@ -8,12 +8,12 @@ import pytest
 from numerics.chains.queues import activation_queue
 from numerics.errors import UnstableWorkloadError, WorkloadError
 
-REF_ABS = 5e-5  # the reference 0.8009 is quoted to 4 decimals (theory brief §8.3)
+REF_ABS = 5e-5  # the reference 0.8009 is quoted to 4 decimals (docs/theory.md §8.3)
 BATCH_Z = 4.9  # 20 batch means, Student t with 19 df: two-sided false alarm ~1e-4
 
 
 def test_reference_bulk_service_queue():
-    # theory brief §8.3: Poisson(3) arrivals, deterministic budget 4 ⇒ E[Q] = 0.8009 (power
+    # docs/theory.md §8.3: Poisson(3) arrivals, deterministic budget 4 ⇒ E[Q] = 0.8009 (power
     # iteration there; matches the Concourse.jl reproduction); Kingman bound Var A/(2(r−λ)) = 1.5.
     law = activation_queue(3.0, "deterministic", 4)
     assert abs(law.mean - 0.8009) <= REF_ABS

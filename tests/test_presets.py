@@ -2,8 +2,9 @@
 
 The stored numbers in :mod:`numerics.data.presets` are checked three ways: against themselves with no
 data present (the specs parse, the stored fitted E[W] is what the specs give), against the data
-files' checksums and row counts in ``../shared/data/README.md``, and by refitting every preset
-from the data (when present) with :func:`numerics.data.fitting.fit_preset`.
+files' checksums and row counts in the data folder's ``README.md`` (``$FLOWSTAB_DATA``,
+:mod:`numerics.data.paths`), and by refitting every preset from the data (when
+present) with :func:`numerics.data.fitting.fit_preset`.
 """
 
 from __future__ import annotations

@@ -60,3 +60,18 @@ def test_cli_replay(tmp_path, capsys):
     assert code == 2
     assert "--step-time" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_compare_trace_needs_policies(tmp_path, capsys):
+    # the default line-up sets its flow rates from a per-slot arrival rate, which trace replay lacks;
+    # this used to end in a KeyError traceback
+    from conftest import assert_one_line_cli_error
+
+    path = _trace_file(tmp_path, [(0.0, 5, 3), (0.5, 7, 2), (0.9, 3, 4)])
+    argv = ["compare", "--workload", f"trace:{path}", "--memory", "1000", "--arrivals", "trace",
+            "--step-time", "const:0.1", "--slots", "40"]
+    assert_one_line_cli_error(capsys, argv, "--policies")
+    code = main([*argv, "--policies", "greedy;flow:rate=2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [row["arrived"] for row in json.loads(out)] == [3, 3]

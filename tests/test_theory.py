@@ -3,9 +3,9 @@
 Reference values and their provenance:
 * worked example (issue "Foundation"): S = 100, O ~ geometric(mean 200), M = 50 000 ⇒
   E[W] = 100·200 + (79 800 + 200)/2 = 60 000 and λ_max = 5/6;
-* Dong & Cao §4.1 (quoted by the Concourse.jl reproduction, theory brief §1.5): classes
+* Dong & Cao §4.1 (quoted by the Concourse.jl reproduction, docs/theory.md §1.5): classes
   (l, o) = (10, 20), (10, 40), (10, 60): w = (410, 1220, 2430), Σ b w = 16 240 for b = 4;
-* theory brief §8.4: geometric p = 0.05, s = 20, r = 3 ⇒ Var U = 87 711 (deterministic budget),
+* docs/theory.md §8.4: geometric p = 0.05, s = 20, r = 3 ⇒ Var U = 87 711 (deterministic budget),
   118 800 (Poisson).
 """
 
@@ -146,7 +146,7 @@ def test_flow_variance_geometric_reference_values():
     poi = flow.flow_saturated_variance_geometric(20, p, 3, "poisson")
     assert sp.floor(det) == 87711
     assert poi == 118800
-    # F(c, q) with c = s + 1 = 21, q = 0.95: Σ ν_a = 39 600 (theory brief §8.4)
+    # F(c, q) with c = s + 1 = 21, q = 0.95: Σ ν_a = 39 600 (docs/theory.md §8.4)
     assert flow.geometric_age_sum(21, 1 - p) == 39600
     rnd = flow.flow_saturated_variance_geometric(20, p, sp.Rational(5, 2), "randomized")
     det_part = flow.flow_saturated_variance_geometric(20, p, sp.Rational(5, 2), "deterministic")

@@ -1,8 +1,9 @@
 """Trace loading: the real third-party files (when present) and every error path.
 
-Reference values for the real traces come from ``../shared/data/README.md`` ("Files" and "Quick
-statistics" tables, computed when the data was copied, independently of this module); each is
-printed there rounded, so each check allows half a unit in the last printed digit.
+Reference values for the real traces come from the data folder's ``README.md`` (``$FLOWSTAB_DATA``,
+:mod:`numerics.data.paths`; its "Files" and "Quick statistics" tables, computed when the data was
+copied, independently of this module); each is printed there rounded, so each check allows half a
+unit in the last printed digit.
 """
 
 from __future__ import annotations

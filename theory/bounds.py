@@ -93,7 +93,7 @@ for _r in (
         "For bounded S ≤ s_max, O ≤ o_max and a bounded budget (n = ⌈r⌉ terms per age), "
         "P(U > M) ≤ exp(−2Δ²/(n Σ_{a<o_max}(s_max+a+1)²)), Δ = M − rE[W].",
         ("bounded prompt and decode laws", "bounded budget law", "saturated U (pathwise ≥ stable U)"),
-        "theory brief §8.2 (derived); Hoeffding (1963)",
+        "docs/theory.md §8.2 (derived); Hoeffding (1963)",
         r"P(U>M)\le\exp\!\Big(-\tfrac{2\Delta^2}{n\sum_{a<o_{\max}}(s_{\max}+a+1)^2}\Big)",
         "hoeffding_bound",
     ),
@@ -103,7 +103,7 @@ for _r in (
         "With increments bounded by c = s_max + o_max and V = Var U, "
         "P(U > M) ≤ exp(−Δ²/(2(V + cΔ/3))).",
         ("bounded prompt and decode laws", "independent terms (compound Poisson via Bennett)"),
-        "theory brief §8.2 (derived); Bernstein/Bennett inequality",
+        "docs/theory.md §8.2 (derived); Bernstein/Bennett inequality",
         r"P(U>M)\le\exp\!\Big(-\tfrac{\Delta^2}{2(V + c\Delta/3)}\Big)",
         "bernstein_bound",
     ),
@@ -113,7 +113,7 @@ for _r in (
         "P(U > M) ≤ inf_{θ>0} exp(−θM + Σ_a log P_B(φ_a(θ))), φ_a(θ) = 1 − G(a) + "
         "E[e^{θ(S+a+1)}; O > a].",
         ("light-tailed terms (finite MGF near the optimum)", "independent cohorts"),
-        "theory brief §8.2 (derived); Chernoff (1952)",
+        "docs/theory.md §8.2 (derived); Chernoff (1952)",
         r"P(U>M)\le\inf_{\theta>0} e^{-\theta M}\,E\,e^{\theta U}",
         "chernoff_bound",
     ),
@@ -133,7 +133,7 @@ for _r in (
         "P(U > M) ≈ Φ̄(Δ/√V); square-root staffing r*E[W] + z_ε√(r v) = M. Optimistic for skewed "
         "decode laws: never used to certify a rate.",
         ("central-limit heuristics only",),
-        "theory brief §8.2",
+        "docs/theory.md §8.2",
         r"P(U>M)\approx \bar\Phi\big(\Delta/\sqrt{V}\big)",
         "gaussian_approximation",
         is_bound=False,

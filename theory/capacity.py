@@ -45,7 +45,7 @@ register(
         "Under a linear step time τ = c0 + cb·B + ck·K + cp·P, the fluid fixed point meets memory "
         "iff Λ ≤ Λ* = M/(E[W]·τ(B_M, M, P_M)), B_M = M·E[O]/E[W], P_M = M·E[S]/E[W].",
         ("fluid limit", "linear step-time model", "prop:necessary in slots"),
-        "theory brief §8.6 (derived); equals Nie–Si–Zhou μ = M/(b̄·E[g]) for constant b̄",
+        "docs/theory.md §8.6 (derived); equals Nie–Si–Zhou μ = M/(b̄·E[g]) for constant b̄",
         r"\Lambda^* = \frac{M}{E[W]\,\tau(B_M, M, P_M)}",
         "compute_coupled_capacity",
     )

@@ -147,7 +147,7 @@ register(
         statement="A request with prompt S and decode O occupies W = Σ_{k=1}^{O} (S+k) = S·O + "
         "O(O+1)/2 memory-slots.",
         hypotheses=("one token per active slot", "S + k tokens held in the k-th active slot"),
-        source="Dong & Cao (arXiv:2604.11001) §2, w_k; theory brief §8.1",
+        source="Dong & Cao (arXiv:2604.11001) §2, w_k; docs/theory.md §8.1",
         latex=r"W = \sum_{k=1}^{O}(S+k) = S\,O + \tfrac{O(O+1)}{2}",
         twin="memory_time",
     )
@@ -160,7 +160,7 @@ register(
         "geometric, uniform{a..b}, shifted Poisson and shifted negative binomial decode laws "
         "(e.g. geometric(p): E[W] = E[S]/p + 1/p²).",
         hypotheses=("S independent of O", "O ≥ 1"),
-        source="theory brief §8.4 (derived); here re-derived by sympy summation",
+        source="docs/theory.md §8.4 (derived); here re-derived by sympy summation",
         latex=r"E[W] = E[S]\,E[O] + \tfrac{E[O^2] + E[O]}{2}",
         twin="mean_memory_time",
     )

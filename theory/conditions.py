@@ -103,7 +103,7 @@ for _r in (
         "If a scheduler keeps the system stable then Σ_k λ_k E[W_k] ≤ M; above it queues grow "
         "linearly under every policy.",
         ("Poisson (or stationary ergodic) arrivals per slot", "memory in use ≤ M every slot"),
-        "Dong & Cao (arXiv:2604.11001) Prop. 3.2; theory brief §8.1",
+        "Dong & Cao (arXiv:2604.11001) Prop. 3.2; docs/theory.md §8.1",
         r"\sum_k \lambda_k\,E[W_k] \le M",
         "necessary_condition",
     ),
@@ -121,7 +121,7 @@ for _r in (
         "Hard cap",
         "A request with S + O > M can never finish, so stability needs P(S + O ≤ M) = 1.",
         ("a request's whole context must be resident to emit its last token",),
-        "theory brief §8.1 (derived)",
+        "docs/theory.md §8.1 (derived)",
         r"P(S + O \le M) = 1",
         "hard_cap_violation",
     ),
@@ -131,7 +131,7 @@ for _r in (
         "If E[O²] = ∞ then E[W] = ∞ and no arrival rate λ > 0 meets Prop. 3.2 (e.g. Zipf(a) "
         "decode with a ≤ 3); capacity then depends on a max_tokens clip.",
         ("prop:necessary",),
-        "theory brief §8.5 (derived)",
+        "docs/theory.md §8.5 (derived)",
         r"E[O^2] = \infty \;\Rightarrow\; E[W] = \infty \;\Rightarrow\; \lambda_{\max} = 0",
         "heavy_tail_no_stable_rate",
     ),

@@ -96,7 +96,7 @@ register(
         "Under Algorithm 2 with saturated queues and budget mean r, E[U] = r·E[W] (Little's law "
         "for memory), for every decode law.",
         ("i.i.d. budgets with mean r", "saturated waiting queue", "no evictions counted"),
-        "theory brief §8.2 (derived); Dong & Cao §3 (slack M − E[B]E[W])",
+        "docs/theory.md §8.2 (derived); Dong & Cao §3 (slack M − E[B]E[W])",
         r"E[U] = E[B]\,E[W]",
         "flow_saturated_mean",
     )
@@ -108,7 +108,7 @@ register(
         "Var U = r Σ_a (ν_a − μ_a²) + σ_B² Σ_a μ_a² with σ_B² = 0 (deterministic), f(1−f) "
         "(randomised), r (Poisson); so deterministic ≤ randomised ≤ Poisson at equal mean.",
         ("i.i.d. budgets", "saturated waiting queue", "independent requests"),
-        "theory brief §8.2 (derived; checked there by Monte Carlo)",
+        "docs/theory.md §8.2 (derived; checked there by Monte Carlo)",
         r"\operatorname{Var}U = r\sum_a(\nu_a-\mu_a^2) + \sigma_B^2\sum_a\mu_a^2",
         "flow_saturated_variance",
     )

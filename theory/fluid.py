@@ -6,7 +6,7 @@ that they agree).
 Homogeneous saturated requests (prompt s, decode d), greedy admit-all with LIFO eviction and
 recompute. The eviction-free equilibrium runs M / W requests per slot, :math:`W = s d +
 d(d+1)/2`; greedy's limit cycle fills memory with young requests and evicts before they finish,
-and its throughput relative to that equilibrium tends (Ao, Dong, Luo, Simchi-Levi; theory brief §9
+and its throughput relative to that equilibrium tends (Ao, Dong, Luo, Simchi-Levi; docs/theory.md §9
 item 13) to
 
 .. math:: \rho(s, d) = \frac{s + (d+1)/2}{s + d},
@@ -46,7 +46,7 @@ register(
         "the eviction-free equilibrium → (s + (d+1)/2)/(s + d), which tends to 1/2 as d/s → ∞; "
         "flow control at ⌊M/W⌋ per slot has no evictions.",
         ("homogeneous deterministic lengths", "saturated input", "fluid limit M → ∞"),
-        "Ao, Dong, Luo, Simchi-Levi (arXiv:2606.15555); theory brief §9 item 13",
+        "Ao, Dong, Luo, Simchi-Levi (arXiv:2606.15555); docs/theory.md §9 item 13",
         r"\frac{\text{thr}_{\rm greedy}}{\text{thr}_{\rm eq}} \to \frac{s+(d+1)/2}{s+d}",
         "greedy_throughput_ratio",
     )

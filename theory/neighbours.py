@@ -124,7 +124,7 @@ for _r in (
         "every Chernoff bound, Var U and the expected overflow E(U − M)^+ are smallest for "
         "deterministic budgets and largest for Poisson admission.",
         ("i.i.d. budgets with equal mean", "saturated U", "independent non-negative terms"),
-        "theory brief §8.2 (derived: convex order of compound sums); brief §9 items 6–7",
+        "docs/theory.md §8.2 (derived: convex order of compound sums); docs/theory.md §9 items 6–7",
         r"\log P_{\rm det}(\varphi)\le\log P_{\rm rand}(\varphi)\le\log P_{\rm Pois}(\varphi)",
         "budget_log_pgf",
     ),
@@ -135,7 +135,7 @@ for _r in (
         "I(Δ)/Δ → 3/(2c): overflow probability and expected overflow slots (≤ T·P) decay "
         "exponentially in the slack Δ = M − r·E[W] (also for geometric decode, via Chernoff).",
         ("bounded (or light-tailed) terms", "saturated U dominates the stable system's U"),
-        "Dong & Cao abstract (exponential decay in the slack); theory brief §8.2",
+        "Dong & Cao abstract (exponential decay in the slack); docs/theory.md §8.2",
         r"P(U>M)\le e^{-I(\Delta)},\ \ I(\Delta)/\Delta\to\tfrac{3}{2c}",
         "overflow_decay_exponent",
     ),
@@ -145,7 +145,7 @@ for _r in (
         "Zipf(a) decode with 3 < a ≤ 4 (α = a − 1): E[W] < ∞ but E e^{θO} = ∞ for every θ > 0, "
         "and P(U > M) ≥ P(B ≥ 1)·P(O > M) ~ M^{−α}: no exponential bound in the slack exists.",
         ("saturated flow control", "P(B ≥ 1) > 0"),
-        "theory brief §8.5 (derived)",
+        "docs/theory.md §8.5 (derived)",
         r"P(U>M)\ \ge\ P(B\ge1)\,P(O>M)\ \asymp\ M^{-\alpha}",
         "zipf_survival",
     ),
@@ -155,7 +155,7 @@ for _r in (
         "Pareto(α) decode clipped at L: E[min(O,L)²] = 1 + 2(L^{2−α} − 1)/(2 − α), so for "
         "α < 2, λ_max(L) = M/E[W_L] ≍ L^{−(2−α)} → 0 as L → ∞.",
         ("cor:heavy-tail", "P(O > x) = x^{−α} for x ≥ 1"),
-        "theory brief §8.5 (derived); brief §9 item 11",
+        "docs/theory.md §8.5 (derived); docs/theory.md §9 item 11",
         r"\lambda_{\max}(L) \asymp M\,L^{-(2-\alpha)}",
         "pareto_clipped_second_moment",
     ),
@@ -165,7 +165,7 @@ for _r in (
         "μ = M/(b̄·E[g]), g(s,o) = (1 + s/ŝ)s/2 + s·o + o(o+1)/2; with ŝ = s, g = s + W; "
         "without the prefill area μ = thm:compute-capacity under a constant step time b̄.",
         ("thm:compute-capacity", "constant batch time b̄"),
-        "Nie, Si, Zhou (arXiv:2605.04595) Thm. 4.1; theory brief §2, §9 item 16",
+        "Nie, Si, Zhou (arXiv:2605.04595) Thm. 4.1; docs/theory.md §2, §9 item 16",
         r"\mu = \frac{M}{\bar b\,E[g(s,o)]}",
         "nie_critical_rate",
     ),
@@ -177,7 +177,7 @@ for _r in (
         "token backlog grows at λ(m_p + m_d) − b_max/t_{b_max}. CodeLlama-34B/A100: "
         "λ* = 0.016715 req/ms for (100, 100).",
         ("work-conserving policy", "b_max a multiple of b0 (full batches are the fastest)"),
-        "Li, Dai, Peng (arXiv:2504.07347) Thm. 2; theory brief §3, §9 item 17",
+        "Li, Dai, Peng (arXiv:2504.07347) Thm. 2; docs/theory.md §3, §9 item 17",
         r"\lambda^* = \frac{b_{\max}}{t_{b_{\max}}(m_p+m_d)},\ t_b = c + a\lceil b/b_0\rceil",
         "token_budget_capacity",
     ),

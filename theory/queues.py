@@ -26,7 +26,7 @@ For r = 1 (deterministic) Y ∈ {0, 1}, so :math:`E[Y^2] = E[Y] = 1 - \lambda` a
 Examples
 --------
 >>> import sympy as sp
->>> kingman_bound(3, 4)  # theory brief §8.3: Poisson(3) arrivals, budget 4
+>>> kingman_bound(3, 4)  # docs/theory.md §8.3: Poisson(3) arrivals, budget 4
 3/2
 >>> bulk_queue_mean(sp.Rational(1, 2), 1, sp.Rational(1, 2))  # r = 1: λ²/(2(1 − λ)) = 1/4
 1/4
@@ -73,7 +73,7 @@ for _r in (
         "E[Q] = (σ_A² + σ_B² + (r−λ)² − E[Y²])/(2(r−λ)), Y the unused budget; for B ≡ 1 and "
         "Poisson arrivals E[Q] = λ²/(2(1−λ)). λ = 3, r = 4 gives E[Q] = 0.8009.",
         ("i.i.d. arrivals and budgets", "λ < r (Loynes)", "queue recorded after activation"),
-        "theory brief §8.3 (derived; E[Q] = 0.8009 matches the Concourse.jl reproduction)",
+        "docs/theory.md §8.3 (derived; E[Q] = 0.8009 matches the Concourse.jl reproduction)",
         r"E[Q] = \frac{\sigma_A^2+\sigma_B^2+(r-\lambda)^2-E[Y^2]}{2(r-\lambda)}",
         "bulk_queue_mean",
     ),
@@ -83,7 +83,7 @@ for _r in (
         "E[Q] ≤ (σ_A² + σ_B²)/(2(r − λ)); Poisson(λ) arrivals and a deterministic budget r give "
         "λ/(2(r − λ)) (1.5 at λ = 3, r = 4). Little's law turns it into a wait bound E[Q]/λ.",
         ("thm:bulk-queue-mean",),
-        "theory brief §8.3; Kingman (1962) for the discrete reflected walk",
+        "docs/theory.md §8.3; Kingman (1962) for the discrete reflected walk",
         r"E[Q] \le \frac{\sigma_A^2+\sigma_B^2}{2(r-\lambda)}",
         "kingman_bound",
     ),

@@ -5,8 +5,8 @@
   :class:`argparse.ArgumentTypeError` with a message that says what is allowed;
 * argument groups (:func:`add_workload_args`, :func:`add_run_args`) and what they resolve to
   (:func:`resolve_workload`, :func:`memory_of`, :func:`run_settings`, :func:`parse_policy_for`);
-* output for people (:func:`fmt`, :func:`header`, :class:`Progress`, :func:`hard_cap_note`,
-  :func:`one_line`).
+* output for people (:data:`METRICS`, :func:`fmt`, :func:`header`, :class:`Progress`,
+  :func:`start_runs`, :func:`hard_cap_note`, :func:`one_line`).
 
 Only the standard library is imported here at top level, so that ``flowstab --help`` stays fast;
 the numerics import inside the functions.
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SLOTS",
+    "METRICS",
     "PROGRESS_AFTER_S",
     "Progress",
     "add_eps_arg",
@@ -58,6 +59,7 @@ __all__ = [
     "replications",
     "resolve_workload",
     "run_settings",
+    "start_runs",
     "total_rate",
 ]
 
@@ -164,7 +166,9 @@ def add_rate_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
-    """The flags of one simulated run (read by :func:`run_settings`)."""
+    """The flags of one simulated run, its workload first (:func:`add_workload_args`); read by
+    :func:`run_settings`."""
+    add_workload_args(p)
     add_memory_arg(p)
     add_rate_arg(p)
     g = p.add_argument_group("run")
@@ -217,62 +221,40 @@ def memory_of(args: argparse.Namespace, workload: Workload) -> int:
     return int(m)
 
 
-def run_settings(args: argparse.Namespace, workload: Workload) -> dict[str, Any]:
-    """The :class:`numerics.sim.SimConfig` keywords of the run flags (everything but the policy).
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`numerics.sim.SimConfig` keywords of the run flags (everything but the policy),
+    ``workload`` (:func:`resolve_workload`) included.
 
-    SimConfig checks the same limits (:data:`numerics.sim.config.MAX_SLOTS`, ...) again; the checks
-    here come first so that the one-line error names the flag to change.
+    The settings are checked once, by SimConfig itself (built here with a stand-in policy); its
+    :class:`~numerics.errors.SettingError` comes back naming the flags to change.
     """
-    from numerics.errors import WorkloadError
+    from flowstab.flags import as_flags
+    from numerics.errors import SettingError, WorkloadError
     from numerics.model.steptime import StepTimeModel
-    from numerics.sim.config import MAX_EXPECTED_REQUESTS, MAX_MEMORY_TOKENS, MAX_SLOTS
+    from numerics.sim import Greedy, SimConfig
 
+    workload = resolve_workload(args)
     m = memory_of(args, workload)
-    if m > MAX_MEMORY_TOKENS:
-        raise WorkloadError(f"--memory {m:.3g} tokens is beyond the simulator's limit of "
-                            f"{MAX_MEMORY_TOKENS:.0e} tokens")
-    if args.slots > MAX_SLOTS:
-        raise WorkloadError(f"--slots {args.slots:.3g} is beyond the simulator's limit of "
-                            f"{MAX_SLOTS:.0e} slots per run")
     warmup = args.slots // 10 if args.warmup is None else args.warmup
-    if warmup >= args.slots:
-        raise WorkloadError(f"--warmup {warmup} must be less than --slots {args.slots}")
     step = StepTimeModel.from_spec(args.step_time) if args.step_time else None
-    common = {"workload": workload, "memory_tokens": m, "slots": args.slots}
-    run = {"warmup": warmup, "seed": args.seed, "block_size": args.block_size,
-           "eviction": args.eviction, "step_time": step}
+    settings: dict[str, Any] = {
+        "workload": workload, "memory_tokens": m, "slots": args.slots, "warmup": warmup,
+        "seed": args.seed, "block_size": args.block_size, "eviction": args.eviction,
+        "step_time": step, "arrivals": args.arrivals, "arrival_rate": args.arrival_rate,
+    }
     if args.arrivals == "trace":
         from numerics.data.traces import load_trace
 
         if not (args.workload or "").startswith("trace:"):
             raise WorkloadError("--arrivals trace replays a trace: give --workload trace:PATH")
-        if step is None:
-            raise WorkloadError("--arrivals trace maps seconds to slots: give --step-time")
-        if args.arrival_rate is not None:
-            raise WorkloadError(
-                "--arrivals trace takes its arrival times from the trace; drop --arrival-rate"
-            )
-        trace = load_trace(args.workload.removeprefix("trace:"))
-        if trace.timestamps_s is None:
-            raise WorkloadError(f"{trace.source} has no timestamps to replay")
-        return {**common, "arrivals": "trace", "trace": trace, **run}
-    if args.arrival_rate is None and workload.rates_per_slot is None:
-        raise WorkloadError(
-            f"give --arrival-rate (requests per slot): the classes of workload {workload.name!r} "
-            "carry no rates"
-        )
-    rate = args.arrival_rate
-    total = total_rate(rate, workload)
-    if total * args.slots > MAX_EXPECTED_REQUESTS:
-        raise WorkloadError(
-            f"λ × slots = {total:g} × {args.slots:,} ≈ {total * args.slots:.3g} requests is beyond the "
-            f"simulator's limit of {MAX_EXPECTED_REQUESTS:.0e} per run; lower --slots or --arrival-rate"
-        )
-    if args.arrivals == "bernoulli" and total > 1:
-        raise WorkloadError(
-            f"--arrivals bernoulli admits at most 1 request per slot; the total rate is {total:g}"
-        )
-    return {**common, "arrival_rate": rate, "arrivals": args.arrivals, **run}
+        settings["trace"] = load_trace(args.workload.removeprefix("trace:"))
+    try:
+        SimConfig(policy=Greedy(), **settings)
+    except SettingError as exc:
+        raise as_flags(exc) from None
+    if args.arrivals == "trace":
+        del settings["arrival_rate"]
+    return settings
 
 
 def total_rate(arrival_rate: float | None, workload: Workload) -> float:
@@ -303,6 +285,42 @@ def parse_policy_for(spec: str, workload: Workload) -> Policy:
 
 
 # ------------------------------------------------------------------------------ output
+#: (summary key, label, unit) of the metrics of a run, in the order the tables show them.
+METRICS = (
+    ("arrived", "arrived", "requests"),
+    ("completed", "completed", "requests"),
+    ("completed_fraction", "completed, share of arrivals", ""),
+    ("waiting_end", "waiting at the end", "requests"),
+    ("active_end", "active at the end", "requests"),
+    ("throughput_requests_per_slot", "throughput", "requests/slot"),
+    ("throughput_tokens_per_slot", "token throughput", "tokens/slot"),
+    ("latency_mean_slots", "latency mean (censored)", "slots"),
+    ("latency_p95_slots", "latency p95 (censored)", "slots"),
+    ("latency_p99_slots", "latency p99 (censored)", "slots"),
+    ("latency_censored_fraction", "latency censored at the horizon", ""),
+    ("latency_finished_mean_slots", "latency mean, finished only", "slots"),
+    ("latency_finished_p99_slots", "latency p99, finished only", "slots"),
+    ("ttft_mean_slots", "TTFT mean", "slots"),
+    ("ttft_p99_slots", "TTFT p99", "slots"),
+    ("active_max", "active requests, most", "requests"),
+    ("kv_util_mean", "KV utilisation mean", "of M"),
+    ("kv_util_std", "KV utilisation std", "of M"),
+    ("kv_peak_tokens", "KV peak", "tokens"),
+    ("evictions", "evictions", ""),
+    ("dropped_on_admission", "dropped on admission (same slot)", ""),
+    ("wasted_tokens", "wasted (recomputed) tokens", "tokens"),
+    ("queue_slope", "queue slope, 2nd half", "requests/slot"),
+    ("duration_s", "simulated wall clock", "s"),
+    ("throughput_requests_per_s", "throughput", "requests/s"),
+    ("throughput_tokens_per_s", "token throughput", "tokens/s"),
+    ("latency_mean_s", "latency mean (censored)", "s"),
+    ("latency_p95_s", "latency p95 (censored)", "s"),
+    ("latency_p99_s", "latency p99 (censored)", "s"),
+    ("ttft_mean_s", "TTFT mean", "s"),
+    ("ttft_p99_s", "TTFT p99", "s"),
+)
+
+
 def one_line(exc: BaseException) -> str:
     """The message of ``exc`` on one line (runs of whitespace, newlines included, become one space)."""
     return " ".join(str(exc).split())
@@ -354,6 +372,13 @@ def header(summary: dict[str, Any], workload: Workload, settings: dict[str, Any]
         f"run        {settings['slots']:,} slots, warm-up {settings['warmup']:,}, "
         f"seed {settings['seed']}",
     ]
+
+
+def start_runs(what: str, settings: dict[str, Any]) -> Progress:
+    """What ``flowstab WHAT`` does once its runs are set up and about to start: the
+    :func:`hard_cap_note` of the run ``settings``, then the :class:`Progress` clock of ``what``."""
+    hard_cap_note(settings["workload"], settings["memory_tokens"])
+    return Progress(what)
 
 
 class Progress:

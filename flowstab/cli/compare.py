@@ -18,39 +18,40 @@ import sys
 from typing import Any
 
 from flowstab.cli._args import (
-    Progress,
+    METRICS,
     add_run_args,
-    add_workload_args,
     fmt,
-    hard_cap_note,
     header,
     parse_policy_for,
-    resolve_workload,
     run_settings,
+    start_runs,
     total_rate,
 )
 
 __all__ = ["register"]
 
-#: (summary key, column header, unit) of the compare table.
+#: (summary key, column header) of the compare table; the units are those of :data:`METRICS`.
 COLUMNS = (
-    ("throughput_requests_per_slot", "req/slot", ""),
-    ("throughput_tokens_per_slot", "tok/slot", ""),
-    ("latency_mean_slots", "lat mean", ""),
-    ("latency_p95_slots", "lat p95", ""),
-    ("ttft_mean_slots", "TTFT", ""),
-    ("kv_util_mean", "KV mean", "of M"),
-    ("kv_util_std", "KV std", "of M"),
-    ("evictions", "evict", ""),
-    ("wasted_tokens", "wasted", ""),
-    ("queue_slope", "q slope", ""),
+    ("throughput_requests_per_slot", "req/slot"),
+    ("throughput_tokens_per_slot", "tok/slot"),
+    ("latency_mean_slots", "lat mean"),
+    ("latency_p95_slots", "lat p95"),
+    ("latency_p99_slots", "lat p99"),
+    ("ttft_mean_slots", "TTFT"),
+    ("ttft_p99_slots", "TTFT p99"),
+    ("completed_fraction", "done"),
+    ("kv_util_mean", "KV mean"),
+    ("kv_util_std", "KV std"),
+    ("evictions", "evict"),
+    ("wasted_tokens", "wasted"),
+    ("queue_slope", "q slope"),
 )
+_UNITS = {key: unit for key, _, unit in METRICS}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand to the argparse sub-parsers ``sub``."""
     p = sub.add_parser("compare", help="simulate several policies on the same arrivals")
-    add_workload_args(p)
     add_run_args(p)
     p.add_argument("--policies", metavar="SPEC;SPEC;...",
                    help="policies to run (default: flow at the plan's r*(1e-6), greedy, "
@@ -62,8 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    head = ["policy", *(h for _, h, _ in COLUMNS)]
-    body = [[label, *(fmt(s.get(k), u) for k, _, u in COLUMNS)] for label, s in rows]
+    head = ["policy", *(h for _, h in COLUMNS)]
+    body = [[label, *(fmt(s.get(k), _UNITS[k]) for k, _ in COLUMNS)] for label, s in rows]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = []
     for r in [head, *body]:
@@ -79,20 +80,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from numerics.sim import SimConfig, simulate
     from numerics.sim.lineup import planned_lineup
 
-    workload = resolve_workload(args)
-    settings = run_settings(args, workload)
+    settings = run_settings(args)
+    workload = settings["workload"]
     plot_path = check_plot_path(args.plot) if args.plot else None
     if args.policies is not None:
         specs = [s.strip() for s in args.policies.split(";") if s.strip()]
         if not specs:
             raise SpecError("--policies: give at least one policy spec, e.g. 'greedy;alpha:0.1'")
         policies, notes = [(s, parse_policy_for(s, workload)) for s in specs], []
+    elif settings["arrivals"] == "trace":
+        raise SpecError("compare --arrivals trace: give --policies 'SPEC;SPEC;...' (the default line-up "
+                        "sets flow rates from an arrival rate per slot, which trace replay does not have)")
     else:
         policies, notes = planned_lineup(workload, settings["memory_tokens"],
                                          total_rate(settings["arrival_rate"], workload), settings["slots"])
     configs = [(label, SimConfig(policy=policy, **settings)) for label, policy in policies]
-    hard_cap_note(workload, settings["memory_tokens"])
-    progress = Progress("compare")
+    progress = start_runs("compare", settings)
     results = []
     for i, (label, config) in enumerate(configs, start=1):
         with progress.ticking(f"{label} ({i}/{len(configs)}) still running"):

@@ -19,17 +19,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from flowstab.cli._args import (
-    Progress,
+    METRICS,
     add_run_args,
-    add_workload_args,
     fmt,
-    hard_cap_note,
     header,
     parse_policy_for,
     positive_int,
     replications,
-    resolve_workload,
     run_settings,
+    start_runs,
 )
 
 if TYPE_CHECKING:
@@ -37,30 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-#: (summary key, label, unit) in the order the readable tables show them.
-METRICS = (
-    ("arrived", "arrived", "requests"),
-    ("completed", "completed", "requests"),
-    ("waiting_end", "waiting at the end", "requests"),
-    ("active_end", "active at the end", "requests"),
-    ("throughput_requests_per_slot", "throughput", "requests/slot"),
-    ("throughput_tokens_per_slot", "token throughput", "tokens/slot"),
-    ("latency_mean_slots", "latency mean", "slots"),
-    ("latency_p95_slots", "latency p95", "slots"),
-    ("ttft_mean_slots", "TTFT mean", "slots"),
-    ("kv_util_mean", "KV utilisation mean", "of M"),
-    ("kv_util_std", "KV utilisation std", "of M"),
-    ("kv_peak_tokens", "KV peak", "tokens"),
-    ("evictions", "evictions", ""),
-    ("wasted_tokens", "wasted (recomputed) tokens", "tokens"),
-    ("queue_slope", "queue slope, 2nd half", "requests/slot"),
-    ("duration_s", "simulated wall clock", "s"),
-    ("throughput_requests_per_s", "throughput", "requests/s"),
-    ("throughput_tokens_per_s", "token throughput", "tokens/s"),
-    ("latency_mean_s", "latency mean", "s"),
-    ("latency_p95_s", "latency p95", "s"),
-    ("ttft_mean_s", "TTFT mean", "s"),
-)
 #: Summary keys that describe the run (shown in the header, not the table).
 RUN_KEYS = ("policy", "memory_tokens", "slots", "warmup", "seed", "arrival_rate_per_slot")
 #: Confidence level of the ``--replications`` intervals.
@@ -70,7 +44,6 @@ CI_LEVEL = 0.95
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``simulate`` subcommand to the argparse sub-parsers ``sub``."""
     p = sub.add_parser("simulate", help="simulate one admission policy slot by slot")
-    add_workload_args(p)
     add_run_args(p)
     p.add_argument("--policy", required=True,
                    help="flow:rate=R[,budget=..], budgets:4,4, greedy[:watermark=..,max_seqs=..], "
@@ -117,12 +90,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from flowstab.jsonify import json_ready
     from numerics.sim import SimConfig, ci, replicate, simulate
 
-    workload = resolve_workload(args)
-    settings = run_settings(args, workload)
+    settings = run_settings(args)
+    workload = settings["workload"]
     policy = parse_policy_for(args.policy, workload)
     config = SimConfig(policy=policy, **settings)
-    hard_cap_note(workload, settings["memory_tokens"])
-    progress = Progress("simulate")
+    progress = start_runs("simulate", settings)
     if args.replications is None:
         with progress.ticking(f"{args.slots:,} slots of {policy.spec()} still running"):
             summary = simulate(config).summary

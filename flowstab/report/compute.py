@@ -38,7 +38,6 @@ from flowstab.report.config import (
     SAME_RATE_RTOL,
     ReportConfig,
 )
-from numerics.errors import WorkloadError
 from numerics.model.steptime import StepTimeModel
 
 if TYPE_CHECKING:
@@ -168,17 +167,17 @@ def _default_rates(cfg: ReportConfig, plan: Plan) -> list[tuple[float, str]]:
 
 
 def _check_sim_size(cfg: ReportConfig, rates: list[tuple[float, str]]) -> None:
-    from numerics.sim.config import MAX_EXPECTED_REQUESTS, MAX_MEMORY_TOKENS, MAX_SLOTS
+    """Every simulated run can start (SimConfig's own checks, named by the report's flags)."""
+    from flowstab.flags import as_flags
+    from numerics.errors import SettingError
+    from numerics.sim import Greedy, SimConfig
 
-    if cfg.slots > MAX_SLOTS:
-        raise WorkloadError(f"--slots {cfg.slots:.3g} is beyond the simulator's limit of {MAX_SLOTS:.0e}")
-    if cfg.memory_tokens > MAX_MEMORY_TOKENS:
-        raise WorkloadError(f"--memory {cfg.memory_tokens:.3g} tokens is beyond the simulator's limit of "
-                            f"{MAX_MEMORY_TOKENS:.0e}; use --no-sim")
     for rate, _ in rates:
-        if rate * cfg.slots > MAX_EXPECTED_REQUESTS:
-            raise WorkloadError(f"λ × slots = {rate:g} × {cfg.slots:,} is beyond the simulator's limit of "
-                                f"{MAX_EXPECTED_REQUESTS:.0e} requests per run; lower --slots or the rate")
+        try:
+            SimConfig(cfg.workload, cfg.memory_tokens, Greedy(), slots=cfg.slots, arrival_rate=rate,
+                      seed=cfg.seed)
+        except SettingError as exc:
+            raise as_flags(exc) from None
 
 
 def compare_policies(cfg: ReportConfig, plan: Plan, *, progress: bool = False, figures: bool = True,

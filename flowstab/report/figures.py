@@ -151,7 +151,7 @@ def compare_figure(results: list, title: str = "") -> str:
 
     colors = OKABE_ITO
     fig, (ax_kv, ax_cdf) = _new_figure(9.0, 3.4, 2)
-    log_x = draw_policy_lines(ax_kv, ax_cdf, results, colors, cdf_points=3000, lw_cdf=1.3)
+    draw_policy_lines(ax_kv, ax_cdf, results, colors, cdf_points=3000, lw_cdf=1.3)
     if results:
         cfg = results[0][1].config
         ax_kv.axhline(1.0, color="0.4", lw=0.8, ls=":")
@@ -161,17 +161,11 @@ def compare_figure(results: list, title: str = "") -> str:
                            ha="center", va="top", fontsize="x-small", color="0.4")
     _style(ax_kv)
     _style(ax_cdf)
-    ax_kv.set_xlabel("time (slots)")
-    ax_kv.set_ylabel("KV-cache utilisation (fraction of M)")
     ax_kv.set_title("KV-cache utilisation")
     ax_kv.set_ylim(0, 1.08)
     ax_kv.set_xlim(left=0)
-    ax_cdf.set_xlabel("latency, arrival to last token (slots)")
     ax_cdf.set_ylabel("fraction of requests ≤ x")
     ax_cdf.set_title("Latency CDF (arrivals after warm-up)")
-    if log_x:
-        ax_cdf.set_xscale("log")
-    ax_cdf.set_ylim(0, 1.02)
     handles, labels = ax_kv.get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5),

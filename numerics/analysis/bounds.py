@@ -27,7 +27,7 @@ stay valid; Hoeffding and Bernstein need bounded laws and are not applicable oth
 
 Examples
 --------
-The theory brief's table (§8.2; uniform O ∈ {1..100}, s = 20, M = 65 536, deterministic r = 20):
+The table of docs/theory.md §8.2 ( uniform O ∈ {1..100}, s = 20, M = 65 536, deterministic r = 20):
 
 >>> from numerics.model.specs import parse_law
 >>> from numerics.model.workload import Workload

@@ -7,7 +7,7 @@ With a step-time model τ(B, K, P) (:mod:`numerics.model.steptime`) the memory c
 fixed point reads :math:`\lambda_s E[W] \le M` with :math:`\lambda_s = \Lambda \bar\tau` requests
 per slot, and at full memory the batch holds :math:`B_M = M E[O]/E[W]` requests, :math:`K = M`
 tokens and :math:`P_M = M E[S]/E[W]` prefill tokens per slot. Hence the largest stable arrival
-rate in requests per second is (theory brief §8.6, ``thm:compute-capacity``)
+rate in requests per second is (docs/theory.md §8.6, ``thm:compute-capacity``)
 
 .. math:: \Lambda^* = \frac{M}{E[W]\,\tau(B_M, M, P_M)},
 

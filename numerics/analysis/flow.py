@@ -23,14 +23,14 @@ independent cohort terms :math:`U = \sum_{a \ge 0} \sum_{m=1}^{B_{t-a}} X_{a,m}`
 :math:`\log E e^{\theta U} = \sum_a \log P_B(\varphi_a(\theta))` with
 :math:`\varphi_a(\theta) = 1 - G(a) + E[e^{\theta X_a}; O > a]` and :math:`P_B` the budget's
 probability generating function. Below saturation (λ < r) the memory is pathwise smaller, so every
-tail bound on the saturated U is a bound for the stable system (theory brief §8.2).
+tail bound on the saturated U is a bound for the stable system (docs/theory.md §8.2).
 
 Examples
 --------
 >>> from numerics.model.specs import parse_law
 >>> from numerics.model.workload import Workload
 >>> wl = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
->>> round(flow_saturated_variance(wl, 3, "deterministic"))  # theory brief §8.4: 87,711
+>>> round(flow_saturated_variance(wl, 3, "deterministic"))  # docs/theory.md §8.4: 87,711
 87711
 >>> round(flow_saturated_variance(wl, 3, "poisson"))  # λ·F(c, q) = 3·39600
 118800

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from numerics.calibration.engine import run_engine
-from numerics.calibration.fit import CalibrationError
+from numerics.calibration.fit import CalibrationError, save_figure
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import Workload
 
@@ -372,9 +372,4 @@ def plot_check(result: dict, path: str | os.PathLike) -> Path:
     ax_m.set_xticks(x, [p.split(",")[0] for p in policies], fontsize="small")
     ax_m.set_ylabel("maximum stable rate (requests/s)")
     ax_m.legend(fontsize="x-small")
-    out = Path(path)
-    try:
-        fig.savefig(out, dpi=120)
-    except OSError as exc:
-        raise CalibrationError(f"cannot write the check figure {out}: {exc.strerror or exc}") from None
-    return out
+    return save_figure(fig, path, "the check figure")

@@ -45,12 +45,16 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from numerics.errors import FlowstabError, TraceError
 from numerics.model.steptime import StepTimeModel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FEATURES",
@@ -64,6 +68,7 @@ __all__ = [
     "fit_step_time",
     "load_splitwise",
     "plot_residuals",
+    "save_figure",
 ]
 
 KINDS = ("const", "linear", "staircase")
@@ -388,9 +393,15 @@ def plot_residuals(fits: Mapping[str, FitResult], path: str | os.PathLike, title
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
+    return save_figure(fig, path, "the residual plot")
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, what: str) -> Path:
+    """Save the matplotlib figure ``fig`` to ``path`` at 120 dpi and return the path; a file that
+    cannot be written is a :class:`CalibrationError` "cannot write {what} {path}: {reason}"."""
     out = Path(path)
     try:
         fig.savefig(out, dpi=120)
     except OSError as exc:
-        raise CalibrationError(f"cannot write the residual plot {out}: {exc.strerror or exc}") from None
+        raise CalibrationError(f"cannot write {what} {out}: {exc.strerror or exc}") from None
     return out

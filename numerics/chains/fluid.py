@@ -3,7 +3,7 @@ r"""Fluid models of the active set: greedy's synchronised cycle and flow control
 Symbolic twin: :mod:`theory.fluid` (functions of the same names; ``tests/test_twins.py``
 checks that they agree).
 
-Both models follow the slot order of DESIGN.md (admission, overflow check with LIFO eviction,
+Both models follow the slot order of docs/model.md (admission, overflow check with LIFO eviction,
 one token per active request, completion) with request counts replaced by real masses — the
 limit of the system scaled by M → ∞ with counts of order M.
 
@@ -33,7 +33,7 @@ map, reached by flow control at rate M/W). The ratio is
 .. math:: \frac{s + (d+1)/2}{s + d} \in (\tfrac12, 1],
 
 which tends to 1/2 for d ≫ s: the "up to 50 %" throughput loss of Ao, Dong, Luo & Simchi-Levi
-(arXiv:2606.15555; theory brief §5 reconstructs the figure the same way). Their result is that the
+(arXiv:2606.15555; docs/theory.md §5 reconstructs the figure the same way). Their result is that the
 equilibrium is unstable and generic trajectories converge to this worst-case cycle;
 :func:`greedy_fluid_cycle` iterates the map from any start (empty by default) and reports the cycle
 it reaches — exactly, in rational arithmetic, when the inputs are integers or Fractions.

@@ -17,7 +17,7 @@ mean wait before activation, E[Q]/λ slots.
 
 Examples
 --------
-Poisson(3) arrivals and a deterministic budget 4 (theory brief §8.3: E[Q] = 0.8009, Kingman
+Poisson(3) arrivals and a deterministic budget 4 (docs/theory.md §8.3: E[Q] = 0.8009, Kingman
 bound Var A / (2(r − λ)) = 1.5):
 
 >>> law = activation_queue(3.0, "deterministic", 4)

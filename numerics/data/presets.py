@@ -103,7 +103,8 @@ class Preset:
 
 
 _AZURE = "Azure/AzurePublicDataset@b469a113cedca53ddc3bdea71a143dc4b7d8700c"
-#: Static facts per preset: the data file, its checksum (shared/data/README.md) and its source.
+#: Static facts per preset: the data file, its checksum (the data folder's README.md, see
+#: numerics.data.paths) and its source.
 _META: dict[str, dict[str, Any]] = {
     "azure-conv": {
         "data_file": "AzureLLMInferenceTrace_conv.csv",

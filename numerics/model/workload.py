@@ -38,7 +38,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike
 
-from numerics.errors import UnstableWorkloadError, WorkloadError
+from numerics.errors import SettingError, UnstableWorkloadError, WorkloadError
 from numerics.model.laws import TokenLaw
 
 __all__ = [
@@ -333,12 +333,17 @@ class Workload:
         The KV-cache size M in tokens, when the workload file names one.
     source : str
         Where it came from (a spec, preset, file).
+    weights : tuple of float or None
+        The class mix when the classes carry no per-slot rates (e.g. a trace's class counts,
+        :meth:`numerics.data.traces.Trace.to_workload`): one positive number per class, stored
+        normalised. None weighs the classes equally. Per-slot rates, when given, take precedence.
     """
 
     classes: tuple[RequestClass, ...]
     name: str = "workload"
     memory_tokens: int | None = None
     source: str = ""
+    weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         classes = tuple(self.classes)
@@ -355,6 +360,12 @@ class Workload:
         if self.memory_tokens is not None:
             object.__setattr__(self, "memory_tokens", ensure_memory(self.memory_tokens))
         object.__setattr__(self, "classes", classes)
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=float)
+            if w.shape != (len(classes),) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+                raise WorkloadError(f"workload {self.name!r}: weights must be one positive number per "
+                                    f"class ({len(classes)}), got {self.weights!r}")
+            object.__setattr__(self, "weights", tuple((w / w.sum()).tolist()))
 
     @classmethod
     def single(
@@ -372,11 +383,13 @@ class Workload:
 
     @property
     def mix(self) -> np.ndarray:
-        """π_k = λ_k / Σ λ_j (equal weights when no rates are given)."""
+        """π_k = λ_k / Σ λ_j; without rates, ``weights`` (equal weights when those are None too)."""
         rates = self.rates_per_slot
-        if rates is None:
-            return np.full(len(self.classes), 1.0 / len(self.classes))
-        return rates / rates.sum()
+        if rates is not None:
+            return rates / rates.sum()
+        if self.weights is not None:
+            return np.array(self.weights, dtype=float)
+        return np.full(len(self.classes), 1.0 / len(self.classes))
 
     def with_total_rate(self, rate_per_slot: float) -> Workload:
         """The same class mix scaled to a total arrival rate (requests per slot)."""
@@ -492,23 +505,24 @@ class Workload:
 
 
 def ensure_memory(memory_tokens: object) -> int:
-    """Validate a KV-cache size in tokens (a positive integer)."""
+    """Validate a KV-cache size in tokens (a positive integer ≤ :data:`MAX_MEMORY_TOKENS`).
+
+    Raises :class:`~numerics.errors.SettingError` naming the setting ``memory``.
+    """
+    bad = SettingError(f"`memory` must be a positive integer number of tokens, got {memory_tokens!r}",
+                       "memory")
     if isinstance(memory_tokens, bool):
-        raise WorkloadError(f"memory must be a positive integer number of tokens, got {memory_tokens!r}")
+        raise bad
     try:
         m = float(memory_tokens)
     except (TypeError, ValueError):
-        raise WorkloadError(
-            f"memory must be a positive integer number of tokens, got {memory_tokens!r}"
-        ) from None
+        raise bad from None
     if not math.isfinite(m) or m <= 0 or m != int(m):
-        raise WorkloadError(
-            f"memory must be a positive integer number of tokens, got {memory_tokens!r}"
-        )
+        raise bad
     if m > MAX_MEMORY_TOKENS:
-        raise WorkloadError(
-            f"memory {memory_tokens!r} tokens is beyond {MAX_MEMORY_TOKENS:.3g}, larger than any KV "
-            "cache; give the cache size in tokens"
+        raise SettingError(
+            f"`memory` {memory_tokens!r} tokens is beyond the limit of {MAX_MEMORY_TOKENS:.0e} tokens, "
+            "larger than any KV cache; give the cache size in tokens", "memory"
         )
     return int(m)
 

@@ -3,9 +3,10 @@ r"""The settings of one simulation run, :class:`SimConfig`, with every check and
 A :class:`SimConfig` that constructs is a run that can start: ``__post_init__`` checks each field,
 their combinations (warm-up below the horizon, a rate for every arrival process but trace replay,
 a Bernoulli rate ≤ 1, a step time for trace replay, the policy's needs of the workload) and the
-size limits below, and raises a :class:`~numerics.errors.WorkloadError` (or its subclass
-:class:`~numerics.errors.SpecError`) that names the setting. The front ends (``flowstab
-simulate``/``compare``, sweeps, the report) build a SimConfig and let it check.
+size limits below, and raises a :class:`~numerics.errors.SettingError` that names the setting (or a
+:class:`~numerics.errors.SpecError` for the policy). The front ends (``flowstab simulate``/``compare``,
+sweeps, the report) build a SimConfig and let it check; the CLI renames the settings to its flags
+(:meth:`SettingError.named <numerics.errors.SettingError.named>`).
 
 Size limits of one run, so that an impossible request is a one-line error rather than a
 MemoryError or an int64 overflow: the engine keeps ~80 bytes of arrays per slot and ~150 bytes
@@ -29,7 +30,7 @@ Examples
 ...     SimConfig(wl, 2000, parse_policy("greedy"), slots=10**9, arrival_rate=0.5)
 ... except WorkloadError as exc:
 ...     print(exc)
-slots = 1,000,000,000 is beyond the simulator's limit of 1e+08 slots per run; lower slots
+slots 1,000,000,000 is beyond the simulator's limit of 1e+08 slots per run; lower slots
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from numerics.errors import WorkloadError
+from numerics.errors import SettingError, WorkloadError
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import MAX_MEMORY_TOKENS, Workload, ensure_memory
 from numerics.sim.policies import REQUEUE, Policy
@@ -162,56 +163,73 @@ class SimConfig:
         for name in _INT_FIELDS:
             v = getattr(self, name)
             if not _is_int(v) or v < (0 if name == "warmup" else 1):
-                raise WorkloadError(f"{name} must be a positive integer, got {v!r}")
+                kind = "a non-negative" if name == "warmup" else "a positive"
+                raise SettingError(f"`{name}` must be {kind} integer, got {v!r}", name)
             object.__setattr__(self, name, int(v))
         if self.slots > MAX_SLOTS:
-            raise WorkloadError(f"slots = {self.slots:,} is beyond the simulator's limit of "
-                                f"{MAX_SLOTS:.0e} slots per run; lower slots")
+            raise SettingError(f"`slots` {self.slots:,} is beyond the simulator's limit of "
+                               f"{MAX_SLOTS:.0e} slots per run; lower `slots`", "slots")
         if self.warmup >= self.slots:
-            raise WorkloadError(f"warmup must be an integer in [0, slots), got {self.warmup!r}")
+            raise SettingError(f"`warmup` {self.warmup} must be less than `slots` {self.slots}",
+                               "warmup", "slots")
         seed = self.seed
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
         ):
-            raise WorkloadError(f"seed must be a non-negative integer or None, got {seed!r}")
+            raise SettingError(f"`seed` must be a non-negative integer or None, got {seed!r}", "seed")
         if self.policy.requeue not in REQUEUE:
             raise WorkloadError(f"the policy's requeue must be head or tail, got {self.policy.requeue!r}")
         self.policy.check_workload(self.workload)
         if self.arrivals not in ARRIVALS:
-            raise WorkloadError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}")
+            raise SettingError(f"`arrivals` must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}",
+                               "arrivals")
         if self.eviction not in EVICTION_MODES:
-            raise WorkloadError(f"eviction must be one of {', '.join(EVICTION_MODES)}")
+            raise SettingError(f"`eviction` must be one of {', '.join(EVICTION_MODES)}, got "
+                               f"{self.eviction!r}", "eviction")
         if self.step_time is not None and not isinstance(self.step_time, StepTimeModel):
-            raise WorkloadError("step_time must be a StepTimeModel (e.g. "
-                                f"StepTimeModel.from_spec('const:0.02')) or None, got {self.step_time!r}")
+            raise SettingError("`step_time` must be a StepTimeModel (e.g. "
+                               f"StepTimeModel.from_spec('const:0.02')) or None, got {self.step_time!r}",
+                               "step_time")
         if self.arrivals == "trace":
-            if self.trace is None or getattr(self.trace, "timestamps_s", None) is None:
-                raise WorkloadError("trace replay needs a trace with timestamps")
-            if self.step_time is None:
-                raise WorkloadError("trace replay maps seconds to slots: give a step time")
-            if self.arrival_rate is not None:
-                raise WorkloadError("trace replay takes its arrival times from the trace; give no "
-                                    f"arrival rate (got {self.arrival_rate!r})")
+            self._check_trace()
             return
         rate = self.arrival_rate
         if rate is None and self.workload.rates_per_slot is None:
-            raise WorkloadError(
-                "give an arrival rate (requests per slot): the workload's classes have none"
+            raise SettingError(
+                f"give an arrival rate (`arrival_rate`, requests per slot): the classes of workload "
+                f"{self.workload.name!r} carry no rates", "arrival_rate"
             )
         if rate is not None and (
             isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating)
             or not math.isfinite(rate) or rate <= 0
         ):
-            raise WorkloadError(f"arrival rate must be > 0 requests per slot, got {rate!r}")
+            raise SettingError("the arrival rate (`arrival_rate`) must be > 0 requests per slot, "
+                               f"got {rate!r}", "arrival_rate")
         total = self.total_rate
         if total * self.slots > MAX_EXPECTED_REQUESTS:
-            raise WorkloadError(
+            raise SettingError(
                 f"λ × slots = {total:g} × {self.slots:,} ≈ {total * self.slots:.3g} requests is beyond "
-                f"the simulator's limit of {MAX_EXPECTED_REQUESTS:.0e} per run; lower the slots or "
-                "the arrival rate"
+                f"the simulator's limit of {MAX_EXPECTED_REQUESTS:.0e} per run; lower `slots` or "
+                "`arrival_rate`", "slots", "arrival_rate"
             )
         if self.arrivals == "bernoulli" and total > 1:
-            raise WorkloadError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total}")
+            raise SettingError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total:g} "
+                               "(`arrivals` bernoulli admits at most 1 request per slot; lower "
+                               "`arrival_rate`)", "arrivals", "arrival_rate")
+
+    def _check_trace(self) -> None:
+        """Trace replay: a trace with timestamps, a step time to map them, and no arrival rate."""
+        if self.trace is None:
+            raise SettingError("`arrivals` trace replays a trace: give one", "arrivals")
+        if getattr(self.trace, "timestamps_s", None) is None:
+            source = getattr(self.trace, "source", "the trace")
+            raise SettingError(f"{source} has no timestamps to replay with `arrivals` trace", "arrivals")
+        if self.step_time is None:
+            raise SettingError("`arrivals` trace maps seconds to slots: give `step_time`",
+                               "arrivals", "step_time")
+        if self.arrival_rate is not None:
+            raise SettingError("`arrivals` trace takes its arrival times from the trace; drop "
+                               f"`arrival_rate` (got {self.arrival_rate!r})", "arrivals", "arrival_rate")
 
     @property
     def total_rate(self) -> float:

@@ -18,7 +18,9 @@ Each check function takes the mode's parameters and, as keyword arguments with t
 result as default, the formula it tests (dependency injection: a broken copy can be passed
 instead). It returns its evidence or raises :class:`~proofs_check.ledger.ClaimViolated` /
 :class:`~proofs_check.ledger.Inconclusive`. Statistical tests use the explicit seed and the named
-false-alarm rates of :mod:`proofs_check.support`; reference values carry their provenance.
+false-alarm rates of :mod:`proofs_check.support`; reference values carry their provenance. Every
+module imports that toolkit as ``kit`` (``kit.require``, ``kit.SEED``, ``kit.run_simulation``, ...),
+so that each tool is named where it is used and the list of tools is kept in one place.
 
 Examples
 --------

@@ -16,8 +16,8 @@ from fractions import Fraction
 import sympy as sp
 
 import theory
+from proofs_check import support as kit
 from proofs_check.ledger import ClaimViolated, check
-from proofs_check.support import EXACT_RTOL, numeric_twin, require, run_property, single_workload
 
 __all__: list[str] = []
 
@@ -41,12 +41,12 @@ def _bound_property(name: str, p: dict, bound=None) -> str:
 
     from numerics.analysis.exact import exact_tail
 
-    bound = numeric_twin(bound, f"{name}_bound")
+    bound = kit.numeric_twin(bound, f"{name}_bound")
     worst = [0.0]
 
     def body(s, o, r10, kind, frac):
         r = r10 / 10 if kind != "deterministic" else max(1, r10 // 10)
-        wl = single_workload(s, f"uniform:1,{o}")
+        wl = kit.single_workload(s, f"uniform:1,{o}")
         mean = r * wl.mean_memory_time
         top = math.ceil(r) * (s + o) * o if kind != "poisson" else mean * 4 + 10 * (s + o)
         memory = int(mean + float(frac) * (top - mean)) + 1
@@ -55,14 +55,14 @@ def _bound_property(name: str, p: dict, bound=None) -> str:
         ratio = exact / b if b > 0 else (math.inf if exact > 0 else 0.0)
         worst[0] = max(worst[0], ratio)
         target(ratio)  # toward the cases where the bound is tightest
-        if b < exact * (1 - EXACT_RTOL):
+        if b < exact * (1 - kit.EXACT_RTOL):
             raise ClaimViolated(f"{name}: bound {b:.4g} < exact P(U > M) = {exact:.4g} for S ≡ {s}, "
                                 f"O ~ U{{1..{o}}}, r = {r} {kind}, M = {memory}")
 
     strategies = {"s": st.integers(0, 10), "o": st.integers(1, 20), "r10": st.integers(5, 40),
                   "kind": st.sampled_from(_BOUND_KINDS[name]),
                   "frac": st.fractions(Fraction(1, 50), Fraction(49, 50), max_denominator=50)}
-    n = run_property(body, strategies, p["examples"])
+    n = kit.run_property(body, strategies, p["examples"])
     return (f"{n} random bounded workloads (S ≡ s ≤ 10, O ~ U{{1..o ≤ 20}}, r ∈ [0.5, 4], "
             f"{'/'.join(_BOUND_KINDS[name])} budgets, M from the mean to the maximum), target "
             f"exact/bound → 1: bound ≥ exact tail (FFT) every time; tightest exact/bound = "
@@ -88,14 +88,14 @@ def _register_bound_property(name: str) -> None:
 
 
 def _brief_row(name: str, bound=None) -> str:
-    """Theory brief §8.2 geometric row: exact 4.83e-6 must lie under the bound."""
+    """The geometric row of docs/theory.md §8.2: exact 4.83e-6 must lie under the bound."""
     from numerics.analysis.exact import exact_tail
 
-    wl = single_workload(20, "geom:p=0.05")
+    wl = kit.single_workload(20, "geom:p=0.05")
     exact = exact_tail(wl, 16000, 16, "deterministic").prob
-    b = numeric_twin(bound, f"{name}_bound")(wl, 16000, 16, "deterministic")
-    require(b >= exact, f"{name} bound {b:.3g} < exact {exact:.3g} (brief §8.2 geometric row)")
-    return f"brief §8.2 geometric row (s = 20, p = 0.05, M = 16000, r = 16): bound {b:.3g} ≥ " \
+    b = kit.numeric_twin(bound, f"{name}_bound")(wl, 16000, 16, "deterministic")
+    kit.require(b >= exact, f"{name} bound {b:.3g} < exact {exact:.3g} (docs/theory.md §8.2 geometric row)")
+    return f"docs/theory.md §8.2 geometric row (s = 20, p = 0.05, M = 16000, r = 16): bound {b:.3g} ≥ " \
            f"exact {exact:.3g}"
 
 
@@ -105,11 +105,12 @@ def _hoeffding_symbolic(p, hoeffding_bound=theory.hoeffding_bound):
 
     s, o = sp.symbols("s o", positive=True, integer=True)
     closed = o * (s + 1) ** 2 + (s + 1) * o * (o - 1) + (o - 1) * o * (2 * o - 1) / 6
-    require(sp.simplify(hoeffding_sum_of_squares(s, o) - closed) == 0, "sum of squares mismatch")
+    kit.require(sp.simplify(hoeffding_sum_of_squares(s, o) - closed) == 0, "sum of squares mismatch")
     val = hoeffding_bound(10996, 20, 20, 100)
-    require(bool(val.evalf() < sp.Float("1e-9")), f"brief row (uniform, r = 20): {float(val):.2g}")
-    return "sympy: Σ_{a<o}(s+a+1)² = o(s+1)² + (s+1)o(o−1) + o(o−1)(2o−1)/6; brief §8.2 uniform " \
-           f"row r = 20: exp(−2Δ²/(rΣ)) = {float(val):.2g} (brief: 9e-10)"
+    kit.require(bool(val.evalf() < sp.Float("1e-9")),
+                f"docs/theory.md §8.2 row (uniform, r = 20): {float(val):.2g}")
+    return "sympy: Σ_{a<o}(s+a+1)² = o(s+1)² + (s+1)o(o−1) + o(o−1)(2o−1)/6; docs/theory.md §8.2 uniform " \
+           f"row r = 20: exp(−2Δ²/(rΣ)) = {float(val):.2g} (docs/theory.md §8.2: 9e-10)"
 
 
 @check("bound:bernstein", "symbolic", "Bernstein exponent grows and is ~ 3Δ/(2c) for large slack")
@@ -118,8 +119,8 @@ def _bernstein_symbolic(p, bernstein_bound=theory.bernstein_bound):
     expo = -sp.log(bernstein_bound(d, v, c))
     expo = sp.simplify(sp.expand_log(expo, force=True))
     deriv = sp.simplify(sp.diff(expo, d))
-    require(sp.limit(expo / d, d, sp.oo) == sp.Rational(3, 2) / c, f"I(Δ)/Δ → {expo}")
-    require(bool(sp.simplify(deriv).is_positive), f"dI/dΔ = {deriv} not positive")
+    kit.require(sp.limit(expo / d, d, sp.oo) == sp.Rational(3, 2) / c, f"I(Δ)/Δ → {expo}")
+    kit.require(bool(sp.simplify(deriv).is_positive), f"dI/dΔ = {deriv} not positive")
     return f"sympy: I(Δ) = {expo}, dI/dΔ = {sp.factor(deriv)} > 0, I(Δ)/Δ → 3/(2c)"
 
 
@@ -129,9 +130,9 @@ def _chernoff_symbolic(p, chernoff_bound=theory.chernoff_bound):
     r, m = sp.Integer(3), sp.Integer(9)
     got = chernoff_bound(m, r * (sp.exp(theta) - 1), theta)
     classical = sp.exp(-r) * (sp.E * r / m) ** m  # e^{−r}(e r/m)^m, θ* = log(m/r)
-    require(sp.simplify(got - classical) == 0, f"Chernoff for Poisson(3) at 9: {got}")
+    kit.require(sp.simplify(got - classical) == 0, f"Chernoff for Poisson(3) at 9: {got}")
     exact_tail = 1 - sum(sp.exp(-r) * r**k / sp.factorial(k) for k in range(0, m + 1))
-    require(bool(got > exact_tail), "Chernoff below the exact Poisson tail")
+    kit.require(bool(got > exact_tail), "Chernoff below the exact Poisson tail")
     return f"sympy: inf_θ e^(−9θ + 3(e^θ − 1)) = e^−3 (3e/9)^9 = {float(got):.4g} ≥ exact " \
            f"P(Poisson(3) > 9) = {float(exact_tail):.4g}"
 
@@ -141,9 +142,9 @@ def _cantelli_symbolic(p, cantelli_bound=theory.cantelli_bound):
     d, v, t = sp.symbols("Delta V t", positive=True)
     markov = (v + t**2) / (d + t) ** 2  # P(X − μ ≥ Δ) ≤ E(X − μ + t)²/(Δ + t)² for t ≥ 0
     t_star = sp.solve(sp.diff(markov, t), t)
-    require(t_star == [v / d], f"stationary points {t_star}")
-    require(sp.simplify(markov.subs(t, v / d) - cantelli_bound(d, v)) == 0,
-            f"Cantelli {cantelli_bound(d, v)} ≠ the optimised Markov bound")
+    kit.require(t_star == [v / d], f"stationary points {t_star}")
+    kit.require(sp.simplify(markov.subs(t, v / d) - cantelli_bound(d, v)) == 0,
+                f"Cantelli {cantelli_bound(d, v)} ≠ the optimised Markov bound")
     return "sympy: d/dt[(V+t²)/(Δ+t)²] = 0 at t = V/Δ, where it equals V/(V + Δ²)"
 
 
@@ -153,7 +154,7 @@ for _name in _BOUND_KINDS:
 del _name
 
 
-@check("bound:chernoff", "empirical", "brief §8.2 geometric row against the exact tail")
+@check("bound:chernoff", "empirical", "docs/theory.md §8.2 geometric row against the exact tail")
 def _chernoff_empirical(p, chernoff_bound=None):
     return _brief_row("chernoff", chernoff_bound) + " (deterministic computation, no sampling)"
 
@@ -163,11 +164,11 @@ def _gaussian_empirical(p, gaussian_approximation=None):
     import numerics
     from numerics.analysis.exact import exact_tail
 
-    approx = numeric_twin(gaussian_approximation, "gaussian_approximation")
-    wl = single_workload(20, "geom:p=0.05")
+    approx = kit.numeric_twin(gaussian_approximation, "gaussian_approximation")
+    wl = kit.single_workload(20, "geom:p=0.05")
     exact = exact_tail(wl, 16000, 16, "deterministic").prob
     g = approx(wl, 16000, 16, "deterministic")
-    require(g < exact, f"Gaussian {g:.3g} ≥ exact {exact:.3g}: no counterexample to 'bound'")
+    kit.require(g < exact, f"Gaussian {g:.3g} ≥ exact {exact:.3g}: no counterexample to 'bound'")
     chern = numerics.chernoff_bound(wl, 16000, 16, "deterministic")
-    return (f"brief §8.2 geometric row: Gaussian {g:.3g} < exact {exact:.3g} < Chernoff "
+    return (f"docs/theory.md §8.2 geometric row: Gaussian {g:.3g} < exact {exact:.3g} < Chernoff "
             f"{chern:.3g} — optimistic by ×{exact / g:.1f}, so it is never used as a guarantee")

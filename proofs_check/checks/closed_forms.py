@@ -14,16 +14,8 @@ import numpy as np
 import sympy as sp
 
 import theory
+from proofs_check import support as kit
 from proofs_check.ledger import ClaimViolated, check
-from proofs_check.support import (
-    FA_TEXT,
-    SEED,
-    numeric_twin,
-    require,
-    require_z,
-    run_property,
-    single_workload,
-)
 
 __all__: list[str] = []
 
@@ -37,7 +29,7 @@ def _memory_time_symbolic(p, memory_time=theory.memory_time):
     from theory.symbols import O, S
 
     diff = sp.simplify(memory_time_by_summation() - memory_time(S, O))
-    require(diff == 0, f"Σ(S+k) − W(S, O) simplifies to {diff}, not 0")
+    kit.require(diff == 0, f"Σ(S+k) − W(S, O) simplifies to {diff}, not 0")
     return "sympy: simplify(Σ_{k=1}^{O}(S+k) − (S·O + O(O+1)/2)) = 0 for symbolic S, O"
 
 
@@ -47,7 +39,7 @@ def _memory_time_property(p, memory_time=None):
     import hypothesis.strategies as st
     from hypothesis import target
 
-    memory_time = numeric_twin(memory_time, "memory_time")
+    memory_time = kit.numeric_twin(memory_time, "memory_time")
 
     def body(s, o):
         target(float(o))
@@ -55,7 +47,7 @@ def _memory_time_property(p, memory_time=None):
         if memory_time(s, o) != counted:
             raise ClaimViolated(f"W({s}, {o}) = {memory_time(s, o)} but slots hold {counted}")
 
-    n = run_property(body, {"s": st.integers(0, 4000), "o": st.integers(1, 4000)}, p["examples"])
+    n = kit.run_property(body, {"s": st.integers(0, 4000), "o": st.integers(1, 4000)}, p["examples"])
     return f"{n} random (S, O) pairs: W equals the per-slot sum Σ(S+k) exactly"
 
 
@@ -67,11 +59,11 @@ _QUICK_FAMILIES = ("geometric", "uniform", "deterministic")
 _ALL_FAMILIES = (*_QUICK_FAMILIES, "shifted_poisson")
 
 
-@check("thm:mean-memory-time", "symbolic", "closed forms of E[W] (theory brief §8.4 table)",
+@check("thm:mean-memory-time", "symbolic", "closed forms of E[W] (docs/theory.md §8.4 table)",
        quick={"families": _QUICK_FAMILIES}, thorough={"families": _ALL_FAMILIES})
 def _mean_memory_time_symbolic(p, mean_memory_time=theory.mean_memory_time):
     es, pp, n, mu, o = sp.symbols("ES p n mu o", positive=True)
-    table = {  # theory brief §8.4, E[W] = E S·E[O] + E[O(O+1)/2]
+    table = {  # docs/theory.md §8.4, E[W] = E S·E[O] + E[O(O+1)/2]
         ("geometric", "p"): (dict(p=pp), es / pp + 1 / pp**2),
         ("uniform", "n"): (dict(low=1, high=n), es * (n + 1) / 2 + (n + 1) * (n + 2) / 6),
         ("shifted_poisson", "mu"): (dict(mu=mu, shift=1), es * (1 + mu) + mu**2 / 2 + 2 * mu + 1),
@@ -88,12 +80,12 @@ def _mean_memory_time_symbolic(p, mean_memory_time=theory.mean_memory_time):
             k: (PARAMETERS[family][k] if isinstance(v, sp.Symbol) else v) for k, v in params.items()
         })
         diff = sp.simplify(got - expected.subs(subs))
-        require(diff == 0, f"{family}: E[W] − table = {diff}")
+        kit.require(diff == 0, f"{family}: E[W] − table = {diff}")
         done.append(family)
-    # the geometric identity E[O(O+1)/2] = 1/p² (brief §9 item 8)
+    # the geometric identity E[O(O+1)/2] = 1/p² (docs/theory.md §9 item 8)
     geo = sp.simplify(mean_memory_time("geometric", mean_prompt=0, p=pp).subs(
         PARAMETERS["geometric"]["p"], pp))
-    require(sp.simplify(geo - 1 / pp**2) == 0, f"geometric E[O(O+1)/2] = {geo}, not 1/p²")
+    kit.require(sp.simplify(geo - 1 / pp**2) == 0, f"geometric E[O(O+1)/2] = {geo}, not 1/p²")
     return (f"sympy: E[W] by summation over the PMF equals the §8.4 table for {', '.join(done)}; "
             "E[O(O+1)/2] = 1/p² for geometric(p)")
 
@@ -102,7 +94,7 @@ def _mean_memory_time_symbolic(p, mean_memory_time=theory.mean_memory_time):
        quick={"n": 200_000, "families": _QUICK_FAMILIES},
        thorough={"n": 4_000_000, "families": _ALL_FAMILIES})
 def _mean_memory_time_empirical(p, mean_memory_time=theory.mean_memory_time):
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(kit.SEED)
     rows = []
     for family, spec, params, s in (
         ("geometric", "geom:p=0.05", {"p": sp.Rational(1, 20)}, 20),
@@ -111,12 +103,12 @@ def _mean_memory_time_empirical(p, mean_memory_time=theory.mean_memory_time):
     ):
         if family not in p["families"]:
             continue
-        wl = single_workload(s, spec)
+        wl = kit.single_workload(s, spec)
         prompts, decodes = wl.classes[0].lengths.sample(p["n"], rng)
         w = prompts * decodes + decodes * (decodes + 1) / 2
         exact = float(mean_memory_time(family, mean_prompt=s, **params))
         se = w.std(ddof=1) / math.sqrt(w.size)
-        z = require_z(w.mean(), exact, se, f"{family}: Monte Carlo E[W] = {w.mean():.2f} vs "
-                      f"closed form {exact:.2f}")
+        z = kit.require_z(w.mean(), exact, se, f"{family}: Monte Carlo E[W] = {w.mean():.2f} vs "
+                          f"closed form {exact:.2f}")
         rows.append(f"{family} {w.mean():.1f} vs {exact:.1f} ({z:+.2f} s.e.)")
-    return f"n = {p['n']:,} draws each, seed {SEED}: " + "; ".join(rows) + f"; {FA_TEXT} each"
+    return f"n = {p['n']:,} draws each, seed {kit.SEED}: " + "; ".join(rows) + f"; {kit.FA_TEXT} each"

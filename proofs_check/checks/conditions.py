@@ -22,24 +22,12 @@ import numpy as np
 import sympy as sp
 
 import theory
+from proofs_check import support as kit
 from proofs_check.ledger import ClaimViolated, check
-from proofs_check.support import (
-    FA_TEXT,
-    SEED,
-    Z,
-    batch_means,
-    class_workload,
-    rational,
-    require,
-    require_z,
-    run_property,
-    run_simulation,
-    single_workload,
-)
 
 __all__: list[str] = []
 
-# Dong & Cao §4.1 (theory brief §1.5): three classes (l, o) = (10, 20), (10, 40), (10, 60).
+# Dong & Cao §4.1 (docs/theory.md §1.5): three classes (l, o) = (10, 20), (10, 40), (10, 60).
 DONG_PROMPTS = (10, 10, 10)
 DONG_DECODES = (20, 40, 60)
 DONG_M = 16492
@@ -57,14 +45,14 @@ def _necessary_property(p):
     from hypothesis import target
 
     def body(s, o_hi, m_mult, rho, policy):
-        wl = single_workload(s, f"uniform:1,{o_hi}")
+        wl = kit.single_workload(s, f"uniform:1,{o_hi}")
         w_mean = wl.mean_memory_time
         memory = int((s + o_hi) * m_mult)
         lam = rho * memory / w_mean
         target(-abs(rho - 1.0))  # toward the boundary λ·E[W] = M
         spec = {"flow": f"flow:rate={max(lam * 0.9, 0.05):.4f}", "greedy": "greedy:watermark=0",
                 "alpha": "alpha:0.1"}[policy]
-        res = run_simulation(wl, memory, spec, p["slots"], seed=SEED, arrival_rate=lam)
+        res = kit.run_simulation(wl, memory, spec, p["slots"], seed=kit.SEED, arrival_rate=lam)
         rec = res.records
         done = rec[rec.completion_slot >= 0]
         consumed = float((done.prompt * done.decode + done.decode * (done.decode + 1) / 2).sum())
@@ -78,7 +66,7 @@ def _necessary_property(p):
         "s": st.integers(0, 20), "o_hi": st.integers(1, 30), "m_mult": st.integers(2, 8),
         "rho": st.floats(0.3, 2.0), "policy": st.sampled_from(["flow", "greedy", "alpha"]),
     }
-    n = run_property(body, strategies, p["examples"])
+    n = kit.run_property(body, strategies, p["examples"])
     return (f"{n} random workloads × policies (flow, greedy, α-protection), λ = ρ·M/E[W] with ρ "
             f"∈ [0.3, 2] targeted at 1, {p['slots']} slots: Σ_completed W_i ≤ Σ_t U_t ≤ M·T and "
             "U_t ≤ M in every run (so no policy completes more than M/E[W] per slot)")
@@ -97,19 +85,19 @@ def _necessary_empirical(p, necessary_condition=theory.necessary_condition):
     if holds:
         raise ClaimViolated(f"the condition says λ = {lam:.3f} with E[W] = {w} fits M = {memory}, "
                             "yet it is 25 % above M/E[W]")
-    wl = single_workload(s, str(o))
+    wl = kit.single_workload(s, str(o))
     rows = []
     for spec in ("greedy:watermark=0", f"flow:rate={lam_max:.4f}", "alpha:0.1", "reserve"):
-        res = run_simulation(wl, memory, spec, p["slots"], SEED, arrival_rate=lam,
-                             warmup=p["slots"] // 2)
+        res = kit.run_simulation(wl, memory, spec, p["slots"], kit.SEED, arrival_rate=lam,
+                                 warmup=p["slots"] // 2)
         slope = res.summary["queue_slope"]
         # Poisson noise on a regression slope over T/2 slots: sd ≈ √(12 λ / (T/2)^3)·(T/2)/√… —
         # far below the 50 % margin used here (λ − λ_max = 0.25 λ_max)
-        require(slope >= 0.5 * (lam - lam_max),
-                f"{spec}: queue slope {slope:.4f}/slot above λ_max, expected ≥ "
-                f"{0.5 * (lam - lam_max):.4f}")
+        kit.require(slope >= 0.5 * (lam - lam_max),
+                    f"{spec}: queue slope {slope:.4f}/slot above λ_max, expected ≥ "
+                    f"{0.5 * (lam - lam_max):.4f}")
         rows.append(f"{spec.split(':')[0]} {slope:.3f}")
-    return (f"(s, o) = ({s}, {o}), M = {memory}, λ = 1.25·λ_max = {lam:.3f}/slot, seed {SEED}, "
+    return (f"(s, o) = ({s}, {o}), M = {memory}, λ = 1.25·λ_max = {lam:.3f}/slot, seed {kit.SEED}, "
             f"{p['slots']} slots: queue slopes {', '.join(rows)} per slot vs the bound "
             f"λ − λ_max = {lam - lam_max:.3f} (accepted above half of it)")
 
@@ -120,11 +108,11 @@ def _necessary_empirical(p, necessary_condition=theory.necessary_condition):
 @check("cor:lambda-max", "symbolic", "Dong & Cao §4.1: λ* = 16492/4060 = 4.062069")
 def _lambda_max_symbolic(p, lambda_max=theory.lambda_max):
     w = [theory.memory_time(s, o) for s, o in zip(DONG_PROMPTS, DONG_DECODES, strict=True)]
-    require(w == [410, 1220, 2430], f"w = {w}, brief §1.5 says (410, 1220, 2430)")
+    kit.require(w == [410, 1220, 2430], f"w = {w}, docs/theory.md §1.5 says (410, 1220, 2430)")
     lam = lambda_max(DONG_M, sum(w))  # equal mix: per class M / Σ w_k
-    require(lam == sp.Rational(16492, 4060), f"λ* = {lam}, expected 16492/4060")
-    require(round(float(lam), 6) == 4.062069, f"λ* = {float(lam)}")
-    return f"w = (410, 1220, 2430), Σ = 4060, λ* = {lam} = {float(lam):.6f} (brief §1.5, exact)"
+    kit.require(lam == sp.Rational(16492, 4060), f"λ* = {lam}, expected 16492/4060")
+    kit.require(round(float(lam), 6) == 4.062069, f"λ* = {float(lam)}")
+    return f"w = (410, 1220, 2430), Σ = 4060, λ* = {lam} = {float(lam):.6f} (docs/theory.md §1.5, exact)"
 
 
 @check("cor:lambda-max", "property", "λ_max = M/E[W] (numeric) at random workloads; above it the "
@@ -138,10 +126,10 @@ def _lambda_max_property(p, lambda_max=theory.lambda_max):
     def body(s, lo, width, m, rho):
         ew = theory.mean_memory_time("uniform", mean_prompt=s, low=lo, high=lo + width)
         lam = lambda_max(m, ew)
-        num = numerics.lambda_max(single_workload(s, f"uniform:{lo},{lo + width}"), m)
+        num = numerics.lambda_max(kit.single_workload(s, f"uniform:{lo},{lo + width}"), m)
         if not math.isclose(num, float(lam), rel_tol=1e-9):  # float evaluation of the formula
             raise ClaimViolated(f"numeric λ_max {num} vs symbolic {lam}")
-        rate = lam * rational(rho)
+        rate = lam * kit.rational(rho)
         target(-abs(float(rho) - 1))
         holds = bool(theory.necessary_condition([rate], [ew], m))
         if holds != (rho <= 1):
@@ -150,7 +138,7 @@ def _lambda_max_property(p, lambda_max=theory.lambda_max):
     strategies = {"s": st.integers(0, 200), "lo": st.integers(1, 50), "width": st.integers(0, 200),
                   "m": st.integers(1, 100_000),
                   "rho": st.fractions(Fraction(1, 100), 2, max_denominator=100)}
-    n = run_property(body, strategies, p["examples"])
+    n = kit.run_property(body, strategies, p["examples"])
     return f"{n} random uniform workloads: numeric λ_max equals M/E[W], and λ = ρλ_max meets " \
            "Prop. 3.2 iff ρ ≤ 1 (exact Rationals)"
 
@@ -162,7 +150,7 @@ def _lambda_max_property(p, lambda_max=theory.lambda_max):
 def _hard_cap_symbolic(p, hard_cap_violation=theory.hard_cap_violation):
     law = [((5, o), sp.Rational(1, 10)) for o in range(1, 11)]
     got = hard_cap_violation(law, 12)
-    require(got == sp.Rational(3, 10), f"P(5 + U{{1..10}} > 12) = {got}, expected 3/10")
+    kit.require(got == sp.Rational(3, 10), f"P(5 + U{{1..10}} > 12) = {got}, expected 3/10")
     return "S = 5, O ~ U{1..10}, M = 12: P(S + O > M) = 3/10 exactly (O ∈ {8, 9, 10})"
 
 
@@ -174,17 +162,17 @@ def _hard_cap_empirical(p, hard_cap_violation=theory.hard_cap_violation):
     prob = hard_cap_violation(law, memory)
     if prob == 0:
         raise ClaimViolated("hard cap reports no violating mass, yet O ∈ {8, 9, 10} exceeds M − S")
-    wl = single_workload(5, "uniform:1,10")
+    wl = kit.single_workload(5, "uniform:1,10")
     rows = []
     for spec in ("greedy:watermark=0", "flow:rate=0.02"):
-        res = run_simulation(wl, memory, spec, p["slots"], SEED, arrival_rate=0.02)
+        res = kit.run_simulation(wl, memory, spec, p["slots"], kit.SEED, arrival_rate=0.02)
         rec = res.records
         big_done = int(((rec.prompt + rec.decode > memory) & (rec.completion_slot >= 0)).sum())
-        require(big_done == 0, f"{spec}: {big_done} requests with S + O > M completed")
+        kit.require(big_done == 0, f"{spec}: {big_done} requests with S + O > M completed")
         stuck = res.summary["waiting_end"] + res.summary["active_end"]
-        require(stuck >= 1, f"{spec}: nothing left unfinished although P(S+O>M) = {prob}")
+        kit.require(stuck >= 1, f"{spec}: nothing left unfinished although P(S+O>M) = {prob}")
         rows.append(f"{spec.split(':')[0]}: 0 oversized completions, {stuck} unfinished")
-    return (f"S = 5, O ~ U{{1..10}}, M = 12, λ = 0.02/slot, {p['slots']} slots, seed {SEED}: "
+    return (f"S = 5, O ~ U{{1..10}}, M = 12, λ = 0.02/slot, {p['slots']} slots, seed {kit.SEED}: "
             + "; ".join(rows) + " (deterministic invariant: an oversized request blocks forever)")
 
 
@@ -197,7 +185,7 @@ def _heavy_tail_symbolic(p, heavy_tail_no_stable_rate=theory.heavy_tail_no_stabl
              sp.Integer(4): False}
     for a_param, expected in cases.items():
         got = heavy_tail_no_stable_rate(a_param)
-        require(got is expected, f"a = {a_param}: no-stable-rate = {got}, expected {expected}")
+        kit.require(got is expected, f"a = {a_param}: no-stable-rate = {got}, expected {expected}")
     return "sympy is_convergent: E[O²] = Σ o^(2−a)/ζ(a) = ∞ for a ∈ {5/2, 3} (no stable λ), " \
            "finite for a ∈ {7/2, 4}"
 
@@ -210,14 +198,14 @@ def _heavy_tail_property(p, heavy_tail_no_stable_rate=theory.heavy_tail_no_stabl
 
     def body(a):
         target(-abs(float(a) - 3))  # the boundary a = 3
-        sym = heavy_tail_no_stable_rate(rational(a))
+        sym = heavy_tail_no_stable_rate(kit.rational(a))
         expected = a <= 3  # Σ o^(2−a) is a p-series with exponent a − 2: finite iff a − 2 > 1
         if sym is not expected:
             raise ClaimViolated(f"Zipf(a = {a}): no-stable-rate = {sym}, p-series rule says "
                                 f"{expected}")
 
-    n = run_property(body, {"a": st.fractions(Fraction(11, 10), 6, max_denominator=20)},
-                     p["examples"])
+    n = kit.run_property(body, {"a": st.fractions(Fraction(11, 10), 6, max_denominator=20)},
+                         p["examples"])
     return f"{n} Zipf exponents a ∈ [1.1, 6] targeted at a = 3: sympy's convergence verdict on " \
            "E[O²] = Σ o^(2−a)/ζ(a) equals the p-series rule (no stable rate iff a ≤ 3); the numeric " \
            "twin is compared in tests/test_twins.py"
@@ -229,9 +217,9 @@ def _heavy_tail_property(p, heavy_tail_no_stable_rate=theory.heavy_tail_no_stabl
 @check("thm:alg1-safe", "symbolic", "Dong & Cao §4.1: Σ b_k w_k = 16240 ≤ 16492")
 def _alg1_safe_symbolic(p, alg1_peak_memory=theory.alg1_peak_memory):
     peak = alg1_peak_memory(DONG_BUDGETS, DONG_PROMPTS, DONG_DECODES)
-    require(peak == 16240, f"Σ b_k w_k = {peak}, expected 16240 (Concourse.jl reproduction)")
-    require(bool(theory.alg1_memory_safe(DONG_BUDGETS, DONG_PROMPTS, DONG_DECODES, DONG_M)),
-            "16240 ≤ 16492 not recognised")
+    kit.require(peak == 16240, f"Σ b_k w_k = {peak}, expected 16240 (Concourse.jl reproduction)")
+    kit.require(bool(theory.alg1_memory_safe(DONG_BUDGETS, DONG_PROMPTS, DONG_DECODES, DONG_M)),
+                "16240 ≤ 16492 not recognised")
     return "Σ_k b_k Σ_{j≤o_k}(l_k + j) = 16240 ≤ M = 16492 (sympy summation; Concourse.jl 16240)"
 
 
@@ -239,13 +227,13 @@ def _alg1_safe_symbolic(p, alg1_peak_memory=theory.alg1_peak_memory):
        quick={"slots": 400}, thorough={"slots": 5000})
 def _alg1_safe_empirical(p, alg1_peak_memory=theory.alg1_peak_memory):
     expected = int(alg1_peak_memory(DONG_BUDGETS, DONG_PROMPTS, DONG_DECODES))
-    wl = class_workload(DONG_PROMPTS, DONG_DECODES, (5, 5, 5))  # λ = 5 > b = 4: saturated
-    res = run_simulation(wl, DONG_M, "budgets:4,4,4", p["slots"], SEED)
+    wl = kit.class_workload(DONG_PROMPTS, DONG_DECODES, (5, 5, 5))  # λ = 5 > b = 4: saturated
+    res = kit.run_simulation(wl, DONG_M, "budgets:4,4,4", p["slots"], kit.SEED)
     peak = int(res.timeseries.kv_tokens.max())
     ev = int(res.timeseries.evictions.sum())
-    require(peak == expected and ev == 0,
-            f"simulated peak {peak} (evictions {ev}) vs Σ b_k w_k = {expected}")
-    return (f"§4.1 (λ = 5 per class, b = (4,4,4), M = 16492), {p['slots']} slots, seed {SEED}: "
+    kit.require(peak == expected and ev == 0,
+                f"simulated peak {peak} (evictions {ev}) vs Σ b_k w_k = {expected}")
+    return (f"§4.1 (λ = 5 per class, b = (4,4,4), M = 16492), {p['slots']} slots, seed {kit.SEED}: "
             f"simulated peak {peak} = Σ b_k w_k, 0 evictions (deterministic once saturated)")
 
 
@@ -262,9 +250,9 @@ def _alg1_safe_property(p, alg1_peak_memory=theory.alg1_peak_memory):
         peak = int(alg1_peak_memory(b, prompts, decodes))
         memory = max(peak, max(s + o for s, o in zip(prompts, decodes, strict=True))) + extra
         target(-float(extra))  # tight memory
-        wl = class_workload(prompts, decodes, [bk + 1.5 for bk in b])  # λ_k > b_k: saturated
+        wl = kit.class_workload(prompts, decodes, [bk + 1.5 for bk in b])  # λ_k > b_k: saturated
         slots = 3 * max(decodes) + 10
-        res = run_simulation(wl, memory, "budgets:" + ",".join(map(str, b)), slots, SEED)
+        res = kit.run_simulation(wl, memory, "budgets:" + ",".join(map(str, b)), slots, kit.SEED)
         tail = res.timeseries.kv_tokens.to_numpy()[2 * max(decodes):]
         ev = int(res.timeseries.evictions.sum())
         if ev or tail.max() != peak or res.timeseries.kv_tokens.max() > memory:
@@ -273,7 +261,7 @@ def _alg1_safe_property(p, alg1_peak_memory=theory.alg1_peak_memory):
 
     cls = st.tuples(st.integers(1, 4), st.integers(0, 20), st.integers(1, 25))
     strategies = {"classes": st.lists(cls, min_size=1, max_size=3), "extra": st.integers(0, 50)}
-    n = run_property(body, strategies, p["examples"])
+    n = kit.run_property(body, strategies, p["examples"])
     return f"{n} random class sets (≤ 3 classes, b ≤ 4, l ≤ 20, o ≤ 25), M = Σ b_k w_k + extra " \
            "targeted at 0: the saturated simulated peak equals Σ b_k w_k exactly, no evictions"
 
@@ -286,13 +274,13 @@ def _alg1_stable_symbolic(p, alg1_stable=theory.alg1_stable):
     lam = sp.Symbol("lambda", positive=True)
     w_sum = sum(theory.memory_time(s, o) for s, o in zip(DONG_PROMPTS, DONG_DECODES, strict=True))
     b_best = sp.floor(sp.Rational(DONG_M, w_sum))  # largest symmetric integer budget
-    require(b_best == 4, f"largest symmetric budget {b_best}, expected 4")
+    kit.require(b_best == 4, f"largest symmetric budget {b_best}, expected 4")
     ok_below = bool(alg1_stable(DONG_BUDGETS, [sp.Rational(399, 100)] * 3, DONG_PROMPTS,
                                 DONG_DECODES, DONG_M))
     ok_gap = bool(alg1_stable([5, 5, 5], [sp.Rational(401, 100)] * 3, DONG_PROMPTS, DONG_DECODES,
                               DONG_M))
-    require(ok_below, "Thm 3.3 rejects λ = 3.99 with b = 4")
-    require(not ok_gap, "b = 5 accepted although 5·4060 > 16492")
+    kit.require(ok_below, "Thm 3.3 rejects λ = 3.99 with b = 4")
+    kit.require(not ok_gap, "b = 5 accepted although 5·4060 > 16492")
     drift = sp.Piecewise((3 * (lam - 4), lam > 4), (0, True))
     gap = sp.Rational(DONG_M, w_sum) - b_best
     return (f"⌊16492/4060⌋ = 4: Thm 3.3 holds at λ = 3.99 (b = 4) and no integer budget covers "
@@ -314,8 +302,8 @@ def _alg1_lindley_property(p, alg1_stable=theory.alg1_stable):
         target(-max(abs(float(r) - 1) for r in rhos))
         memory = int(theory.alg1_peak_memory(b, prompts, decodes)) + max(
             s + o for s, o in zip(prompts, decodes, strict=True))
-        wl = class_workload(prompts, decodes, rates)
-        res = run_simulation(wl, memory, "budgets:" + ",".join(map(str, b)), p["slots"], SEED)
+        wl = kit.class_workload(prompts, decodes, rates)
+        res = kit.run_simulation(wl, memory, "budgets:" + ",".join(map(str, b)), p["slots"], kit.SEED)
         rec = res.records
         total = np.zeros(p["slots"], dtype=np.int64)
         for k, bk in enumerate(b):
@@ -328,7 +316,7 @@ def _alg1_lindley_property(p, alg1_stable=theory.alg1_stable):
         if not np.array_equal(total, sim_q):
             t = int(np.argmax(total != sim_q))
             raise ClaimViolated(f"slot {t}: simulated queue {sim_q[t]} vs Lindley {total[t]}")
-        stable = bool(alg1_stable(b, [rational(x).limit_denominator(10**6) for x in rates], prompts,
+        stable = bool(alg1_stable(b, [kit.rational(x).limit_denominator(10**6) for x in rates], prompts,
                                   decodes, memory))
         if stable != all(float(r) < 1 for r in rhos):
             raise ClaimViolated(f"Thm 3.3 says stable={stable} for ρ = {rhos}")
@@ -337,7 +325,7 @@ def _alg1_lindley_property(p, alg1_stable=theory.alg1_stable):
     strategies = {"classes": st.lists(cls, min_size=1, max_size=3),
                   "rhos": st.lists(st.fractions(Fraction(1, 10), Fraction(6, 5), max_denominator=20),
                                    min_size=1, max_size=3)}
-    n = run_property(body, strategies, p["examples"])
+    n = kit.run_property(body, strategies, p["examples"])
     return (f"{n} random class sets, λ_k = ρ_k b_k with ρ ∈ [0.1, 1.2] targeted at 1, "
             f"{p['slots']} slots: the total queue equals Σ_k Lindley (Q + A_k − b_k)^+ in every "
             "slot, and Thm 3.3's verdict is b_k > λ_k")
@@ -350,23 +338,23 @@ def _alg1_stable_empirical(p, alg1_stable=theory.alg1_stable):
 
     slots = p["slots"]
     per_class = activation_queue(3.0, "deterministic", 4).mean  # exact chain: 0.8009
-    res = run_simulation(class_workload(DONG_PROMPTS, DONG_DECODES, (3, 3, 3)), DONG_M, "budgets:4,4,4",
-                         slots, SEED, warmup=1000)
+    res = kit.run_simulation(kit.class_workload(DONG_PROMPTS, DONG_DECODES, (3, 3, 3)), DONG_M,
+                             "budgets:4,4,4", slots, kit.SEED, warmup=1000)
     q = res.timeseries.queue.to_numpy()[1000:].astype(float)
-    mean, se = batch_means(q, 40)
-    z = require_z(mean, 3 * per_class, se, f"λ = 3: mean queue {mean:.3f} vs 3·{per_class:.4f}")
+    mean, se = kit.batch_means(q, 40)
+    z = kit.require_z(mean, 3 * per_class, se, f"λ = 3: mean queue {mean:.3f} vs 3·{per_class:.4f}")
     lam = 4.05  # inside the integrality gap: meets Prop. 3.2 (4.05·4060 < 16492), b = 4 < λ
     stable = bool(alg1_stable(DONG_BUDGETS, [sp.Rational(405, 100)] * 3, DONG_PROMPTS,
                               DONG_DECODES, DONG_M))
-    require(not stable, "Thm 3.3 accepts λ = 4.05 > b = 4")
-    res = run_simulation(class_workload(DONG_PROMPTS, DONG_DECODES, (lam,) * 3), DONG_M, "budgets:4,4,4",
-                         slots, SEED + 1)
+    kit.require(not stable, "Thm 3.3 accepts λ = 4.05 > b = 4")
+    res = kit.run_simulation(kit.class_workload(DONG_PROMPTS, DONG_DECODES, (lam,) * 3), DONG_M,
+                             "budgets:4,4,4", slots, kit.SEED + 1)
     q_end = int(res.timeseries.queue.iloc[-1])
     # Q_T ≥ free walk S_T = Σ(A − b) pathwise; S_T has mean 3(λ − 4)T and sd √(3λT)
     drift, sd = 3 * (lam - 4) * slots, math.sqrt(3 * lam * slots)
-    require(q_end >= drift - Z * sd,
-            f"λ = 4.05: queue {q_end} after {slots} slots, free walk ≥ {drift - Z * sd:.0f}")
-    return (f"seed {SEED}, {slots} slots: λ = 3, b = 4 mean total queue {mean:.3f} ± {se:.3f} vs "
-            f"3 × {per_class:.4f} (exact chain) ({z:+.2f} s.e., {FA_TEXT}); λ = 4.05 (< λ* = "
-            f"4.062, > b = 4): queue {q_end} ≥ drift 3(λ−4)T − 4 sd = {drift - Z * sd:.0f} "
+    kit.require(q_end >= drift - kit.Z * sd,
+                f"λ = 4.05: queue {q_end} after {slots} slots, free walk ≥ {drift - kit.Z * sd:.0f}")
+    return (f"seed {kit.SEED}, {slots} slots: λ = 3, b = 4 mean total queue {mean:.3f} ± {se:.3f} vs "
+            f"3 × {per_class:.4f} (exact chain) ({z:+.2f} s.e., {kit.FA_TEXT}); λ = 4.05 (< λ* = "
+            f"4.062, > b = 4): queue {q_end} ≥ drift 3(λ−4)T − 4 sd = {drift - kit.Z * sd:.0f} "
             "(one-sided false alarm 3e-5): the integrality gap is real")

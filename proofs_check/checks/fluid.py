@@ -12,8 +12,8 @@ from fractions import Fraction
 import sympy as sp
 
 import theory
+from proofs_check import support as kit
 from proofs_check.ledger import ClaimViolated, check
-from proofs_check.support import SEED, require, run_property, run_simulation, single_workload
 
 __all__: list[str] = []
 
@@ -26,12 +26,12 @@ def _greedy_symbolic(p, greedy_throughput_ratio=theory.greedy_throughput_ratio):
     s = sp.Symbol("s", nonnegative=True)
     d = sp.Symbol("d", positive=True)
     rho = greedy_throughput_ratio(s, d)
-    require(sp.limit(rho.subs(s, 0), d, sp.oo) == sp.Rational(1, 2), "d/s → ∞ limit ≠ 1/2")
-    require(sp.simplify(rho.subs(d, 1)) == 1, "ρ(s, 1) ≠ 1")
-    require(sp.simplify(rho - sp.Rational(1, 2) - (s + 1) / (2 * (s + d))) == 0,
-            f"ρ − 1/2 = {sp.simplify(rho - sp.Rational(1, 2))}")
-    require(sp.simplify(1 - rho - (d - 1) / (2 * (s + d))) == 0,
-            f"1 − ρ = {sp.simplify(1 - rho)}")
+    kit.require(sp.limit(rho.subs(s, 0), d, sp.oo) == sp.Rational(1, 2), "d/s → ∞ limit ≠ 1/2")
+    kit.require(sp.simplify(rho.subs(d, 1)) == 1, "ρ(s, 1) ≠ 1")
+    kit.require(sp.simplify(rho - sp.Rational(1, 2) - (s + 1) / (2 * (s + d))) == 0,
+                f"ρ − 1/2 = {sp.simplify(rho - sp.Rational(1, 2))}")
+    kit.require(sp.simplify(1 - rho - (d - 1) / (2 * (s + d))) == 0,
+                f"1 − ρ = {sp.simplify(1 - rho)}")
     return "sympy: ρ − 1/2 = (s+1)/(2(s+d)) > 0, 1 − ρ = (d−1)/(2(s+d)) ≥ 0, ρ(0, d) → 1/2"
 
 
@@ -44,22 +44,22 @@ def _greedy_empirical(p, greedy_throughput_ratio=theory.greedy_throughput_ratio)
         w = s * d + d * (d + 1) // 2
         memory = 40 * w  # 40 requests at the eviction-free equilibrium
         slots = p["periods"] * d
-        wl = single_workload(s, str(d))
+        wl = kit.single_workload(s, str(d))
         arrival = 2.0 * memory / w  # saturated input
-        res = run_simulation(wl, memory, "greedy:watermark=0", slots, SEED, arrival_rate=arrival,
-                             warmup=slots // 3)
+        res = kit.run_simulation(wl, memory, "greedy:watermark=0", slots, kit.SEED, arrival_rate=arrival,
+                                 warmup=slots // 3)
         ratio = res.summary["throughput_requests_per_slot"] / (memory / w)
         theory_ratio = float(greedy_throughput_ratio(s, d))
         # finite M (40 requests) and a finite window: completions are counted in whole requests
         # over (2/3)·periods·d slots, an error ≲ 1/(40·periods·2/3); the cycle's discreteness adds
         # O(1/40). Accept 3 %.
-        require(abs(ratio - theory_ratio) <= 0.03 and res.summary["evictions"] > 0,
-                f"(s, d) = ({s}, {d}): greedy ratio {ratio:.4f} vs fluid {theory_ratio:.4f}")
-        flow = run_simulation(wl, memory, f"flow:rate={memory // w},budget=deterministic", slots, SEED,
-                              arrival_rate=arrival, warmup=slots // 3)
-        require(flow.summary["evictions"] == 0, f"flow control at ⌊M/W⌋ evicted ({s}, {d})")
+        kit.require(abs(ratio - theory_ratio) <= 0.03 and res.summary["evictions"] > 0,
+                    f"(s, d) = ({s}, {d}): greedy ratio {ratio:.4f} vs fluid {theory_ratio:.4f}")
+        flow = kit.run_simulation(wl, memory, f"flow:rate={memory // w},budget=deterministic", slots,
+                                  kit.SEED, arrival_rate=arrival, warmup=slots // 3)
+        kit.require(flow.summary["evictions"] == 0, f"flow control at ⌊M/W⌋ evicted ({s}, {d})")
         rows.append(f"({s}, {d}): {ratio:.4f} vs {theory_ratio:.4f}")
-    return (f"M = 40·W, saturated deterministic (s, d), {p['periods']}·d slots, seed {SEED}: "
+    return (f"M = 40·W, saturated deterministic (s, d), {p['periods']}·d slots, seed {kit.SEED}: "
             "greedy throughput / (M/W) = " + "; ".join(rows) + " (within 3 %: finite-M "
             "discreteness); flow control at ⌊M/W⌋: 0 evictions")
 
@@ -79,7 +79,7 @@ def _greedy_property(p, greedy_throughput_ratio=theory.greedy_throughput_ratio):
         if num != Fraction(int(sym.p), int(sym.q)):
             raise ClaimViolated(f"({s}, {d}): numerics.chains.fluid {num} vs closed form {sym}")
 
-    n = run_property(body, {"s": st.integers(0, 10_000), "d": st.integers(1, 10_000)},
-                     p["examples"])
+    n = kit.run_property(body, {"s": st.integers(0, 10_000), "d": st.integers(1, 10_000)},
+                         p["examples"])
     return f"{n} random (s, d), d/s targeted large: numerics.chains.fluid.greedy_throughput_ratio equals " \
            "(s + (d+1)/2)/(s + d) exactly (Fractions)"

@@ -23,7 +23,7 @@ fractional part), so
 
 a concave, piecewise-linear bound (the first piece is the Poisson variance: deterministic ≤
 randomized ≤ Poisson in convex order). Below saturation (λ_k < r_k) the memory is pathwise
-smaller, so P(U_sat > M) ≤ ε certifies the stable system too (theory brief §8.2).
+smaller, so P(U_sat > M) ≤ ε certifies the stable system too (docs/theory.md §8.2).
 
 The design comes in three parts: the result and the shared validation
 (:mod:`~numerics.analysis.design.result`), the conic rate design under a certified overflow

@@ -33,7 +33,7 @@ their result, :class:`ExactTail`, in :mod:`~numerics.analysis.exact.result`.
 
 Examples
 --------
-The theory brief's geometric row (s = 20, p = 0.05, M = 16 000, deterministic r = 16): the exact
+The geometric row of docs/theory.md §8.2 (s = 20, p = 0.05, M = 16 000, deterministic r = 16): the exact
 tail is 4.83e-6, under the Chernoff bound 5.96e-5 and above the Gaussian 1.44e-6.
 
 >>> from numerics.model.specs import parse_law
