@@ -48,15 +48,15 @@ N_BATCHES = 20
 #: Student-t critical value for ALPHA with N_BATCHES − 1 df (≈ 4.9).
 T_CRIT = float(stats.t.ppf(1 - ALPHA / 2, N_BATCHES - 1))
 
-#: Dong & Cao §4.1 (theory brief §1.5, quoted by the Concourse.jl reproduction): three classes
+#: Dong & Cao §4.1 (docs/theory.md §1.5, quoted by the Concourse.jl reproduction): three classes
 #: (l, o) = (10, 20), (10, 40), (10, 60), λ = 5 per class per slot, M = 16492, b = (4, 4, 4).
 DONG_LO = ((10, 20), (10, 40), (10, 60))
 DONG_M = 16492
 DONG_B = (4, 4, 4)
-DONG_W = (410, 1220, 2430)  # w_k = l·o + o(o+1)/2 (theory brief §1.5 / §9 item 1)
-DONG_PEAK = 16240  # Σ b_k w_k (theory brief §1.5; Concourse checks this peak exactly)
+DONG_W = (410, 1220, 2430)  # w_k = l·o + o(o+1)/2 (docs/theory.md §1.5 / §9 item 1)
+DONG_PEAK = 16240  # Σ b_k w_k (docs/theory.md §1.5; Concourse checks this peak exactly)
 
-#: E[Q] of Q_t = (Q_{t−1} + A_t − 4)^+ with A ~ Poisson(3): theory brief §8.3 (power iteration,
+#: E[Q] of Q_t = (Q_{t−1} + A_t − 4)^+ with A ~ Poisson(3): docs/theory.md §8.3 (power iteration,
 #: matching the Concourse.jl reproduction); re-derived in ``test_bulk_service_reference_value``.
 BULK_EQ = 0.8009
 #: The reference is quoted to 4 decimals: it may differ from the exact value by half a unit.
@@ -67,7 +67,7 @@ FLOAT_REL = 1e-12
 
 #: Overflow target for the flow-control rate in the no-eviction test: with T slots the chance of
 #: any eviction is ≤ T·ε (union bound over slots; below saturation the memory is pathwise below
-#: the saturated memory that the plan's bound covers, theory brief §8.2).
+#: the saturated memory that the plan's bound covers, docs/theory.md §8.2).
 PLAN_EPSILON = 1e-8
 
 
@@ -240,19 +240,25 @@ def _check_outputs(res, checker: InvariantChecker) -> None:
     cfg, rec, ts, summ = res.config, res.records, res.timeseries, res.summary
     sim = checker.sim
     n = len(rec)
+    # a value that does not exist is missing (<NA> in a nullable integer column), never −1
+    for col in ("first_activation_slot", "last_activation_slot", "completion_slot", "ttft_slots",
+                "latency_slots"):
+        assert rec[col].dtype == "Int64", col
     arrival = rec.arrival_slot.to_numpy()
-    first = rec.first_activation_slot.to_numpy()
-    last = rec.last_activation_slot.to_numpy()
-    done = rec.completion_slot.to_numpy()
+    started = rec.first_activation_slot.notna().to_numpy()
+    fin = rec.completion_slot.notna().to_numpy()
+    first = rec.first_activation_slot.to_numpy(dtype=np.int64, na_value=-1)  # −1: test-side only
+    last = rec.last_activation_slot.to_numpy(dtype=np.int64, na_value=-1)
+    done = rec.completion_slot.to_numpy(dtype=np.int64, na_value=-1)
     decode = rec.decode.to_numpy()
-    fin = done >= 0
-    started = first >= 0
     # arrivals in id order inside the horizon; activations and completions after arrival
     assert np.all(np.diff(arrival) >= 0)
     assert np.all((arrival >= 0) & (arrival < cfg.slots))
     assert np.all(first[started] >= arrival[started])
     assert np.all(last[started] >= first[started])
-    assert np.all(last[~started] == -1)
+    assert np.array_equal(rec.last_activation_slot.isna().to_numpy(), ~started)
+    assert np.array_equal(rec.ttft_slots.isna().to_numpy(), ~started)
+    assert np.array_equal(rec.latency_slots.isna().to_numpy(), ~fin)
     assert np.all(done[fin] >= arrival[fin])
     assert np.all(started[fin])
     # a completed request emitted its remaining O − g₀ tokens in its last activation, one a slot
@@ -261,10 +267,16 @@ def _check_outputs(res, checker: InvariantChecker) -> None:
     if cfg.eviction == "recompute":
         assert np.all(kept[fin] == 0)
         assert np.all(done[fin] - last[fin] + 1 == decode[fin])
+        # fair accounting: a real eviction follows at least one emitted token, which it wastes
+        assert np.all(rec.wasted_tokens.to_numpy() >= rec.evictions.to_numpy())
     else:
         assert rec.wasted_tokens.sum() == 0
-    assert np.all(rec.latency_slots[fin] >= decode[fin])
-    assert np.all(rec.ttft_slots[started] >= 1)
+    latency = rec.latency_slots.to_numpy(dtype=np.int64, na_value=-1)
+    ttft = rec.ttft_slots.to_numpy(dtype=np.int64, na_value=-1)
+    assert np.all(latency[fin] >= decode[fin])
+    assert np.array_equal(latency[fin], done[fin] - arrival[fin] + 1)
+    assert np.all(ttft[started] >= 1)
+    assert np.array_equal(ttft[started], first[started] - arrival[started] + 1)
     never_evicted = rec.evictions.to_numpy() == 0
     assert np.all(first[started & never_evicted] == last[started & never_evicted])
     # the time series: recorded slots, memory in blocks within M, conservation from the records
@@ -284,9 +296,14 @@ def _check_outputs(res, checker: InvariantChecker) -> None:
     window = ts.slot >= cfg.warmup
     # (a window with no recorded slot — stride > 1, warm-up near the end — reports a peak of 0)
     assert summ["kv_peak_tokens"] == (ts.kv_tokens[window].max() if window.any() else 0)
+    _check_censored_summary(cfg, rec, summ)
+    assert summ["active_max"] >= (ts.active[window].max() if window.any() else 0)
     if cfg.stride == 1:
         assert ts.evictions.sum() == rec.evictions.sum()
         assert summ["evictions"] == ts.evictions[window].sum()
+        assert ts.dropped_on_admission.sum() == rec.dropped_on_admission.sum()
+        assert summ["dropped_on_admission"] == ts.dropped_on_admission[window].sum()
+        assert summ["active_max"] == ts.active[window].max()
         # every activation is a first one or follows an eviction; requests waiting after an
         # eviction have not been re-activated yet
         active_end = np.asarray(sim.active, dtype=bool)
@@ -298,6 +315,34 @@ def _check_outputs(res, checker: InvariantChecker) -> None:
                             rel_tol=FLOAT_REL, abs_tol=FLOAT_REL)
     if cfg.eviction == "keep-progress":
         assert summ["wasted_tokens"] == 0
+
+
+def _check_censored_summary(cfg: SimConfig, rec: pd.DataFrame, summ: dict) -> None:
+    """The summary's completed fraction, censored and finished-only latency and censored TTFT,
+    recomputed from the records: every window arrival counts, the unfinished ones with latency
+    T − arrival, the never-activated ones with TTFT T − arrival."""
+    win = rec[rec.arrival_slot >= cfg.warmup]
+    fin = win.completion_slot.notna().to_numpy()
+    horizon = cfg.slots - win.arrival_slot.to_numpy()
+    lat = np.where(fin, win.latency_slots.to_numpy(dtype=float, na_value=np.nan), horizon)
+    ttft = np.where(win.ttft_slots.notna(), win.ttft_slots.to_numpy(dtype=float, na_value=np.nan),
+                    horizon)
+    finished = lat[fin]
+    expect = {
+        "completed_fraction": fin.mean() if fin.size else math.nan,
+        "latency_censored_fraction": (~fin).mean() if fin.size else math.nan,
+        "latency_mean_slots": lat.mean() if lat.size else math.nan,
+        "latency_p99_slots": np.quantile(lat, 0.99) if lat.size else math.nan,
+        "latency_finished_mean_slots": finished.mean() if finished.size else math.nan,
+        "latency_finished_p95_slots": np.quantile(finished, 0.95) if finished.size else math.nan,
+        "ttft_mean_slots": ttft.mean() if ttft.size else math.nan,
+        "ttft_p99_slots": np.quantile(ttft, 0.99) if ttft.size else math.nan,
+    }
+    for key, value in expect.items():
+        got = summ[key]
+        assert (math.isnan(value) and math.isnan(got)) or math.isclose(got, value, rel_tol=FLOAT_REL), key
+    if lat.size:  # censoring never lengthens: a censored latency is a lower bound
+        assert summ["latency_p99_slots"] >= summ["latency_p95_slots"]
 
 
 def _edge(spec: str, memory: int, **kw) -> SimConfig:
@@ -391,7 +436,8 @@ def test_memory_safe_policies_never_evict(cfg):
 
 
 def _evict_top(sim) -> None:
-    """Evict the most recently activated request by hand (recompute), as the engine would."""
+    """Evict the most recently activated request by hand (recompute), as the engine would: one
+    activated in this very slot (with no earlier activation) is dropped on admission instead."""
     rid = next(i for i in reversed(sim.stack) if sim.active[i])
     sim.stack.remove(rid)
     g = sim.generated(rid, sim.t)
@@ -399,9 +445,15 @@ def _evict_top(sim) -> None:
     sim.active[rid] = False
     sim.n_active -= 1
     sim.epoch[rid] += 1
-    sim.n_evict[rid] += 1
-    sim.wasted[rid] += g
-    sim.g0[rid] = 0
+    if sim.act_slot[rid] == sim.t:
+        sim.n_drop[rid] += 1
+        sim.total_dropped += 1
+        sim.first_act[rid] = sim.last_act[rid] = -1
+    else:
+        sim.n_evict[rid] += 1
+        sim.total_evictions += 1
+        sim.wasted[rid] += g
+        sim.g0[rid] = 0
     sim.queue.push_front(rid)
 
 
@@ -476,7 +528,7 @@ def test_dong_cao_constants():
     wl = _dong_workload()
     assert tuple(wl.mean_memory_times) == DONG_W
     assert sum(b * w for b, w in zip(DONG_B, DONG_W, strict=True)) == DONG_PEAK <= DONG_M
-    assert round(DONG_M / sum(DONG_W), 6) == 4.062069  # λ* (theory brief §9 item 1)
+    assert round(DONG_M / sum(DONG_W), 6) == 4.062069  # λ* (docs/theory.md §9 item 1)
 
 
 class _PerClassQueue(InvariantChecker):
@@ -517,18 +569,18 @@ def test_algorithm1_dong_cao_exact(seed):
         expected_kv += np.convolve(n_act, lo + 1 + np.arange(o))[:slots]
     np.testing.assert_array_equal(ts.queue.to_numpy(), queues.sum(axis=1))
     np.testing.assert_array_equal(kv, expected_kv)
-    # queues grow like 3(λ − 4)^+ = 3 per slot (theory brief §9 item 3)
+    # queues grow like 3(λ − 4)^+ = 3 per slot (docs/theory.md §9 item 3)
     assert res.summary["queue_slope"] > 1.5
 
 
 # ---------------------------------------------------------------------------------------------
-# Statistics: saturated flow control, E[U] = r·E[W] and Var U (theory brief §8.2, §8.4)
+# Statistics: saturated flow control, E[U] = r·E[W] and Var U (docs/theory.md §8.2, §8.4)
 
 
 @pytest.mark.parametrize(("budget", "rate"), [("deterministic", 3), ("randomized", 2.5), ("poisson", 3)])
 def test_flow_saturated_memory_mean_and_variance(budget, rate):
     # S ≡ 20, O ~ geometric(p = 0.05): E[W] = s/p + 1/p² = 800; Var U = 87,711 (deterministic
-    # r = 3) and 118,800 (Poisson(3)) per theory brief §8.4 / numerics.analysis.flow's doctest. Arrivals at
+    # r = 3) and 118,800 (Poisson(3)) per docs/theory.md §8.4 / numerics.analysis.flow's doctest. Arrivals at
     # 2r keep the queue growing (checked), and M = 10⁶ is ~40 sd above the mean: no evictions.
     wl = Workload.single(parse_law("20"), parse_law("geom:p=0.05"))
     warmup = 500  # ages ≥ 450 carry P(O > 450) = 0.95^450 ≈ 1e-10 of the memory
@@ -548,7 +600,7 @@ def test_flow_saturated_memory_mean_and_variance(budget, rate):
 @pytest.mark.slow
 def test_flow_saturated_memory_uniform_decode():
     # Uniform O ∈ {1..100}, S ≡ 20, deterministic r = 20: E[W] = 2727 and sd U = 1359 (theory
-    # brief §2, 'checked numbers'); M = 65536 as there, with no overflow at 8 sd.
+    # docs/theory.md §8.2, 'checked numbers'); M = 65536 as there, with no overflow at 8 sd.
     wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
     rate, warmup = 20, 200
     cfg = SimConfig(wl, 65536, parse_policy(f"flow:rate={rate},budget=deterministic"),
@@ -566,7 +618,7 @@ def test_flow_saturated_memory_uniform_decode():
 
 
 # ---------------------------------------------------------------------------------------------
-# Bulk-service queue: flow control with a deterministic budget below saturation (brief §8.3)
+# Bulk-service queue: flow control with a deterministic budget below saturation (docs/theory.md §8.3)
 
 
 def _bulk_stationary_mean(lam: float, budget: int, states: int = 200) -> float:
@@ -608,7 +660,7 @@ def test_bulk_service_queue():
 
 @pytest.mark.slow
 def test_algorithm1_stable_point_queue_per_class():
-    # Dong & Cao §4.1 classes at λ = 3 < b = 4 (theory brief §9 item 4): each class's queue is
+    # Dong & Cao §4.1 classes at λ = 3 < b = 4 (docs/theory.md §9 item 4): each class's queue is
     # the bulk-service queue, E[Q] = 0.8009; Σ b_k w_k = 16240 ≤ M, so nothing is ever evicted.
     # Three tests at ALPHA each: family false-alarm rate ≤ 3·ALPHA.
     wl = Workload(tuple(

@@ -1,7 +1,7 @@
 r"""A continuous-batching engine on a real KV pool that runs the simulator's policy objects.
 
 Each slot is one real forward pass of a :class:`~numerics.calibration.backends.Backend`, with the
-slot semantics of the simulator (DESIGN.md):
+slot semantics of the simulator (docs/model.md):
 
 1. requests whose arrival time is ≤ the clock join the FIFO waiting queue;
 2. the policy (``policy.select(engine)``: the *same* objects as :mod:`numerics.sim.policies`)
@@ -123,15 +123,26 @@ class _Engine(PagedMemory, SlotState):
         return (i for i in self.stack if self.active[i])
 
     # ------------------------------------------------------------------ the run
-    def _evict(self, rid: int) -> None:
+    def _release(self, rid: int) -> None:
+        """Take ``rid`` out of the active set and back to the queue (head or tail)."""
         self.usage -= self.memory_of(rid, self.g[rid])
         self.backend.free(rid)
         self.active[rid] = False
         self.n_active -= 1
+        (self.queue.push_front if self.policy.requeue == "head" else self.queue.push_back)(rid)
+
+    def _evict(self, rid: int) -> None:
         self.n_evict[rid] += 1
         self.wasted[rid] += self.g[rid]
+        self._release(rid)
         self.g[rid] = 0
-        (self.queue.push_front if self.policy.requeue == "head" else self.queue.push_back)(rid)
+
+    def _drop(self, rid: int) -> None:
+        """Activated and evicted in the same slot, before any token: never activated (no
+        eviction, no prefill, no first activation), counted as a drop on admission."""
+        self._release(rid)
+        if self.first_act[rid] == -1.0:
+            self.first_act[rid] = np.nan
 
     def run(self, horizon_s: float, max_slots: int) -> pd.DataFrame:
         n, clock, nxt = self.n_req, 0.0, 0
@@ -158,12 +169,17 @@ class _Engine(PagedMemory, SlotState):
                 self.usage += self.memory_of(rid, 0)
                 if np.isnan(self.first_act[rid]):
                     self.first_act[rid] = -1.0  # set to this slot's end below
-            evicted = 0
+            evicted = dropped = 0
             while self.usage > self.memory_tokens:
                 rid = self.stack.pop()
-                if self.active[rid]:
-                    self._evict(rid)
+                if not self.active[rid]:
+                    continue
+                if rid in new:
+                    self._drop(rid)
                     new.discard(rid)
+                    dropped += 1
+                else:
+                    self._evict(rid)
                     evicted += 1
             batch, kv = self.n_active, self.usage
             prefill = {rid: self.prompt_tokens[rid] for rid in self.stack if rid in new}
@@ -190,7 +206,7 @@ class _Engine(PagedMemory, SlotState):
             for rid in finished:
                 self.done[rid] = end
             rows.append((self.t, clock, slot_s, step_s, batch, kv, sum(len(v) for v in prefill.values()),
-                         len(ids), evicted, len(self.queue)))
+                         len(ids) - dropped, evicted, dropped, len(self.queue)))
             clock = end
             self.t += 1
         for rid in list(self.backend.lengths):
@@ -198,7 +214,8 @@ class _Engine(PagedMemory, SlotState):
         self.arrived = nxt
         self.end_clock = clock
         return pd.DataFrame(rows, columns=["slot", "clock_s", "slot_s", "step_s", "batch", "kv_tokens",
-                                           "prefill_tokens", "activations", "evictions", "queue"])
+                                           "prefill_tokens", "activations", "evictions",
+                                           "dropped_on_admission", "queue"])
 
 
 def run_engine(backend, trace, memory_tokens: int, policy: Policy, seed: int = 0,
@@ -231,7 +248,9 @@ def run_engine(backend, trace, memory_tokens: int, policy: Policy, seed: int = 0
         ``records``: request, prompt, decode, arrival_s, first_activation_s (end of the first
         activation slot), completion_s (NaN if unfinished), ttft_s, latency_s, evictions,
         wasted_tokens. ``timeseries``: slot, clock_s (start), slot_s, step_s (forward pass only),
-        batch, kv_tokens, prefill_tokens, activations, evictions, queue. ``summary``: counts.
+        batch, kv_tokens, prefill_tokens, activations (that produced a token), evictions,
+        dropped_on_admission (activated and evicted in the same slot: never activated), queue.
+        ``summary``: counts.
     """
     if trace.timestamps_s is None:
         raise CalibrationError("the engine needs arrival timestamps in the trace")
@@ -249,6 +268,7 @@ def run_engine(backend, trace, memory_tokens: int, policy: Policy, seed: int = 0
         "policy": policy.spec(), "memory_tokens": eng.memory_tokens, "block_size": eng.block,
         "slots": int(eng.t), "duration_s": float(eng.end_clock), "arrived": int(eng.arrived),
         "completed": int(np.isfinite(eng.done).sum()), "evictions": int(sum(eng.n_evict)),
+        "dropped_on_admission": int(ts.dropped_on_admission.sum()) if len(ts) else 0,
         "kv_peak_tokens": int(ts.kv_tokens.max()) if len(ts) else 0,
         "step_share_of_slot": float(ts.step_s.sum() / ts.slot_s.sum()) if len(ts) else float("nan"),
     }

@@ -9,7 +9,7 @@ checked by the residual ‖πP − π‖₁), and returns the stationary overflo
 throughput, queue, latency and memory use: the ground truth the simulator (:mod:`numerics.sim`)
 must match.
 
-Slot semantics (exactly those of :mod:`numerics.sim.engine` and DESIGN.md). Each slot:
+Slot semantics (exactly those of :mod:`numerics.sim.engine` and docs/model.md). Each slot:
 
 1. arrivals join the tail of the waiting queue (Bernoulli: one w.p. λ; Poisson: Poisson(λ));
 2. the policy activates requests from the head of the queue — flow control
@@ -44,7 +44,12 @@ simulator (the tests check this).
 Reported quantities, all exact expectations under π of per-slot rewards (the transition from the
 state at the start of the slot):
 
-* ``overflow_probability`` — P(at least one eviction in a slot);
+* ``overflow_probability`` — P(the overflow check fires in a slot: it evicts a previously active
+  request or drops one activated in this slot);
+* ``evictions_per_slot``, ``dropped_per_slot`` — previously active requests evicted, and requests
+  dropped on admission (activated and popped in the same slot, before emitting a token: by the
+  simulator's accounting no activation and no eviction), per slot; ``activations_per_slot``
+  counts the activations that survive the overflow check;
 * ``throughput_requests_per_slot`` — completions per slot; by flow balance it equals
   λ·(1 − loss_probability);
 * ``throughput_tokens_per_slot`` — emitted minus wasted tokens per slot (the simulator's
@@ -108,8 +113,9 @@ _POWER_FLOOR = 1e-15
 _POWER_MAX_ITER = 200_000
 
 _REWARDS = (
-    "overflow",  # 1{eviction this slot}
-    "evictions",  # number evicted
+    "overflow",  # 1{the overflow check popped a request this slot}
+    "evictions",  # previously active requests evicted
+    "dropped",  # requests activated this slot and popped at once (dropped on admission)
     "tokens",  # tokens emitted (= active after eviction)
     "wasted",  # tokens lost by recompute evictions
     "completions",
@@ -117,7 +123,7 @@ _REWARDS = (
     "active",  # active after eviction
     "usage",  # KV tokens after eviction
     "lost",  # arrivals blocked by the cap
-    "activations",
+    "activations",  # activations that survive the overflow check
 )
 
 
@@ -177,12 +183,18 @@ class SystemLaw:
 
     @property
     def overflow_probability(self) -> float:
-        """P(a slot has at least one eviction)."""
+        """P(a slot's overflow check evicts or drops at least one request)."""
         return self._mean("overflow")
 
     @property
     def evictions_per_slot(self) -> float:
+        """Previously active requests evicted per slot (drops on admission excluded)."""
         return self._mean("evictions")
+
+    @property
+    def dropped_per_slot(self) -> float:
+        """Requests dropped on admission per slot (activated and popped in the same slot)."""
+        return self._mean("dropped")
 
     @property
     def throughput_requests_per_slot(self) -> float:
@@ -218,6 +230,7 @@ class SystemLaw:
 
     @property
     def activations_per_slot(self) -> float:
+        """Activations per slot that survive the overflow check (drops on admission excluded)."""
         return self._mean("activations")
 
     @property
@@ -244,6 +257,7 @@ class SystemLaw:
                 "n_transitions": self.n_transitions,
                 "overflow_probability": self.overflow_probability,
                 "evictions_per_slot": self.evictions_per_slot,
+                "dropped_per_slot": self.dropped_per_slot,
                 "throughput_requests_per_slot": self.throughput_requests_per_slot,
                 "throughput_tokens_per_slot": self.throughput_tokens_per_slot,
                 "tokens_per_slot": self.tokens_per_slot,
@@ -543,7 +557,8 @@ def exact_system(
                 else:
                     rest_head = []
                     f2 = f1 - (j - len(head))
-                n_popped = k - j
+                n_dropped = k - j
+                n_popped = 0
                 wasted = 0
                 while usage > m:  # only when nothing was activated and the old set outgrew M
                     g, o = new_stack.pop()
@@ -560,14 +575,15 @@ def exact_system(
                     f2 += 1
                 n_act = len(new_stack)
                 kv_max = max(kv_max, usage)
-                r_acc["overflow"] += p_ak * (1.0 if n_popped else 0.0)
+                r_acc["overflow"] += p_ak * (1.0 if n_popped or n_dropped else 0.0)
                 r_acc["evictions"] += p_ak * n_popped
+                r_acc["dropped"] += p_ak * n_dropped
                 r_acc["tokens"] += p_ak * n_act
                 r_acc["wasted"] += p_ak * wasted
                 r_acc["queue"] += p_ak * (f2 + len(rest_head))
                 r_acc["active"] += p_ak * n_act
                 r_acc["usage"] += p_ak * usage
-                r_acc["activations"] += p_ak * k
+                r_acc["activations"] += p_ak * j
                 post_key = (f2, tuple(rest_head), tuple(new_stack))
                 post[post_key] = post.get(post_key, 0.0) + p_ak
         # draw the undrawn decode lengths, emit one token each, complete (per distinct outcome)

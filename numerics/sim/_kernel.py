@@ -3,6 +3,10 @@
 ``policy`` is a :class:`~numerics.sim.state.KernelCode` as an int: 0 activates ``budgets[t]``
 head-of-queue requests, 1 admits FCFS under ``(1 − pparams[0])·M`` with at most ``pparams[1]``
 active requests (0: no cap), 2 reserves S + ``pparams[0]`` tokens per request.
+
+The accounting is the Python engine's (:mod:`numerics.sim.engine`): a request popped in the slot
+that activated it is dropped on admission (``n_drop``), not evicted; ``first_act``/``last_act``
+are the activations that produced a token, ``act_slot`` the current one.
 """
 
 import math
@@ -18,9 +22,11 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
            memory, slots, warmup, stride, step_kind, sparams):
     n = s_arr.size
     first_act = np.full(n, -1, np.int64)
+    last_act = np.full(n, -1, np.int64)
     act_slot = np.full(n, -1, np.int64)
     done_slot = np.full(n, -1, np.int64)
     n_evict = np.zeros(n, np.int64)
+    n_drop = np.zeros(n, np.int64)
     wasted = np.zeros(n, np.int64)
     g0 = np.zeros(n, np.int64)
     active = np.zeros(n, np.bool_)
@@ -46,6 +52,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     ts_active = np.zeros(n_rec, np.int64)
     ts_act = np.zeros(n_rec, np.int64)
     ts_ev = np.zeros(n_rec, np.int64)
+    ts_drop = np.zeros(n_rec, np.int64)
     ts_clock = np.zeros(n_rec)
     clock_at = np.zeros(slots + 1)
     end_clock = np.zeros(slots)
@@ -55,10 +62,13 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     nxt = 0
     completed = 0
     total_ev = 0
+    total_drop = 0
     tokens = 0
     win_tokens = 0
     win_wasted = 0
     win_ev = 0
+    win_drop = 0
+    win_active_max = 0
     clock = 0.0
     for t in range(slots):
         clock_at[t] = clock
@@ -93,6 +103,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
                 reserved += need
                 k += 1
         prefill = 0
+        base = sp  # this slot's activations go on the stack above it
         for _ in range(k):
             rid = qbuf[qh]
             qh = (qh + 1) % cap
@@ -100,8 +111,6 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             g = g0[rid] if keep else 0
             g0[rid] = g
             act_slot[rid] = t
-            if first_act[rid] < 0:
-                first_act[rid] = t
             active[rid] = True
             n_active += 1
             sum_s_active += s_arr[rid]
@@ -116,8 +125,9 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             if head >= 0:
                 prv_in[head] = rid
             bucket[slot_done] = rid
-        # overflow: LIFO eviction
+        # overflow: LIFO eviction (a request activated in this slot is dropped on admission)
         evicted = 0
+        dropped = 0
         while usage > memory:
             sp -= 1
             rid = stack[sp]
@@ -128,8 +138,6 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             active[rid] = False
             n_active -= 1
             sum_s_active -= s_arr[rid]
-            n_evict[rid] += 1
-            evicted += 1
             # unlink from the completion wheel
             nx = nxt_in[rid]
             pv = prv_in[rid]
@@ -139,29 +147,46 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
                 bucket[(act_slot[rid] + o_arr[rid] - g0[rid] - 1) % wheel] = nx
             if nx >= 0:
                 prv_in[nx] = pv
-            if keep:
-                g0[rid] = g
+            if act_slot[rid] == t:  # void activation: nothing emitted, nothing lost
+                n_drop[rid] += 1
+                dropped += 1
+                prefill -= s_arr[rid] + g  # g = the kept progress (0 under recompute)
             else:
-                wasted[rid] += g
-                g0[rid] = 0
-                if t >= warmup:
-                    win_wasted += g
-            if t >= warmup:
-                win_ev += 1
+                n_evict[rid] += 1
+                evicted += 1
+                if keep:
+                    g0[rid] = g
+                else:
+                    wasted[rid] += g
+                    g0[rid] = 0
+                    if t >= warmup:
+                        win_wasted += g
             if requeue_head:
                 qh = (qh - 1) % cap
                 qbuf[qh] = rid
             else:
                 qbuf[(qh + qlen) % cap] = rid
             qlen += 1
+        for i in range(base, sp):  # this slot's activations that stay: they emit a token
+            rid = stack[i]
+            if first_act[rid] < 0:
+                first_act[rid] = t
+            last_act[rid] = t
         total_ev += evicted
+        total_drop += dropped
+        if t >= warmup:
+            win_ev += evicted
+            win_drop += dropped
+            if n_active > win_active_max:
+                win_active_max = n_active
         if t % stride == 0:
             j = t // stride
             ts_usage[j] = usage
             ts_queue[j] = qlen
             ts_active[j] = n_active
-            ts_act[j] = k
+            ts_act[j] = k - dropped
             ts_ev[j] = evicted
+            ts_drop[j] = dropped
             ts_clock[j] = clock
         batch = n_active
         kv = usage
@@ -195,6 +220,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             clock += sparams[4] + sparams[5] * math.ceil((batch + prefill) / sparams[6])
         end_clock[t] = clock
     clock_at[slots] = clock
-    return (first_act, act_slot, done_slot, n_evict, wasted, ts_usage, ts_queue, ts_active,
-            ts_act, ts_ev, ts_clock, clock_at, end_clock, nxt, completed, total_ev, tokens,
-            win_tokens, win_wasted, qlen, n_active, win_ev)
+    return (first_act, last_act, act_slot, done_slot, n_evict, n_drop, wasted, ts_usage, ts_queue,
+            ts_active, ts_act, ts_ev, ts_drop, ts_clock, clock_at, end_clock, nxt, completed,
+            total_ev, total_drop, tokens, win_tokens, win_wasted, qlen, n_active, win_ev, win_drop,
+            win_active_max)

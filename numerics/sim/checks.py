@@ -3,9 +3,10 @@ r"""Per-slot invariants of the slot engine, checked from the outside.
 :class:`InvariantChecker` is the ``check`` callback of :func:`numerics.sim.simulate`: the engine
 calls it every slot t after the overflow check (step 3 of the slot, before the tokens of step 4).
 It only reads the run state (``cfg``, ``queue``, ``usage``, ``n_active``, ``stack``, ``active``,
-``S``, ``O``, ``g0``, ``act_slot``, ``arrival_slot``, ``done_slot``, ``n_evict``, ``wasted``,
-``memory_tokens``, ``block``, ``keep``, ``n_req``) and keeps its own book of the active set, so a
-bookkeeping slip in the engine shows up as a disagreement between two independent accounts.
+``S``, ``O``, ``g0``, ``act_slot``, ``first_act``, ``last_act``, ``arrival_slot``, ``done_slot``,
+``n_evict``, ``n_drop``, ``wasted``, ``total_evictions``, ``total_dropped``, ``memory_tokens``,
+``block``, ``keep``, ``n_req``) and keeps its own book of the active set, so a bookkeeping slip in
+the engine shows up as a disagreement between two independent accounts.
 
 At every slot t it asserts
 
@@ -23,6 +24,11 @@ At every slot t it asserts
   requests activated this slot, or a prefix of the previous one (eviction pops the most recently
   activated first); an evicted request lost its progress (``recompute``: g₀ = 0, its tokens added
   to ``wasted``) or kept it (``keep-progress``) and waits in the queue again;
+* **fair accounting**: the evictions the engine counts are exactly the previously active requests
+  it popped (a request popped in its activation slot is a drop on admission, not an eviction);
+  a dropped request keeps its progress, wastes nothing and gets no first or last activation from
+  that slot; every request activated this slot that stays has its last activation (and, if it is
+  its first token, its first activation) at this slot;
 * **FIFO activation** (for :class:`~numerics.sim.policies.FlowControl`,
   :class:`~numerics.sim.policies.Greedy`, :class:`~numerics.sim.policies.AlphaProtection` and
   :class:`~numerics.sim.policies.Reserve`, as long as nothing has been evicted: only then is the
@@ -32,7 +38,9 @@ At every slot t it asserts
 With ``scan_queue=True`` it also walks the waiting queue every slot (O(queue) per slot): every
 waiting request has arrived, is neither active nor finished, appears once, and holds no progress
 under ``recompute``; and (FIFO, no eviction yet) the queue is exactly the arrived, not yet activated
-requests in arrival order. :meth:`InvariantChecker.finish` checks the end-of-run identities, e.g.
+requests in arrival order; the drops on admission the engine counts in the slot are exactly the
+waiting requests whose current activation is this slot. :meth:`InvariantChecker.finish` checks the
+end-of-run identities, e.g.
 token conservation: tokens emitted = Σ_completed O + Σ_active g + Σ_waiting g₀ + Σ wasted.
 
 Examples
@@ -87,9 +95,11 @@ class InvariantChecker:
     arrived, completed : int
         Requests arrived by the last checked slot, and completed before it.
     evictions_seen : int
-        Evictions observed. Exact except for requests activated and evicted in the same slot
-        once FIFO tracking is off (a non-FIFO policy, or after the first eviction): those leave no
-        trace in the active set.
+        Evictions observed: previously active requests popped by the overflow check (exact; the
+        engine's count must equal it every slot).
+    drops_seen : int
+        Drops on admission observed: in FIFO tracking, and with ``scan_queue`` every slot
+        (without either, a drop leaves no trace in the active set and is not counted here).
     fifo_slots : int
         Slots in which the FIFO activation order was checked.
 
@@ -107,7 +117,9 @@ class InvariantChecker:
         self.arrived = 0
         self.completed = 0
         self.evictions_seen = 0
+        self.drops_seen = 0
         self.fifo_slots = 0
+        self._dropped_before = 0  # the engine's count of drops at the previous check
         self._fifo_ok = True  # no eviction seen yet: the queue is in arrival order
         self._next_fifo = 0  # the request id FIFO activation must take next
         # the active stack at the previous check: (id, activation slot, g0, evictions, wasted)
@@ -171,11 +183,15 @@ class InvariantChecker:
         else:
             _fail(where, f"not LIFO: the active stack {live[:8]}... is neither the previous stack "
                          f"{prev_ids[:8]}... plus new activations nor a prefix of it")
+        first, last_act = sim.first_act, sim.last_act
         for rid in new:
             if act[rid] != t:
                 _fail(where, f"request {rid} is new on the stack but was activated at {act[rid]}")
             if not 0 <= arrival[rid] <= t:
                 _fail(where, f"request {rid} is active but arrives at slot {arrival[rid]}")
+            if last_act[rid] != t or not arrival[rid] <= first[rid] <= t:
+                _fail(where, f"request {rid} activated at slot {t} reports first/last activation "
+                             f"{first[rid]}/{last_act[rid]} (arrival {arrival[rid]})")
 
         # evicted requests: counted, progress lost (recompute) or kept (keep-progress)
         last_evicted_memory = None
@@ -192,25 +208,37 @@ class InvariantChecker:
             rid, a, g, _, _ = evicted_prev[0]
             last_evicted_memory = _blocks(S[rid] + g + (t - a) + 1, block)
         self.evictions_seen += len(evicted_prev)
+        if sim.total_evictions != self.evictions_seen:
+            _fail(where, f"the engine counts {sim.total_evictions} evictions, but {self.evictions_seen} "
+                         "previously active requests were evicted (a drop on admission is no eviction)")
+        dropped_now = sim.total_dropped - self._dropped_before
+        self._dropped_before = sim.total_dropped
 
         # FIFO activation order while nothing has been evicted
-        if self.fifo and self._fifo_ok:
+        fifo_tracked = bool(self.fifo and self._fifo_ok)  # this slot's drops are counted below
+        if fifo_tracked:
             lo = hi = self._next_fifo
             while hi < self.arrived and act[hi] == t:
                 hi += 1
             if new != list(range(lo, lo + len(new))):
                 _fail(where, f"FIFO activation out of arrival order: activated {new[:8]}, "
                              f"expected consecutive ids from {lo}")
-            dropped = list(range(lo + len(new), hi))  # activated in slot t and evicted at once
+            dropped = list(range(lo + len(new), hi))  # activated in slot t and dropped at once
             for rid in dropped:
                 if active[rid]:
                     _fail(where, f"request {rid} is active but not on the stack")
-                if sim.n_evict[rid] != 1:
-                    _fail(where, f"the eviction of request {rid} was not counted")
+                if sim.n_drop[rid] != 1 or sim.n_evict[rid] != 0:
+                    _fail(where, f"request {rid}, dropped on admission, counts {sim.n_drop[rid]} drops "
+                                 f"and {sim.n_evict[rid]} evictions (want 1 and 0)")
+                if first[rid] != -1 or last_act[rid] != -1 or sim.wasted[rid] != 0:
+                    _fail(where, f"request {rid}, dropped on admission, reports an activation or waste")
+            if len(dropped) != dropped_now:
+                _fail(where, f"the engine counts {dropped_now} drops on admission, FIFO order "
+                             f"{len(dropped)}")
             if dropped and not evicted_prev:  # the lowest one on the stack went last
-                first = dropped[0]
-                last_evicted_memory = _blocks(S[first] + (g0[first] if keep else 0) + 1, block)
-            self.evictions_seen += len(dropped)
+                low = dropped[0]
+                last_evicted_memory = _blocks(S[low] + (g0[low] if keep else 0) + 1, block)
+            self.drops_seen += len(dropped)
             self._next_fifo = hi
             if evicted_prev or dropped:
                 self._fifo_ok = False
@@ -239,15 +267,24 @@ class InvariantChecker:
             _fail(where, f"{self.arrived} arrived ≠ {self.completed} completed + {waiting} waiting "
                          f"+ {len(live)} active")
         if self.scan_queue:
-            self._scan(sim, where, live)
+            self._scan(sim, where, live, dropped_now, fifo_tracked)
 
         self._prev = [(i, act[i], g0[i], sim.n_evict[i], sim.wasted[i]) for i in live]
 
     check = __call__
 
-    def _scan(self, sim, where: str, live: list[int]) -> None:
+    def _scan(self, sim, where: str, live: list[int], dropped_now: int, fifo_tracked: bool) -> None:
         t = self.slots_checked - 1
         waiting = list(sim.queue)
+        dropped = [rid for rid in waiting if sim.act_slot[rid] == t]
+        if len(dropped) != dropped_now:
+            _fail(where, f"the engine counts {dropped_now} drops on admission, but {len(dropped)} "
+                         "requests activated in this slot wait again")
+        for rid in dropped:
+            if sim.last_act[rid] == t or sim.first_act[rid] == t:
+                _fail(where, f"request {rid}, dropped on admission, reports an activation at slot {t}")
+        if not fifo_tracked:  # (FIFO tracking counted them already)
+            self.drops_seen += len(dropped)
         if len(waiting) != len(sim.queue):
             _fail(where, "the queue's length disagrees with its items")
         if len(set(waiting)) != len(waiting):
@@ -273,7 +310,8 @@ class InvariantChecker:
         """Check the end-of-run identities of the checked run (after :func:`simulate` returns).
 
         Every slot was checked; requests are conserved (arrived = completed + waiting + active,
-        in the run's own counters too); tokens are conserved: tokens emitted = Σ_completed O +
+        in the run's own counters too); per-request evictions and drops on admission add up to the
+        run's totals; tokens are conserved: tokens emitted = Σ_completed O +
         Σ_active g + Σ_waiting g₀ + Σ wasted, where g = g₀ + (T − τ) for a request active at the
         end of T slots.
         """
@@ -292,6 +330,9 @@ class InvariantChecker:
             _fail(where, f"the run counts {sim.arrived} arrivals, the checker {self.arrived}")
         if sim.arrived != completed + len(sim.queue) + sim.n_active:
             _fail(where, "arrived ≠ completed + waiting + active")
+        if sum(sim.n_evict) != sim.total_evictions or sum(sim.n_drop) != sim.total_dropped:
+            _fail(where, f"per-request evictions/drops ({sum(sim.n_evict)}/{sum(sim.n_drop)}) ≠ the "
+                         f"run's totals ({sim.total_evictions}/{sim.total_dropped})")
         emitted = sum(sim.wasted)
         for rid in range(sim.n_req):
             if sim.done_slot[rid] >= 0:

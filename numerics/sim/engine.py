@@ -1,4 +1,4 @@
-r"""The slot engine: exactly the slot semantics of DESIGN.md, with event-driven bookkeeping.
+r"""The slot engine: exactly the slot model of docs/model.md, with event-driven bookkeeping.
 
 Each slot t, in this order:
 
@@ -10,6 +10,19 @@ Each slot t, in this order:
    ``keep-progress``) and rejoins the queue at its head or tail;
 4. every active request emits one token; one that emits its O-th token completes and frees its
    memory at the end of the slot.
+
+Accounting (docs/model.md, "Accounting"). A request popped in step 3 of the very slot that
+activated it has emitted nothing in that activation: the activation is void. It is **dropped on
+admission** — counted on its own (``n_drop``, ``total_dropped``, ``win_dropped``), not as an
+eviction, an activation or a prefill (its prefill tokens are taken back from the slot's step
+time), and it loses nothing (its kept progress, if any, stays). It rejoins the queue exactly as an
+evicted request would (head or tail), so the physical schedule is the same as before; only its
+accounting differs. The first and last activations that the records report (``first_act``,
+``last_act``) are the activations that survived step 3, i.e. that produced a token; ``act_slot``
+is the engine's own slot of the current activation (it is also set by a void one).
+
+Trace replay keeps each request's class when the trace carries one (``trace.class_index``: an int
+per request, into the workload's classes); otherwise every replayed request is of class 0.
 
 The engine never touches a request between its events: memory grows by one token per active
 request per slot (b = 1), so U is updated in O(1) per slot plus O(1) per arrival, activation,
@@ -42,6 +55,7 @@ class _Trajectory:
     active: list = field(default_factory=list)
     activations: list = field(default_factory=list)
     evictions: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
     clock: list = field(default_factory=list)
     slot: list = field(default_factory=list)
 
@@ -81,7 +95,7 @@ class _Sim(PagedMemory, SlotState):
             self.arrival_time = np.asarray(tr.timestamps_s, dtype=float)
             self.arrival_slot = np.full(n, -1, dtype=np.int64)  # filled online
             s, o = np.asarray(tr.prompt), np.asarray(tr.decode)
-            cls = np.zeros(n, dtype=np.int64)
+            cls = _trace_classes(tr, n, self.n_classes)
         else:
             lam = cfg.total_rate
             if cfg.arrivals == "poisson":
@@ -103,11 +117,13 @@ class _Sim(PagedMemory, SlotState):
         self.S = np.asarray(s, dtype=np.int64)
         self.O = np.asarray(o, dtype=np.int64)
         self.cls = np.asarray(cls, dtype=np.int64)
-        self.act_slot = [-1] * n  # slot of the current activation
+        self.act_slot = [-1] * n  # slot of the current activation (a void one included)
         self.g0 = [0] * n  # progress kept at the current activation
-        self.first_act = [-1] * n
+        self.first_act = [-1] * n  # first activation that produced a token
+        self.last_act = [-1] * n  # last activation that produced a token
         self.done_slot = [-1] * n
         self.n_evict = [0] * n
+        self.n_drop = [0] * n  # void activations: dropped in their activation slot
         self.wasted = [0] * n
         self.epoch = [0] * n
 
@@ -149,10 +165,13 @@ class _Sim(PagedMemory, SlotState):
         n = self.n_req
         completed = 0
         total_evictions = 0
+        total_dropped = 0
         tokens_generated = 0
         win_tokens = 0
         win_wasted = 0
         win_evictions = 0
+        win_dropped = 0
+        win_active_max = 0
         stack_dead = 0
         for t in range(t_slots):
             self.t = t
@@ -178,12 +197,11 @@ class _Sim(PagedMemory, SlotState):
             # 2. activation
             ids = self.queue.take(cfg.policy.select(self))
             prefill = 0
+            base = len(self.stack)  # this slot's activations go on the stack above it
             for rid in ids:
                 g = self.g0[rid] if self.keep else 0
                 self.g0[rid] = g
                 self.act_slot[rid] = t
-                if self.first_act[rid] < 0:
-                    self.first_act[rid] = t
                 self.active[rid] = True
                 self.n_active += 1
                 self.usage += self.memory_of(rid, g)
@@ -192,8 +210,9 @@ class _Sim(PagedMemory, SlotState):
                 done_at.setdefault(t + self.O[rid] - g - 1, []).append((rid, self.epoch[rid]))
                 if self.block > 1:
                     self._schedule_growth(rid, t + 1, grow_at)
-            # 3. overflow check, LIFO eviction
-            evicted = 0
+            # 3. overflow check, LIFO eviction (a request activated in this slot is dropped)
+            evicted = dropped = 0
+            in_window = t >= cfg.warmup
             while self.usage > self.memory_tokens:
                 rid = self.stack.pop()
                 if not self.active[rid]:
@@ -204,22 +223,37 @@ class _Sim(PagedMemory, SlotState):
                 self.active[rid] = False
                 self.n_active -= 1
                 self.epoch[rid] += 1
-                self.n_evict[rid] += 1
-                evicted += 1
-                if self.keep:
-                    self.g0[rid] = g
+                if self.act_slot[rid] == t:  # void activation: nothing emitted, nothing lost
+                    self.n_drop[rid] += 1
+                    dropped += 1
+                    prefill -= self.S[rid] + g  # g = the kept progress g₀ (0 under recompute)
                 else:
-                    self.wasted[rid] += g
-                    self.g0[rid] = 0
-                    if t >= cfg.warmup:
-                        win_wasted += g
-                if t >= cfg.warmup:
-                    win_evictions += 1
+                    self.n_evict[rid] += 1
+                    evicted += 1
+                    if self.keep:
+                        self.g0[rid] = g
+                    else:
+                        self.wasted[rid] += g
+                        self.g0[rid] = 0
+                        if in_window:
+                            win_wasted += g
                 if cfg.policy.requeue == "head":
                     self.queue.push_front(rid)
                 else:
                     self.queue.push_back(rid)
+            for rid in self.stack[base:]:  # this slot's activations that stay: they emit a token
+                if self.first_act[rid] < 0:
+                    self.first_act[rid] = t
+                self.last_act[rid] = t
             total_evictions += evicted
+            total_dropped += dropped
+            self.total_evictions = total_evictions
+            self.total_dropped = total_dropped
+            if in_window:
+                win_evictions += evicted
+                win_dropped += dropped
+                if self.n_active > win_active_max:
+                    win_active_max = self.n_active
             if self.check is not None:
                 self.check(self, t)
             # record (usage after eviction = memory used during this slot)
@@ -228,13 +262,14 @@ class _Sim(PagedMemory, SlotState):
                 traj.usage.append(self.usage)
                 traj.queue.append(len(self.queue))
                 traj.active.append(self.n_active)
-                traj.activations.append(len(ids))
+                traj.activations.append(len(ids) - dropped)
                 traj.evictions.append(evicted)
+                traj.dropped.append(dropped)
                 traj.clock.append(clock)
             batch, kv = self.n_active, self.usage
             # 4. one token per active request; completions free memory at the end of the slot
             tokens_generated += self.n_active
-            if t >= cfg.warmup:
+            if in_window:
                 win_tokens += self.n_active
             for rid, ep in done_at.pop(t, ()):
                 if self.epoch[rid] != ep or not self.active[rid]:
@@ -255,10 +290,13 @@ class _Sim(PagedMemory, SlotState):
         self.arrived = next_arrival
         self.completed = completed
         self.total_evictions = total_evictions
+        self.total_dropped = total_dropped
         self.tokens_generated = tokens_generated
         self.win_tokens = win_tokens
         self.win_wasted = win_wasted
         self.win_evictions = win_evictions
+        self.win_dropped = win_dropped
+        self.win_active_max = win_active_max
         return traj
 
     def _schedule_growth(self, rid: int, t_from: int, grow_at) -> None:
@@ -269,6 +307,26 @@ class _Sim(PagedMemory, SlotState):
         # memory grows at the first slot whose token count is ≡ 1 (mod b)
         delta = (1 - tokens) % b
         grow_at.setdefault(t_from + delta, []).append((rid, self.epoch[rid]))
+
+
+def _trace_classes(trace, n: int, n_classes: int) -> np.ndarray:
+    """The class of every replayed request: ``trace.class_index`` when the trace has one, else 0.
+
+    Raises :class:`~numerics.errors.WorkloadError` when the labels do not index the workload's
+    ``n_classes`` classes (one integer in [0, n_classes) per request).
+    """
+    labels = getattr(trace, "class_index", None)
+    if labels is None:
+        return np.zeros(n, dtype=np.int64)
+    arr = np.asarray(labels)
+    if arr.shape != (n,) or (n and not np.issubdtype(arr.dtype, np.integer)):
+        raise WorkloadError(f"the trace's class_index must hold one integer class per request "
+                            f"({n}), got an array of shape {arr.shape} and dtype {arr.dtype}")
+    if n and (arr.min() < 0 or arr.max() >= n_classes):
+        raise WorkloadError(f"the trace's class labels run from {arr.min()} to {arr.max()}, but the "
+                            f"workload has {n_classes} classes; replay it with the trace's own "
+                            "workload (Trace.to_workload) or relabel the classes 0..K-1")
+    return arr.astype(np.int64)
 
 
 def run(cfg: SimConfig, check: Callable[[_Sim, int], None] | None = None) -> tuple[_Sim, _Trajectory]:

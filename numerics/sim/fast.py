@@ -60,20 +60,23 @@ def run_fast(sim):
         cfg.eviction == "keep-progress", pol.requeue == "head", int(cfg.memory_tokens), slots,
         int(cfg.warmup), int(cfg.stride), kind, sparams,
     )
-    (first_act, act_slot, done_slot, n_evict, wasted, ts_usage, ts_queue, ts_active, ts_act,
-     ts_ev, ts_clock, clock_at, end_clock, nxt, completed, total_ev, tokens, win_tokens,
-     win_wasted, qlen, n_active, win_ev) = out
-    sim.first_act, sim.act_slot, sim.done_slot = first_act, act_slot, done_slot
-    sim.n_evict, sim.wasted = n_evict, wasted
+    (first_act, last_act, act_slot, done_slot, n_evict, n_drop, wasted, ts_usage, ts_queue,
+     ts_active, ts_act, ts_ev, ts_drop, ts_clock, clock_at, end_clock, nxt, completed, total_ev,
+     total_drop, tokens, win_tokens, win_wasted, qlen, n_active, win_ev, win_drop,
+     win_active_max) = out
+    sim.first_act, sim.last_act, sim.act_slot, sim.done_slot = first_act, last_act, act_slot, done_slot
+    sim.n_evict, sim.n_drop, sim.wasted = n_evict, n_drop, wasted
     sim.clock_at, sim.end_clock = clock_at, end_clock
     sim.arrived, sim.completed, sim.total_evictions = int(nxt), int(completed), int(total_ev)
+    sim.total_dropped = int(total_drop)
     sim.tokens_generated, sim.win_tokens, sim.win_wasted = int(tokens), int(win_tokens), int(win_wasted)
     sim.n_active = int(n_active)
-    sim.win_evictions = int(win_ev)
+    sim.win_evictions, sim.win_dropped = int(win_ev), int(win_drop)
+    sim.win_active_max = int(win_active_max)
     sim.queue_length_end = int(qlen)
     stride = cfg.stride
     slots_rec = np.arange(0, slots, stride)
     return {
         "slot": slots_rec, "usage": ts_usage, "queue": ts_queue, "active": ts_active,
-        "activations": ts_act, "evictions": ts_ev, "clock": ts_clock,
+        "activations": ts_act, "evictions": ts_ev, "dropped": ts_drop, "clock": ts_clock,
     }
