@@ -293,3 +293,56 @@ def test_toml_bad_trace_in_class(tmp_path):
         TraceError, match=r"workload\.toml, class 'replay': trace: .*decode length < 1"
     ):
         load_workload(str(path))
+
+
+# ---------------------------------------------------------------------- traces with classes
+def _classed_csv(tmp_path: Path, name: str = "mixed.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens,class\n"
+                    "0,10,2,chat\n1,20,4,batch\n2,10,2,chat\n3,30,1,chat\n4,5,5,7\n")
+    return path
+
+
+def test_trace_prefix_with_classes(tmp_path):
+    wl = load_workload(f"trace:{_classed_csv(tmp_path)}")
+    assert [c.name for c in wl.classes] == ["chat", "batch", "7"]
+    assert wl.mix.tolist() == pytest.approx([0.6, 0.2, 0.2])
+    assert [c.rate_per_s for c in wl.classes] == pytest.approx([0.6, 0.2, 0.2])  # 4 gaps in 4 s
+
+
+def test_toml_trace_class_picks_a_label(tmp_path):
+    _classed_csv(tmp_path)
+    path = _toml(tmp_path, '[[class]]\nname = "c"\ntrace = "mixed.csv"\nlabel = "chat"\nrate = 0.5\n'
+                           '[[class]]\nname = "s"\ntrace = "mixed.csv"\nlabel = 7\nrate = 0.25\n')
+    chat, seven = load_workload(str(path)).classes
+    assert chat.rate_per_slot == 0.5
+    assert chat.rate_per_s == pytest.approx(0.6)
+    assert sorted(chat.lengths.decode_values.tolist()) == [1, 2]  # (10, 2) twice, (30, 1)
+    assert chat.mean_memory_time == pytest.approx((2 * (10 * 2 + 3) + 30 * 1 + 1) / 3)
+    assert seven.mean_memory_time == pytest.approx(5 * 5 + 15)
+
+
+@pytest.mark.parametrize(
+    ("table", "pattern"),
+    [
+        ('trace = "mixed.csv"\n', r"class 'a': trace .*mixed\.csv has a class column \(classes "
+                                  r"'chat', 'batch', '7'\); pick one with label = \"chat\", or load "
+                                  r"the whole trace as a multi-class workload with trace:PATH"),
+        ('trace = "mixed.csv"\nlabel = "code"\n',
+         r"class 'a': trace .*mixed\.csv has no class 'code'; its classes are 'chat', 'batch', '7'"),
+        ('trace = "plain.csv"\nlabel = "chat"\n',
+         r"class 'a': label 'chat' picks a class, but trace .*plain\.csv has no class column"),
+        ('prompt = 1\ndecode = "2"\nlabel = "chat"\n',
+         r"class 'a': label picks a class of a trace; give trace = \"PATH\" too, or drop label"),
+        ('trace = "mixed.csv"\nlabel = 1.5\n', r"label must be a class name \(a string or an "
+                                               r"integer\), got 1\.5"),
+        ('trace = "mixed.csv"\nlabel = ""\n', r"label must be a class name"),
+        ('trace = "mixed.csv"\nlabel = true\n', r"label must be a class name"),
+    ],
+)
+def test_toml_trace_label_errors(tmp_path, table, pattern):
+    _classed_csv(tmp_path)
+    _lengths_csv(tmp_path, "10,2\n", name="plain.csv")
+    path = _toml(tmp_path, '[[class]]\nname = "a"\n' + table)
+    with pytest.raises(SpecError, match=pattern):
+        load_workload(str(path))

@@ -5,6 +5,8 @@
 * a preset name (``azure-conv``, ``azure-code``, ``sharegpt``, ``mooncake``; see
   :mod:`numerics.data.presets`);
 * ``trace:PATH`` — the joint empirical law of a trace file (:func:`numerics.data.traces.load_trace`);
+  one class per label when the trace has a ``class`` column, each weighing its share of the
+  requests (:meth:`numerics.data.traces.Trace.to_workload`);
 * a path ending in ``.toml`` — a workload file::
 
     name = "chat-and-code"          # optional (default: the file's stem)
@@ -19,6 +21,12 @@
     [[class]]
     name = "code"
     trace = "traces/code.csv"       # instead of prompt/decode; relative to this file's folder
+    rate = 0.01
+
+    [[class]]
+    name = "batch"
+    trace = "traces/mixed.csv"      # a trace with a class column: pick one class with label
+    label = "batch"
     rate = 0.01
 
 Errors name the file and the class, e.g. ``workload.toml, class 'chat': decode: 'geom:mean=0':
@@ -57,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from numerics.data.presets import PRESETS, load_preset
-from numerics.data.traces import load_trace
+from numerics.data.traces import Trace, load_trace
 from numerics.errors import SpecError, TraceError, WorkloadError
 from numerics.model.specs import parse_law
 from numerics.model.workload import IndependentLengths, RequestClass, Workload
@@ -65,7 +73,7 @@ from numerics.model.workload import IndependentLengths, RequestClass, Workload
 __all__ = ["load_workload", "load_workload_file"]
 
 _TOP_KEYS = ("name", "memory_tokens", "class")
-_CLASS_KEYS = ("name", "prompt", "decode", "rate", "trace")
+_CLASS_KEYS = ("name", "prompt", "decode", "rate", "trace", "label")
 
 
 def _what_is_accepted() -> str:
@@ -188,6 +196,33 @@ def load_workload_file(path: str | os.PathLike) -> Workload:
         raise _rewrap(exc, where) from None
 
 
+def _trace_class(trace: Trace, table: dict[str, Any], rate: float | None, name: str,
+                 context: str) -> RequestClass:
+    """The class of a ``trace =`` table: the whole trace, or its class ``label``."""
+    label = table.get("label")
+    if label is None:
+        if trace.class_names is not None:
+            raise SpecError(
+                f"{context}: trace {trace.source} has a class column (classes "
+                f"{', '.join(map(repr, trace.class_names))}); pick one with label = "
+                f"\"{trace.class_names[0]}\", or load the whole trace as a multi-class workload "
+                "with trace:PATH"
+            )
+        return RequestClass(trace.lengths(), rate, name, trace.rate_per_s)
+    if isinstance(label, bool) or not isinstance(label, str | int) or not str(label).strip():
+        raise SpecError(f"{context}: label must be a class name (a string or an integer), got {label!r}")
+    label = str(label).strip()
+    if trace.class_names is None:
+        raise SpecError(f"{context}: label {label!r} picks a class, but trace {trace.source} has no "
+                        "class column; drop label, or add a class column to the trace")
+    if label not in trace.class_names:
+        raise SpecError(f"{context}: trace {trace.source} has no class {label!r}; its classes are "
+                        f"{', '.join(map(repr, trace.class_names))}")
+    rates = trace.class_rates_per_s()
+    k = trace.class_names.index(label)
+    return RequestClass(trace.lengths(label), rate, name, None if rates is None else float(rates[k]))
+
+
 def _read_class(table: dict[str, Any], index: int, where: str, folder: Path) -> RequestClass:
     name = table.get("name", f"class{index + 1}")
     if not isinstance(name, str) or not name.strip():
@@ -200,7 +235,7 @@ def _read_class(table: dict[str, Any], index: int, where: str, folder: Path) -> 
     if unknown:
         raise SpecError(
             f"{context}: unknown key(s) {', '.join(unknown)}; a class has name, prompt, decode, "
-            "rate, or trace instead of prompt and decode"
+            "rate, or trace (with label for a trace with classes) instead of prompt and decode"
         )
     rate = table.get("rate")
     if rate is not None and (
@@ -226,7 +261,10 @@ def _read_class(table: dict[str, Any], index: int, where: str, folder: Path) -> 
             trace = load_trace(trace_path)
         except TraceError as exc:
             raise _rewrap(exc, f"{context}: trace") from None
-        return RequestClass(trace.lengths(), rate, name, trace.rate_per_s)
+        return _trace_class(trace, table, rate, name, context)
+    if "label" in table:
+        raise SpecError(f"{context}: label picks a class of a trace; give trace = \"PATH\" too, or "
+                        "drop label")
     missing = [k for k in ("prompt", "decode") if k not in table]
     if missing:
         raise SpecError(
