@@ -179,58 +179,43 @@ def test_unsorted_times_carry_the_classes_along(tmp_path):
 
 
 # ---------------------------------------------------------------------- bad input
-@pytest.mark.parametrize(
-    ("text", "pattern"),
-    [
-        ("1,2,a\n3,4,\n5,6,\n", r"2 row\(s\) have an empty 'class' label \(first at line 3: ''\); "
-                                r"give every row a class label, or drop the class column"),
-        ("1,2,   \n", r"1 row\(s\) have an empty 'class' label \(first at line 2"),
-    ],
-)
-def test_empty_csv_labels(tmp_path, text, pattern):
-    path = tmp_path / "l.csv"
-    path.write_text("num_prefill_tokens,num_decode_tokens,class\n" + text)
-    with pytest.raises(TraceError, match=pattern):
-        load_trace(path)
-
-
 _J = '{"timestamp": 0, "input_length": 1, "output_length": 1'
+_LENGTHS = "num_prefill_tokens,num_decode_tokens,class\n"
+_VIDUR = "arrived_at,num_prefill_tokens,num_decode_tokens\n"
 
 
 @pytest.mark.parametrize(
-    ("lines", "pattern"),
+    ("name", "text", "pattern"),
     [
-        (f'{_J}, "class": "a"}}\n{_J}}}\n',
+        # empty labels in a CSV class column
+        ("l.csv", _LENGTHS + "1,2,a\n3,4,\n5,6,\n",
+         r"2 row\(s\) have an empty 'class' label \(first at line 3: ''\); "
+         r"give every row a class label, or drop the class column"),
+        ("l.csv", _LENGTHS + "1,2,   \n", r"1 row\(s\) have an empty 'class' label \(first at line 2"),
+        # JSON lines: a class key on some lines only, empty or non-string/int labels
+        ("m.jsonl", f'{_J}, "class": "a"}}\n{_J}}}\n',
          r"line 2 has no 'class' key but line 1 does; give every line a class or none"),
-        (f'{_J}}}\n\n{_J}, "class": "a"}}\n',
+        ("m.jsonl", f'{_J}}}\n\n{_J}, "class": "a"}}\n',
          r"line 3 has a 'class' key but line 1 does not; give every line a class or none"),
-        (f'{_J}, "class": null}}\n', r"1 row\(s\) have an empty 'class' label \(first at line 1"),
-        (f'{_J}, "class": "a"}}\n{_J}, "class": " "}}\n', r"empty 'class' label \(first at line 2"),
-        (f'{_J}, "class": 1.5}}\n', r"line 1: class label 1\.5 is a float; class labels must be "
-                                    r"strings or integers"),
-        (f'{_J}, "class": true}}\n', r"class label True is a bool"),
-        (f'{_J}, "class": "a"}}\n{_J}, "class": ["a"]}}\n', r"line 2: class label \['a'\] is a list"),
+        ("m.jsonl", f'{_J}, "class": null}}\n', r"1 row\(s\) have an empty 'class' label \(first at line 1"),
+        ("m.jsonl", f'{_J}, "class": "a"}}\n{_J}, "class": " "}}\n',
+         r"empty 'class' label \(first at line 2"),
+        ("m.jsonl", f'{_J}, "class": 1.5}}\n', r"line 1: class label 1\.5 is a float; class labels must be "
+                                               r"strings or integers"),
+        ("m.jsonl", f'{_J}, "class": true}}\n', r"class label True is a bool"),
+        ("m.jsonl", f'{_J}, "class": "a"}}\n{_J}, "class": ["a"]}}\n',
+         r"line 2: class label \['a'\] is a list"),
+        # vidur arrival times that are not numbers
+        ("v.csv", _VIDUR + "0,1,1\nsoon,1,1\n",
+         r"1 row\(s\) have a 'arrived_at' that is not a number \(first at line 3: 'soon'\); "
+         r"vidur's arrived_at is seconds"),
+        ("v.csv", _VIDUR + "inf,1,1\n", r"'arrived_at' that is not a number"),
+        ("v.csv", _VIDUR + ",1,1\n", r"'arrived_at' that is not a number \(first at line 2: ''\)"),
     ],
 )
-def test_bad_jsonl_labels(tmp_path, lines, pattern):
-    path = tmp_path / "m.jsonl"
-    path.write_text(lines)
-    with pytest.raises(TraceError, match=pattern):
-        load_trace(path)
-
-
-@pytest.mark.parametrize(
-    ("rows", "pattern"),
-    [
-        ("0,1,1\nsoon,1,1\n", r"1 row\(s\) have a 'arrived_at' that is not a number \(first at "
-                              r"line 3: 'soon'\); vidur's arrived_at is seconds"),
-        ("inf,1,1\n", r"'arrived_at' that is not a number"),
-        (",1,1\n", r"'arrived_at' that is not a number \(first at line 2: ''\)"),
-    ],
-)
-def test_bad_vidur_times(tmp_path, rows, pattern):
-    path = tmp_path / "v.csv"
-    path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n" + rows)
+def test_bad_trace_files(tmp_path, name, text, pattern):
+    path = tmp_path / name
+    path.write_text(text)
     with pytest.raises(TraceError, match=pattern):
         load_trace(path)
 
