@@ -433,14 +433,18 @@ def _sim_section(cfg: ReportConfig, plan: Plan, sim: dict[str, Any] | None) -> s
             body.append(f'<ul class="note">{notes}</ul>')
         body.append(f'<figure><img src="{run["figure"]}" alt="KV utilisation and latency CDF at '
                     f'λ = {run["arrival_rate"]:.4g}"><figcaption>Replication 1 (seed {sim["seeds"][0]}): '
-                    "KV-cache utilisation over time (shaded: warm-up) and the latency CDF of requests "
-                    "arriving after warm-up.</figcaption></figure>")
+                    "KV-cache utilisation over time (shaded: warm-up) and the latency CDF of the requests "
+                    "arriving after warm-up that finished.</figcaption></figure>")
     lead = (f"{cfg.replications} independent replication{'s' if cfg.replications > 1 else ''} per "
             f"policy of {cfg.slots:,} slots each (warm-up {cfg.slots // 10:,}), Poisson arrivals; "
             "replication i uses the same seed under every policy (common random numbers), seeds from "
             f"SeedSequence({cfg.seed}). "
-            f"Cells: mean ± {CI_LEVEL:.0%} Student-t half-width. Status: “queue grows” when the queue's "
-            "slope over the second half is above 0 and the throughput below λ, both beyond their intervals.")
+            f"Cells: mean ± {CI_LEVEL:.0%} Student-t half-width. Latency and TTFT cover every request "
+            "arriving after warm-up; those unfinished at the end count up to the end of the run (censored), "
+            "so where the queue grows they are lower bounds that grow with the run length. Evictions leave "
+            "out requests dropped in the slot that admitted them, before their first token. Status: "
+            "“queue grows” when the queue's slope over the second half is above 0 and the throughput "
+            "below λ, both beyond their intervals.")
     return H.section("simulation", "4. Policy comparison by simulation", "".join(body), lead)
 
 
