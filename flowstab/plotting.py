@@ -123,7 +123,7 @@ def draw_policy_lines(ax_kv: Axes, ax_cdf: Axes, results: Sequence[tuple[str, Si
         x, y = downsample(ts["slot"].to_numpy(), ts["kv_tokens"].to_numpy() / cfg.memory_tokens)
         ax_kv.plot(x, y, color=color, ls=ls, lw=1.0, label=label)
         rec = res.records
-        lat = rec.loc[(rec.arrival_slot >= cfg.warmup) & (rec.completion_slot >= 0), "latency_slots"]
+        lat = rec.loc[(rec.arrival_slot >= cfg.warmup) & rec.completion_slot.notna(), "latency_slots"]
         lat = np.sort(lat.to_numpy(dtype=float))
         if lat.size:
             frac = np.arange(1, lat.size + 1) / lat.size

@@ -330,7 +330,10 @@ def test_window_metrics_by_hand():
     # window [2, 10]: completions at 4 and 6 → 2/8 per s; arrivals at 2, 3, 5, 9 → 4/8 per s
     assert out["throughput_rps"] == pytest.approx(0.25)
     assert out["offered_rps"] == pytest.approx(0.5)
-    assert out["latency_mean_s"] == pytest.approx(2.5)  # requests arriving at 2 and 3
+    # latency over all four window arrivals, the unfinished censored at T = 10: (2 + 3 + 5 + 1) / 4
+    assert out["latency_mean_s"] == pytest.approx(2.75)
+    assert out["latency_finished_mean_s"] == pytest.approx(2.5)  # requests arriving at 2 and 3
+    assert out["completed_fraction"] == pytest.approx(0.5)
     assert out["kv_util_mean"] == pytest.approx(0.3)  # only the slot starting at 5 is in the window
     assert out["stable"] is ((1 - STABLE_TOL) * 0.5 <= 0.25)
 
