@@ -6,8 +6,10 @@ admission as the reference.
 
 The figure (:func:`plot`, from ``results/f6_sensitivity.json``): token throughput, mean and p95
 latency, and evictions against r, with 95 % bands over replications. Too small an r (r < λ)
-starves the system and the queue grows; too large an r admits more than the memory holds and
-evictions waste work; greedy admission is the dashed reference. The arrival rate λ, the certified
+starves the system and the queue grows. Above λ the rate only caps how fast the backlog joins:
+under the fair accounting (docs/model.md) the admissions that do not fit are drops on admission,
+not evictions, so at λ = 0.8 λ_max evictions stay below one per run at every r swept
+(docs/comparisons.md); greedy admission is the dashed reference. The arrival rate λ, the certified
 rates r*(ε) and λ_max are marked.
 """
 
