@@ -21,7 +21,9 @@ __all__ = ["FLAG_OF_SETTING", "as_flags"]
 FLAG_OF_SETTING = {
     "memory": "--memory", "slots": "--slots", "warmup": "--warmup", "seed": "--seed",
     "block_size": "--block-size", "arrival_rate": "--arrival-rate", "arrivals": "--arrivals",
-    "eviction": "--eviction", "step_time": "--step-time",
+    "eviction": "--eviction", "step_time": "--step-time", "batching": "--batching",
+    "max_batched_tokens": "--max-batched-tokens",
+    "admit_after_preemption": "--[no-]admit-after-preemption",
 }
 
 

@@ -57,6 +57,9 @@ SIM_CASES = [
                  id="flow-poisson-budget"),
     pytest.param(3, 14, Greedy(watermark=0.0), 1.0, "poisson", "recompute", id="greedy-w0"),
     pytest.param(2, 12, Greedy(max_seqs=3), 0.9, "poisson", "recompute", id="greedy-maxseqs"),
+    # the cap binds: the chain's overflow probability is 0.021 with max_seqs=3, 0.055 without
+    pytest.param(2, 12, FlowControl(rate=1.0, budget="poisson", max_seqs=3), 0.7, "bernoulli", "recompute",
+                 id="flow-maxseqs"),
     pytest.param(3, 14, Greedy(watermark=0.0), 1.0, "poisson", "keep-progress", id="greedy-keep"),
 ]
 

@@ -280,3 +280,19 @@ def test_plot_path_that_is_a_directory(capsys, tmp_path):
     assert out == ""
     assert err.count("\n") == 1
     assert "directory" in err
+
+
+def test_records_written_only_when_asked(capsys, tmp_path):
+    # summary-only by default; --records PATH writes the per-request table and never overwrites
+    out = tmp_path / "rec.csv"
+    assert main(["simulate", *RUN, "--policy", "greedy", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert main(["simulate", *RUN, "--policy", "greedy", "--json", "--records", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out) == summary  # the same run either way
+    rec = pd.read_csv(out)
+    assert len(rec) == summary["arrived"]
+    assert rec.completion_slot.notna().sum() == summary["completed"]
+    assert_one_line_cli_error(capsys, ["simulate", *RUN, "--policy", "greedy", "--records", str(out)],
+                              "exists")
+    assert_one_line_cli_error(capsys, ["simulate", *RUN, "--policy", "greedy", "--records", "r.txt"],
+                              ".csv or .parquet")

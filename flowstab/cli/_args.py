@@ -4,7 +4,8 @@
   :func:`epsilon`, ...): each turns the text into a number or raises
   :class:`argparse.ArgumentTypeError` with a message that says what is allowed;
 * argument groups (:func:`add_workload_args`, :func:`add_run_args`) and what they resolve to
-  (:func:`resolve_workload`, :func:`memory_of`, :func:`run_settings`, :func:`parse_policy_for`);
+  (:func:`resolve_workload`, :func:`memory_of`, :func:`run_settings`, :func:`parse_policy_for`,
+  :func:`run_config`);
 * output for people (:data:`METRICS`, :func:`fmt`, :func:`header`, :class:`Progress`,
   :func:`start_runs`, :func:`hard_cap_note`, :func:`one_line`).
 
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from numerics.model.workload import Workload
-    from numerics.sim import Policy
+    from numerics.sim import Policy, SimConfig
 
 __all__ = [
     "DEFAULT_SLOTS",
@@ -44,6 +45,7 @@ __all__ = [
     "add_rate_arg",
     "add_run_args",
     "add_workload_args",
+    "batching_note",
     "epsilon",
     "fmt",
     "hard_cap_note",
@@ -58,6 +60,7 @@ __all__ = [
     "positive_int",
     "replications",
     "resolve_workload",
+    "run_config",
     "run_settings",
     "start_runs",
     "total_rate",
@@ -187,6 +190,17 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help="what an evicted request keeps (default recompute: nothing)")
     g.add_argument("--step-time", help="const:SECONDS, linear:c0=..,cb=..,ck=..[,cp=..] or "
                    "staircase:c=..,a=..,b0=..; adds metrics in seconds")
+    g = p.add_argument_group("real-engine batching (docs/engines.md)")
+    g.add_argument("--batching", choices=("mixed", "prefill-first", "chunked"), default="mixed",
+                   help="mixed (default, the paper's model: instant prefill in the decode step), "
+                   "prefill-first (vLLM V0: a step that prefills decodes nothing) or chunked "
+                   "(vLLM V1: prompt chunks under --max-batched-tokens beside the decodes)")
+    g.add_argument("--max-batched-tokens", type=positive_int, metavar="N",
+                   help="tokens one step may process (vLLM's max_num_batched_tokens): needed by "
+                   "chunked; caps the prompt tokens of a prefill-first step")
+    g.add_argument("--admit-after-preemption", action=argparse.BooleanOptionalAction, default=None,
+                   help="may a step that preempted a running request still admit? (default: no "
+                   "with chunked, as vLLM V1; yes otherwise)")
 
 
 # ------------------------------------------------------------------------------ what they mean
@@ -241,6 +255,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         "workload": workload, "memory_tokens": m, "slots": args.slots, "warmup": warmup,
         "seed": args.seed, "block_size": args.block_size, "eviction": args.eviction,
         "step_time": step, "arrivals": args.arrivals, "arrival_rate": args.arrival_rate,
+        "batching": args.batching, "max_batched_tokens": args.max_batched_tokens,
+        "admit_after_preemption": args.admit_after_preemption,
     }
     if args.arrivals == "trace":
         from numerics.data.traces import load_trace
@@ -255,6 +271,33 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.arrivals == "trace":
         del settings["arrival_rate"]
     return settings
+
+
+def run_config(policy: Policy, settings: dict[str, Any]) -> SimConfig:
+    """The :class:`numerics.sim.SimConfig` of ``policy`` with the run ``settings`` of
+    :func:`run_settings`; a setting that does not suit the policy (e.g. ``--max-batched-tokens``
+    below its ``max_seqs``) is an error naming the flags."""
+    from flowstab.flags import as_flags
+    from numerics.errors import SettingError
+    from numerics.sim import SimConfig
+
+    try:
+        return SimConfig(policy=policy, **settings)
+    except SettingError as exc:
+        raise as_flags(exc) from None
+
+
+def batching_note(settings: dict[str, Any]) -> str | None:
+    """The header's words for the batching settings, or None for the paper's model."""
+    mode, budget = settings.get("batching", "mixed"), settings.get("max_batched_tokens")
+    admit = settings.get("admit_after_preemption")
+    if mode == "mixed" and budget is None and admit in (None, True):
+        return None
+    text = f"batching {mode}" + ("" if budget is None else f", {budget:,} tokens per step")
+    default = mode != "chunked"
+    if admit is not None and admit != default:
+        text += ", admission after preemption" if admit else ", no admission after preemption"
+    return text
 
 
 def total_rate(arrival_rate: float | None, workload: Workload) -> float:
@@ -362,6 +405,8 @@ def header(summary: dict[str, Any], workload: Workload, settings: dict[str, Any]
         extra.append(f"blocks of {settings['block_size']} tokens")
     if settings["eviction"] != "recompute":
         extra.append(f"eviction {settings['eviction']}")
+    if batching_note(settings):
+        extra.append(batching_note(settings))
     if settings["step_time"] is not None:
         extra.append(f"step time {settings['step_time'].to_spec()}")
     desc = f" ({workload.source})" if workload.source else ""

@@ -2,7 +2,8 @@
 
 ::
 
-    flowstab compare   WORKLOAD --memory M [--arrival-rate λ] [same run flags as simulate]
+    flowstab compare   WORKLOAD --memory M [--arrival-rate λ] [same run and batching flags as
+                       simulate]
                        [--policies "SPEC;SPEC;..."] [--json] [--plot FILE.png]
 
 Every policy runs with the same seed, so the same requests arrive at the same slots (common random
@@ -23,6 +24,7 @@ from flowstab.cli._args import (
     fmt,
     header,
     parse_policy_for,
+    run_config,
     run_settings,
     start_runs,
     total_rate,
@@ -77,7 +79,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from flowstab.jsonify import json_ready
     from flowstab.plotting import check_plot_path, plot_compare
     from numerics.errors import SpecError
-    from numerics.sim import SimConfig, simulate
+    from numerics.sim import simulate
     from numerics.sim.lineup import planned_lineup
 
     settings = run_settings(args)
@@ -94,12 +96,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     else:
         policies, notes = planned_lineup(workload, settings["memory_tokens"],
                                          total_rate(settings["arrival_rate"], workload), settings["slots"])
-    configs = [(label, SimConfig(policy=policy, **settings)) for label, policy in policies]
+    configs = [(label, run_config(policy, settings)) for label, policy in policies]
     progress = start_runs("compare", settings)
     results = []
     for i, (label, config) in enumerate(configs, start=1):
         with progress.ticking(f"{label} ({i}/{len(configs)}) still running"):
-            results.append((label, simulate(config)))
+            results.append((label, simulate(config, records=plot_path is not None)))
         progress.say(f"{label} done ({i}/{len(configs)})")
     if plot_path is not None:
         plot_compare(results, plot_path,

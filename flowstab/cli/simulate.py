@@ -5,6 +5,8 @@
     flowstab simulate  WORKLOAD --memory M --policy SPEC [--arrival-rate λ] [--slots T]
                        [--warmup W] [--seed S] [--arrivals poisson|deterministic|bernoulli|trace]
                        [--block-size b] [--eviction recompute|keep-progress] [--step-time SPEC]
+                       [--batching mixed|prefill-first|chunked] [--max-batched-tokens N]
+                       [--[no-]admit-after-preemption]
                        [--replications N [--processes P]] [--json]
 
 One run prints the summary metrics of :func:`numerics.sim.simulate`; ``--replications N`` runs N
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowstab.cli._args import (
@@ -26,6 +29,7 @@ from flowstab.cli._args import (
     parse_policy_for,
     positive_int,
     replications,
+    run_config,
     run_settings,
     start_runs,
 )
@@ -46,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate one admission policy slot by slot")
     add_run_args(p)
     p.add_argument("--policy", required=True,
-                   help="flow:rate=R[,budget=..], budgets:4,4, greedy[:watermark=..,max_seqs=..], "
-                   "reserve[:max=L], alpha:0.1 or mcsf")
+                   help="flow:rate=R[,budget=..], budgets:4,4, greedy[:watermark=..], "
+                   "reserve[:max=L], alpha:0.1 or mcsf; each takes max_seqs=N (a cap on the "
+                   "active requests), e.g. flow:rate=2,max_seqs=64")
     p.add_argument("--replications", type=replications, metavar="N",
                    help="N ≥ 2 independent runs (seeds from SeedSequence(--seed)); prints "
                    "mean ± 95%% Student-t half-width per metric")
@@ -55,7 +60,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes for --replications (default: min(N, CPUs))")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (the summary, or the confidence-interval table)")
+    p.add_argument("--records", metavar="PATH", default=None,
+                   help="also write the per-request records to PATH (.csv or .parquet); without it "
+                        "the run keeps no per-request table (summary-only, bounded memory)")
     p.set_defaults(func=_cmd_simulate)
+
+
+def _check_records_path(path: str) -> Path:
+    """Fail before simulating when the records could not be written (never overwrite)."""
+    from numerics.errors import OutputError
+
+    out = Path(path)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise OutputError(f"--records {path}: the file name must end in .csv or .parquet")
+    if out.exists():
+        raise OutputError(f"--records {path} exists; give a new file name (nothing is overwritten)")
+    if not out.parent.is_dir():
+        raise OutputError(f"--records {path}: folder {str(out.parent)!r} does not exist")
+    return out
 
 
 def _summary_table(summary: dict[str, Any]) -> list[str]:
@@ -88,16 +110,20 @@ def _ci_table(table: pd.DataFrame) -> list[str]:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from flowstab.jsonify import json_ready
-    from numerics.sim import SimConfig, ci, replicate, simulate
+    from numerics.sim import ci, replicate, simulate
 
     settings = run_settings(args)
     workload = settings["workload"]
     policy = parse_policy_for(args.policy, workload)
-    config = SimConfig(policy=policy, **settings)
+    config = run_config(policy, settings)
     progress = start_runs("simulate", settings)
     if args.replications is None:
+        records_path = _check_records_path(args.records) if args.records else None
         with progress.ticking(f"{args.slots:,} slots of {policy.spec()} still running"):
-            summary = simulate(config).summary
+            res = simulate(config, records=records_path is not None)
+        summary = res.summary
+        if records_path is not None:
+            _write_records(res.records, records_path)
         if args.json:
             print(json.dumps(json_ready(summary)))
             return 0
@@ -107,6 +133,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print("\n".join(_summary_table(summary)))
         return 0
 
+    if args.records:
+        from numerics.errors import SpecError
+
+        raise SpecError("--records writes one run's requests; drop --replications (or --records)")
     n = args.replications
     df = replicate(config, n, args.seed, processes=args.processes,
                    progress=lambda done, total: progress.say(f"{done}/{total} replications done"))
@@ -129,3 +159,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     print()
     print("\n".join(_ci_table(table)))
     return 0
+
+
+def _write_records(records: pd.DataFrame, path: Path) -> None:
+    from numerics.errors import OutputError
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            records.to_parquet(path, index=False)
+        else:
+            records.to_csv(path, index=False)
+    except OSError as exc:
+        raise OutputError(f"--records {path}: cannot write ({exc.strerror or exc})") from None

@@ -11,6 +11,11 @@ is ``examples/sweep.toml``). Cells run on a local process pool (``--processes``,
 count) or on a Dask cluster (``--dask tcp://HOST:8786``). Each finished cell is checkpointed in
 ``RESULTS.parquet.cells/``; a sweep that was killed continues with ``--resume`` and neither loses
 nor repeats a cell. A progress bar goes to stderr when it is a terminal (``--quiet``: none).
+
+The real-engine batching options of ``simulate``/``compare`` (``--batching``,
+``--max-batched-tokens``, ``--[no-]admit-after-preemption``; docs/engines.md) are ``[run]`` keys of
+the config here — ``batching``, ``max_batched_tokens``, ``admit_after_preemption`` — so that the
+file says everything its cells ran with (and their checkpoint keys include them).
 """
 
 from __future__ import annotations

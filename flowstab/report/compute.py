@@ -224,7 +224,7 @@ def compare_policies(cfg: ReportConfig, plan: Plan, *, progress: bool = False, f
                 summaries = []
                 for i, s in enumerate(seeds):
                     bar.set_postfix_str(f"λ={rate:.3g} {label.split(' ')[0]}", refresh=False)
-                    res = simulate(dataclasses.replace(base, seed=s))
+                    res = simulate(dataclasses.replace(base, seed=s), records=(i == 0))
                     summaries.append(res.summary)
                     if i == 0:
                         figure_runs.append((label, res))

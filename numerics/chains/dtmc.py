@@ -455,7 +455,7 @@ def exact_system(
     o_probs = [float(q) for q in decode.probs]
     is_flow = isinstance(policy, FlowControl)
     limit = (1 - policy.watermark) * m if not is_flow else 0.0
-    max_seqs = None if is_flow else policy.max_seqs
+    max_seqs = policy.max_seqs
     draws_cache: dict[int, list[tuple[tuple[int, ...], float]]] = {}
 
     def draws(j: int):
@@ -522,6 +522,12 @@ def exact_system(
             q = f1 + len(head)
             if is_flow:
                 ks = budget(q)  # the law of min(B, q): values ≥ q are lumped at q
+                if max_seqs is not None:  # and of min(B, q, max_seqs − active)
+                    room_k = max(0, max_seqs - n_active0)
+                    capped: dict[int, float] = {}
+                    for k, pk in ks:
+                        capped[min(k, room_k)] = capped.get(min(k, room_k), 0.0) + pk
+                    ks = sorted(capped.items())
             else:
                 k, u = 0, usage0
                 seq_cap = math.inf if max_seqs is None else max_seqs - n_active0

@@ -9,6 +9,13 @@ One slot is one decode iteration; its wall-clock duration τ depends on what the
 * ``staircase``: :math:`\tau = c + a\lceil (B + P)/b_0 \rceil` in the iteration's token load
   (Li–Dai–Peng; decode tokens plus prefill tokens).
 
+What B, K and P are in a step depends on how the engine batches (docs/engines.md): B is the
+number of requests that emit a token in the step, K the KV tokens of the requests the step
+processes, P the prompt tokens it prefills (re-prefills of S + g tokens after a keep-progress
+eviction included). In the paper's model every active request emits, so B is the active count and
+K all resident tokens; a prefill-first step (vLLM V0) that prefills emits only the new requests'
+first tokens; a chunked step (vLLM V1) counts only the prompt chunk it processed.
+
 Spec strings: ``const:0.05``, ``linear:c0=0.02,cb=1e-4,ck=1e-7[,cp=..]``,
 ``staircase:c=0.01128,a=0.03547,b0=128``.
 

@@ -35,6 +35,17 @@ At every slot t it asserts
   queue order the arrival order, whatever the requeue position): requests are activated in
   arrival order, i.e. by increasing request id.
 
+On the general step loop of the real-engine batching options (docs/engines.md; the run state has
+``gen``, ``pf``, ``target``, ``chunk``, ``used``, ``emits``) it keeps its own book of each active
+request's tokens and prefill progress and asserts the same conservation, memory (a request that
+emits holds m(S + g + 1), one still prefilling m(p), a stalled one what it held), capacity, LIFO,
+eviction and FIFO invariants, and the rules of the mode: ``mixed`` — every active request emits
+and prefills at once; ``prefill-first`` — a step with an admission decodes no running request, one
+without decodes all, and two or more prefills fit the token budget; ``chunked`` — the tokens of a
+step stay within the budget and go in activation order (after a request is cut short, no later
+one gets any and nothing is admitted), a request emits when its prefill completes and only then;
+at most ``max_seqs`` active; and no admission in a step that preempted when the rule is on.
+
 With ``scan_queue=True`` it also walks the waiting queue every slot (O(queue) per slot): every
 waiting request has arrived, is neither active nor finished, appears once, and holds no progress
 under ``recompute``; and (FIFO, no eviction yet) the queue is exactly the arrived, not yet activated
@@ -124,6 +135,8 @@ class InvariantChecker:
         self._next_fifo = 0  # the request id FIFO activation must take next
         # the active stack at the previous check: (id, activation slot, g0, evictions, wasted)
         self._prev: list[tuple[int, int, int, int, int]] = []
+        # step loop: (id, tokens after the slot, prefilled, prefill target, evictions, wasted)
+        self._book: list[tuple[int, int, int, int, int, int]] = []
 
     # ------------------------------------------------------------------ per slot
     def __call__(self, sim, t: int) -> None:
@@ -148,6 +161,9 @@ class InvariantChecker:
         while j < n and 0 <= arrival[j] <= t:
             j += 1
         self.arrived = j
+        if hasattr(sim, "gen"):  # the general step loop: its own book and rules
+            self._step_check(sim, t, where)
+            return
 
         # completions at the end of slot t - 1: exactly the previously active requests whose O-th
         # token fell there; the others are still active or were evicted in this slot
@@ -305,6 +321,177 @@ class InvariantChecker:
             _fail(where, f"with FIFO activation and no eviction the queue should hold the ids "
                          f"{self._next_fifo}..{self.arrived - 1} in order")
 
+    # ------------------------------------------------------------------ the step loop
+    def _step_check(self, sim, t: int, where: str) -> None:
+        """Slot ``t`` of the general step loop (:class:`numerics.sim.engine._StepSim`): its own
+        book of each active request's progress, and the rules of the batching mode."""
+        cfg = sim.cfg
+        mode, keep, block, m_tokens = cfg.batching, sim.keep, sim.block, sim.memory_tokens
+        budget = cfg.max_batched_tokens
+        S, O, g0, gen, pf, target = sim.S, sim.O, sim.g0, sim.gen, sim.pf, sim.target
+        act, active, done = sim.act_slot, sim.active, sim.done_slot
+        emits, chunk, used = sim.emits, sim.chunk, sim.used
+
+        # completions at the end of slot t - 1: exactly the requests that emitted their O-th token
+        kept = []
+        for entry in self._book:
+            rid, g_after = entry[0], entry[1]
+            if g_after == O[rid]:
+                if done[rid] != t - 1 or active[rid]:
+                    _fail(where, f"request {rid} emitted its O-th token ({O[rid]}) at slot {t - 1} "
+                                 f"but reports completion slot {done[rid]}")
+                self.completed += 1
+            elif done[rid] >= 0:
+                _fail(where, f"request {rid} completed at slot {done[rid]} after {g_after} of "
+                             f"{O[rid]} tokens")
+            else:
+                kept.append(entry)
+
+        # LIFO: the stack is a prefix of the previous one, then this slot's admissions
+        live = list(sim.stack)
+        if len(set(live)) != len(live) or any(not active[i] for i in live):
+            _fail(where, "the active stack repeats a request or holds an inactive one")
+        if len(live) != sim.n_active or sum(active) != len(live):
+            _fail(where, f"n_active = {sim.n_active} but {len(live)} requests are on the stack")
+        n_old = 0
+        while n_old < min(len(live), len(kept)) and live[n_old] == kept[n_old][0] \
+                and act[live[n_old]] != t:  # (one evicted and readmitted in this slot is new)
+            n_old += 1
+        new, evicted_prev = live[n_old:], kept[n_old:]
+        for rid in new:
+            if act[rid] != t or not 0 <= sim.arrival_slot[rid] <= t:
+                _fail(where, f"not LIFO: request {rid} is above the kept stack but was admitted at "
+                             f"slot {act[rid]} (arrival {sim.arrival_slot[rid]})")
+        if evicted_prev and new and not (cfg.admits_after_preemption and mode == "chunked"):
+            _fail(where, f"evicted {len(evicted_prev)} running requests and admitted {len(new)} in the "
+                         f"same slot ({mode}, admission after preemption {cfg.admits_after_preemption})")
+
+        # evicted requests: counted; progress kept (keep-progress) or lost and wasted (recompute)
+        for rid, g_after, _, _, ne, wa in evicted_prev:
+            if sim.n_evict[rid] != ne + 1:
+                _fail(where, f"the eviction of request {rid} was not counted")
+            want_g0, want_waste = (g_after, 0) if keep else (0, g_after)
+            if g0[rid] != want_g0 or sim.wasted[rid] - wa != want_waste:
+                _fail(where, f"{cfg.eviction} eviction of request {rid} after {g_after} tokens should "
+                             f"leave g0 = {want_g0} and waste {want_waste}; got g0 = {g0[rid]}, wasted "
+                             f"{sim.wasted[rid] - wa}")
+        self.evictions_seen += len(evicted_prev)
+        if sim.total_evictions != self.evictions_seen:
+            _fail(where, f"the engine counts {sim.total_evictions} evictions, but {self.evictions_seen} "
+                         "previously active requests were evicted")
+        dropped_now = sim.total_dropped - self._dropped_before
+        self._dropped_before = sim.total_dropped
+
+        # each live request's tokens this slot, from the book, and the memory it holds
+        books = {e[0]: e for e in kept[:n_old]}
+        usage = processed = 0
+        short = False  # chunked: a request got fewer tokens than it needed; the later ones get none
+        for rid in live:
+            if rid in books:
+                _, g_after, pf_before, tgt, _, _ = books[rid]
+                if gen[rid] != g_after or target[rid] != tgt:
+                    _fail(where, f"request {rid} reports {gen[rid]} tokens and prefill {target[rid]}, "
+                                 f"its book {g_after} and {tgt}")
+            else:
+                pf_before, tgt = 0, S[rid] + g0[rid]
+                if gen[rid] != g0[rid] or target[rid] != tgt or (g0[rid] and not keep):
+                    _fail(where, f"request {rid} admitted with {g0[rid]} tokens kept ({cfg.eviction}) "
+                                 f"reports {gen[rid]} tokens and prefill {target[rid]}")
+            if not 0 <= gen[rid] < O[rid]:
+                _fail(where, f"active request {rid} has generated {gen[rid]} tokens of O = {O[rid]}")
+            prefilling = pf_before < tgt
+            c = pf[rid] - pf_before
+            need = tgt - pf_before if prefilling else 1
+            want_used = c if prefilling else int(emits[rid])
+            if c < 0 or c != chunk[rid] or (c and not prefilling) or used[rid] != want_used \
+                    or pf[rid] > tgt:
+                _fail(where, f"request {rid}: prefill {pf_before} → {pf[rid]} of {tgt}, chunk "
+                             f"{chunk[rid]}, {used[rid]} tokens used, emits {emits[rid]}: inconsistent")
+            if prefilling and emits[rid] != (pf[rid] == tgt):
+                _fail(where, f"request {rid} {'emits' if emits[rid] else 'does not emit'} with "
+                             f"{pf[rid]} of {tgt} prompt tokens prefilled")
+            if mode != "chunked" and rid not in books and pf[rid] != tgt:
+                _fail(where, f"{mode} prefills at once, but request {rid} has {pf[rid]} of {tgt}")
+            if mode == "mixed" and not emits[rid]:
+                _fail(where, f"mixed: active request {rid} emits no token")
+            if mode == "chunked":
+                if short and (used[rid] or rid not in books):
+                    _fail(where, f"chunked: request {rid} got tokens after an earlier one was cut short")
+                short = short or used[rid] < need
+            processed += used[rid]
+            if emits[rid]:
+                usage += _blocks(S[rid] + gen[rid] + 1, block)
+                if gen[rid] == g0[rid] and (sim.last_act[rid] != t
+                                            or not sim.arrival_slot[rid] <= sim.first_act[rid] <= t):
+                    _fail(where, f"request {rid} emits its first token of an activation at slot {t} "
+                                 f"but reports first/last activation {sim.first_act[rid]}/"
+                                 f"{sim.last_act[rid]}")
+            else:
+                usage += _blocks(pf[rid] if pf[rid] < tgt else S[rid] + gen[rid], block)
+        if mode == "prefill-first":
+            old_emit = any(emits[i] for i in live[:n_old])
+            if new and old_emit:
+                _fail(where, "prefill-first: a step that prefills decodes nothing, but a running "
+                             "request emits")
+            if not new and not all(emits[i] for i in live):
+                _fail(where, "prefill-first: a step without prefill decodes every running request")
+            pre = sum(chunk[i] for i in new)
+            if budget is not None and len(new) > 1 and pre > budget:
+                _fail(where, f"prefill-first: {pre} prompt tokens in one step, budget {budget}")
+        if mode == "chunked" and processed > budget:
+            _fail(where, f"chunked: the step processed {processed} tokens, budget {budget}")
+        if sim.usage != usage:
+            _fail(where, f"usage {sim.usage} ≠ {usage} recomputed over the {len(live)} active requests")
+        if usage > m_tokens:
+            _fail(where, f"usage {usage} > M = {m_tokens} after eviction")
+        seqs = cfg.policy.max_seqs
+        if seqs is not None and len(live) > seqs:
+            _fail(where, f"{len(live)} active requests, more than max_seqs = {seqs}")
+        if evicted_prev:  # the lowest one evicted was needed: usage + what it would hold > M
+            rid, g_after, pf_before, tgt, _, _ = evicted_prev[0]
+            bound = _blocks((S[rid] + g_after if pf_before >= tgt else tgt) + 1, block)
+            if usage + bound <= m_tokens:
+                _fail(where, f"evicted one request too many: usage {usage} + {bound} ≤ M = {m_tokens}")
+
+        # FIFO admission while nothing has been evicted: ids in arrival order (unless an evicted
+        # request may be readmitted in its eviction slot: chunked with admission after preemption)
+        if evicted_prev and mode == "chunked" and cfg.admits_after_preemption:
+            self._fifo_ok = False
+        if self.fifo and self._fifo_ok:
+            lo = hi = self._next_fifo
+            while hi < self.arrived and act[hi] == t:
+                hi += 1
+            if new != list(range(lo, lo + len(new))):
+                _fail(where, f"FIFO admission out of arrival order: admitted {new[:8]}, expected "
+                             f"consecutive ids from {lo}")
+            if hi - lo - len(new) != dropped_now:
+                _fail(where, f"the engine counts {dropped_now} drops on admission, FIFO order "
+                             f"{hi - lo - len(new)}")
+            self.drops_seen += dropped_now
+            self._next_fifo = hi
+            if evicted_prev or dropped_now:
+                self._fifo_ok = False
+            else:
+                self.fifo_slots += 1
+            fifo_tracked = True
+        else:
+            fifo_tracked = False
+        if not cfg.admits_after_preemption and mode != "prefill-first" and evicted_prev and dropped_now:
+            _fail(where, "a step that preempted admitted (and dropped) a request")
+
+        waiting = len(sim.queue)
+        if self.arrived != self.completed + waiting + len(live):
+            _fail(where, f"{self.arrived} arrived ≠ {self.completed} completed + {waiting} waiting "
+                         f"+ {len(live)} active")
+        if self.scan_queue:
+            self._scan(sim, where, live, dropped_now, fifo_tracked)
+            for rid in sim.queue:
+                if gen[rid] != g0[rid] or pf[rid]:
+                    _fail(where, f"waiting request {rid} holds progress {gen[rid]} ≠ g0 {g0[rid]} "
+                                 f"or prefill {pf[rid]}")
+        self._book = [(i, gen[i] + emits[i], pf[i], target[i], sim.n_evict[i], sim.wasted[i])
+                      for i in live]
+
     # ------------------------------------------------------------------ end of run
     def finish(self, sim=None) -> None:
         """Check the end-of-run identities of the checked run (after :func:`simulate` returns).
@@ -313,7 +500,7 @@ class InvariantChecker:
         in the run's own counters too); per-request evictions and drops on admission add up to the
         run's totals; tokens are conserved: tokens emitted = Σ_completed O +
         Σ_active g + Σ_waiting g₀ + Σ wasted, where g = g₀ + (T − τ) for a request active at the
-        end of T slots.
+        end of T slots (the step loop counts g itself: ``gen``).
         """
         sim = self.sim if sim is None else sim
         where = "end of run"
@@ -322,7 +509,11 @@ class InvariantChecker:
         slots = sim.cfg.slots
         if self.slots_checked != slots:
             _fail(where, f"checked {self.slots_checked} of {slots} slots")
-        last = sum(1 for rid, a, g, _, _ in self._prev if a + sim.O[rid] - g - 1 == slots - 1)
+        stepped = hasattr(sim, "gen")
+        if stepped:
+            last = sum(1 for e in self._book if e[1] == sim.O[e[0]])
+        else:
+            last = sum(1 for rid, a, g, _, _ in self._prev if a + sim.O[rid] - g - 1 == slots - 1)
         completed = self.completed + last
         if sim.completed != completed or sum(d >= 0 for d in sim.done_slot) != completed:
             _fail(where, f"the run counts {sim.completed} completions, the checker {completed}")
@@ -338,7 +529,7 @@ class InvariantChecker:
             if sim.done_slot[rid] >= 0:
                 emitted += sim.O[rid]
             elif sim.active[rid]:
-                emitted += sim.g0[rid] + (slots - sim.act_slot[rid])
+                emitted += sim.gen[rid] if stepped else sim.g0[rid] + (slots - sim.act_slot[rid])
             else:
                 emitted += sim.g0[rid]
         if sim.tokens_generated != emitted:

@@ -17,6 +17,13 @@ per request (10^8 of either is ~10 GB), and the compiled kernel counts tokens in
 * :data:`~numerics.model.workload.MAX_MEMORY_TOKENS` tokens of KV cache (checked by
   :func:`~numerics.model.workload.ensure_memory`, the one memory check of the package).
 
+Real-engine batching (docs/engines.md): ``batching`` is ``"mixed"`` (the paper's model, the
+default: prefill is instant and shares the slot with the decodes), ``"prefill-first"`` (vLLM V0:
+a step that prefills decodes nothing) or ``"chunked"`` (vLLM V1 / Sarathi-Serve: prompts are
+prefilled in chunks under the per-step token budget ``max_batched_tokens``, which it needs);
+``admit_after_preemption=False`` is vLLM V1's rule that a step which preempted admits nothing
+(None, the default, means: False for ``chunked``, as in V1, True otherwise).
+
 Examples
 --------
 >>> from numerics.model.specs import parse_law
@@ -48,12 +55,14 @@ from numerics.sim.policies import REQUEUE, Policy
 
 __all__ = [
     "ARRIVALS",
+    "BATCHING_MODES",
     "ENGINES",
     "EVICTION_MODES",
     "MAX_EXPECTED_REQUESTS",
     "MAX_MEMORY_TOKENS",
     "MAX_SLOTS",
     "Arrivals",
+    "Batching",
     "EngineName",
     "EvictionMode",
     "SimConfig",
@@ -67,6 +76,9 @@ ARRIVALS: tuple[Arrivals, ...] = ("poisson", "deterministic", "bernoulli", "trac
 #: What an evicted request keeps: nothing (``recompute``) or its generated tokens.
 EvictionMode = Literal["recompute", "keep-progress"]
 EVICTION_MODES: tuple[EvictionMode, ...] = ("recompute", "keep-progress")
+#: How a step batches prefills with decodes: the paper's model, vLLM V0, vLLM V1 (docs/engines.md).
+Batching = Literal["mixed", "prefill-first", "chunked"]
+BATCHING_MODES: tuple[Batching, ...] = ("mixed", "prefill-first", "chunked")
 #: Which engine runs a config: the compiled twin when it can (``auto``), or one of the two.
 EngineName = Literal["auto", "fast", "python"]
 ENGINES: tuple[EngineName, ...] = ("auto", "fast", "python")
@@ -131,6 +143,16 @@ class SimConfig:
         Record the time series every ``stride`` slots.
     trace : numerics.data.traces.Trace or None
         For ``arrivals="trace"``: prompts, decodes and timestamps (seconds) to replay.
+    batching : {"mixed", "prefill-first", "chunked"}
+        How a step batches prefills with decodes (docs/engines.md); "mixed" is the paper's model.
+    max_batched_tokens : int or None
+        vLLM's ``max_num_batched_tokens``, the tokens one step may process: needed by
+        ``chunked`` (decodes first, then prompt chunks), a cap on the prefill tokens of a step
+        for ``prefill-first`` (a longer prompt runs alone), not allowed with ``mixed``; at least
+        the policy's ``max_seqs`` (vLLM's own check).
+    admit_after_preemption : bool or None
+        False: a step that evicted a running request admits nothing (vLLM V1). None: False for
+        ``chunked``, True otherwise (:attr:`admits_after_preemption`).
 
     Raises
     ------
@@ -155,6 +177,9 @@ class SimConfig:
     step_time: StepTimeModel | None = None
     stride: int = 1
     trace: object = None
+    batching: Batching = "mixed"
+    max_batched_tokens: int | None = None
+    admit_after_preemption: bool | None = None
 
     def __post_init__(self) -> None:
         ensure_memory(self.memory_tokens)
@@ -190,6 +215,7 @@ class SimConfig:
             raise SettingError("`step_time` must be a StepTimeModel (e.g. "
                                f"StepTimeModel.from_spec('const:0.02')) or None, got {self.step_time!r}",
                                "step_time")
+        self._check_batching()
         if self.arrivals == "trace":
             self._check_trace()
             return
@@ -216,6 +242,56 @@ class SimConfig:
             raise SettingError(f"Bernoulli arrivals need a total rate ≤ 1 per slot, got {total:g} "
                                "(`arrivals` bernoulli admits at most 1 request per slot; lower "
                                "`arrival_rate`)", "arrivals", "arrival_rate")
+
+    def _check_batching(self) -> None:
+        """The batching mode, its token budget and the admission rule, alone and together."""
+        if self.batching not in BATCHING_MODES:
+            raise SettingError(f"`batching` must be one of {', '.join(BATCHING_MODES)}, got "
+                               f"{self.batching!r}", "batching")
+        budget = self.max_batched_tokens
+        if budget is not None:
+            if not _is_int(budget) or budget < 1:
+                raise SettingError("`max_batched_tokens` must be a positive integer (tokens per step), "
+                                   f"got {budget!r}", "max_batched_tokens")
+            object.__setattr__(self, "max_batched_tokens", int(budget))
+            if self.batching == "mixed":
+                raise SettingError("`max_batched_tokens` is a per-step token budget of `batching` "
+                                   "prefill-first or chunked; mixed (the paper's model) prefills "
+                                   "instantly, without one", "max_batched_tokens", "batching")
+            seqs = self.policy.max_seqs
+            if seqs is not None and budget < seqs:
+                raise SettingError(f"`max_batched_tokens` {budget} must be at least the policy's "
+                                   f"max_seqs {seqs} (one token per running request, as vLLM checks)",
+                                   "max_batched_tokens")
+        elif self.batching == "chunked":
+            raise SettingError("`batching` chunked prefills under a per-step token budget: give "
+                               "`max_batched_tokens` (e.g. 2048)", "batching", "max_batched_tokens")
+        admit = self.admit_after_preemption
+        if admit is not None and not isinstance(admit, bool | np.bool_):
+            raise SettingError(f"`admit_after_preemption` must be True, False or None, got {admit!r}",
+                               "admit_after_preemption")
+
+    @property
+    def admits_after_preemption(self) -> bool:
+        """Whether a step that evicted a running request may still admit: ``admit_after_preemption``,
+        or by default False for ``chunked`` (vLLM V1) and True otherwise."""
+        if self.admit_after_preemption is None:
+            return self.batching != "chunked"
+        return bool(self.admit_after_preemption)
+
+    @property
+    def uses_step_engine(self) -> bool:
+        """True when the run needs the Python engine's general step loop (any batching option
+        beyond the paper's model: a batching mode other than mixed, or no admission after a
+        preemption); the paper's model runs on the event-driven loop (or the compiled twin)."""
+        return self.batching != "mixed" or not self.admits_after_preemption
+
+    @property
+    def needs_python_engine(self) -> bool:
+        """True when an option of this run exists in the Python engine only: the step loop
+        (:attr:`uses_step_engine`) or ``max_seqs`` on a policy whose compiled rule does not cap."""
+        policy = self.policy
+        return self.uses_step_engine or (policy.max_seqs is not None and not policy.kernel_caps_seqs)
 
     def _check_trace(self) -> None:
         """Trace replay: a trace with timestamps, a step time to map them, and no arrival rate."""

@@ -27,13 +27,28 @@ per request, into the workload's classes); otherwise every replayed request is o
 The engine never touches a request between its events: memory grows by one token per active
 request per slot (b = 1), so U is updated in O(1) per slot plus O(1) per arrival, activation,
 eviction and completion (for b > 1, by the block-boundary events). Same seed ⇒ identical output.
+
+Real-engine batching (``batching`` prefill-first or chunked, ``admit_after_preemption=False``;
+docs/engines.md) runs on the general step loop :class:`_StepSim`, O(active) per slot: (1)
+arrivals; (2) the running requests get their tokens in activation order — one decode token each,
+or the next prompt chunk, under the token budget (prefill-first: none yet); with chunked or
+without admission after preemption, LIFO preemption while U > M; (3) the policy's choice, cut to
+the step's budget (none after a preemption when so configured); (4) the overflow check, LIFO
+(drops on admission first); prefill-first: a step whose admissions all dropped is a decode step
+(every running request decodes, then the overflow check); (5) tokens and completions. A request
+emits its first token of an activation in the slot its prefill completes: that slot is its
+activation slot for TTFT (``first_act``/``last_act``); ``act_slot`` is its admission slot. The
+step is priced τ(requests emitting, KV tokens of the requests it processed, prompt tokens it
+prefilled).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -58,6 +73,9 @@ class _Trajectory:
     dropped: list = field(default_factory=list)
     clock: list = field(default_factory=list)
     slot: list = field(default_factory=list)
+    #: Prompt tokens the slot prefilled (its step time's P) and requests that emitted a token.
+    prefill: list = field(default_factory=list)
+    batch: list = field(default_factory=list)
 
 
 class _Sim(PagedMemory, SlotState):
@@ -266,6 +284,8 @@ class _Sim(PagedMemory, SlotState):
                 traj.evictions.append(evicted)
                 traj.dropped.append(dropped)
                 traj.clock.append(clock)
+                traj.prefill.append(prefill)
+                traj.batch.append(self.n_active)
             batch, kv = self.n_active, self.usage
             # 4. one token per active request; completions free memory at the end of the slot
             tokens_generated += self.n_active
@@ -309,6 +329,262 @@ class _Sim(PagedMemory, SlotState):
         grow_at.setdefault(t_from + delta, []).append((rid, self.epoch[rid]))
 
 
+class _StepSim(_Sim):
+    """The general step loop (docs/engines.md): explicit per-request progress, every batching option.
+
+    Runs a config whose :attr:`SimConfig.uses_step_engine <numerics.sim.config.SimConfig.uses_step_engine>`
+    is true (prefill-first or chunked batching, or no admission after a preemption); it also runs the
+    paper's model exactly as :class:`_Sim` does (a test checks it), at O(active) per slot instead of
+    O(1). Per request it keeps ``gen`` (tokens generated so far: before this slot's token, kept
+    progress included), ``pf`` (KV tokens prefilled in the current activation, after this slot's
+    chunk), ``target`` (the activation's prefill, S + kept progress), ``hold`` (memory held this
+    slot), and for this slot ``chunk`` (prompt tokens prefilled), ``used`` (tokens of the step's
+    budget) and ``emits`` (whether it emits a token). Memory: a request that emits holds
+    m(S + g + 1), one that is still prefilling m(pf), a stalled one what it held before.
+    """
+
+    def __init__(self, cfg: SimConfig, check: Callable[[_Sim, int], None] | None = None) -> None:
+        super().__init__(cfg, check)
+        n = self.n_req
+        self.gen = [0] * n
+        self.pf = [0] * n
+        self.target = [0] * n
+        self.hold = [0] * n
+        self.chunk = [0] * n
+        self.used = [0] * n
+        self.emits = [False] * n
+        self.batching = cfg.batching
+        self.budget = cfg.max_batched_tokens
+        self.admit_after = cfg.admits_after_preemption
+
+    # ------------------------------------------------------------------ what policies read
+    def generated(self, rid: int, t: int) -> int:
+        """Tokens ``rid`` has generated (kept progress included) before this slot's token."""
+        return self.gen[rid]
+
+    def current_memory(self, rid: int) -> int:
+        """Memory the active request ``rid`` holds this slot, as scheduled so far."""
+        return self.hold[rid]
+
+    def remaining(self, rid: int) -> int:
+        """Tokens ``rid`` still has to emit (clairvoyant policies only)."""
+        return self.O[rid] - self.gen[rid]
+
+    # ------------------------------------------------------------------ the slot's pieces
+    def _set_hold(self, rid: int, tokens: int) -> None:
+        h = self.mem(tokens)
+        self.usage += h - self.hold[rid]
+        self.hold[rid] = h
+
+    def _schedule(self, rid: int, left: float) -> float:
+        """Give the active ``rid`` its tokens of this slot from ``left`` (decode 1, or the next
+        prompt chunk; a budget of ∞ serves everyone); return what is left."""
+        pf, target = self.pf[rid], self.target[rid]
+        self.chunk[rid] = 0
+        if pf >= target:  # decoding
+            ok = left >= 1
+            self.used[rid] = int(ok)
+            self.emits[rid] = ok
+            if ok:
+                self._set_hold(rid, self.S[rid] + self.gen[rid] + 1)
+            return left - ok
+        c = int(min(target - pf, left))
+        self.chunk[rid] = self.used[rid] = c
+        self.pf[rid] = pf + c
+        self.emits[rid] = pf + c == target
+        self._set_hold(rid, target + 1 if pf + c == target else pf + c)
+        self.prefill += c
+        return left - c
+
+    def _stall(self, rid: int) -> None:
+        self.chunk[rid] = self.used[rid] = 0
+        self.emits[rid] = False
+
+    def _fit(self, choice, left: float):
+        """The policy's ``choice`` cut to what the step's token budget can take: prefill-first
+        admits while the prompts fit (the first always), chunked while tokens are left."""
+        if self.budget is None or self.batching == "mixed":
+            return choice
+        ids = list(itertools.islice(self.queue, choice)) if isinstance(choice, int | np.integer) \
+            else list(choice)
+        total, k = 0, 0
+        for rid in ids:
+            need = self.S[rid] + (self.g0[rid] if self.keep else 0)
+            if self.batching == "prefill-first":
+                if k and total + need > left:
+                    break
+            elif left - total <= 0:
+                break
+            else:
+                need = max(need, 1)  # an empty prompt's first token is decoded: one token
+            total += need
+            k += 1
+        if isinstance(choice, int | np.integer):
+            return k
+        return ids[:k]
+
+    def _evict(self, t: int, in_window: bool) -> None:
+        """Pop the active stack (LIFO) while memory exceeds M: a request activated in this slot is
+        dropped on admission, an older one evicted; their tokens go back to the step's budget."""
+        stack = self.stack
+        while self.usage > self.memory_tokens:
+            rid = stack.pop()
+            self.usage -= self.hold[rid]
+            self.hold[rid] = 0
+            self.active[rid] = False
+            self.n_active -= 1
+            self.epoch[rid] += 1
+            self.left += self.used[rid]
+            self.prefill -= self.chunk[rid]
+            self.pf[rid] = 0
+            self.emits[rid] = False
+            if self.act_slot[rid] == t:
+                self.n_drop[rid] += 1
+                self.slot_dropped += 1
+            else:
+                self.n_evict[rid] += 1
+                self.slot_evicted += 1
+                g = self.gen[rid]
+                if self.keep:
+                    self.g0[rid] = g
+                else:
+                    self.wasted[rid] += g
+                    self.gen[rid] = self.g0[rid] = 0
+                    if in_window:
+                        self.win_wasted += g
+            if self.cfg.policy.requeue == "head":
+                self.queue.push_front(rid)
+            else:
+                self.queue.push_back(rid)
+
+    # ------------------------------------------------------------------ the run
+    def run(self):
+        self.S, self.O = self.S.tolist(), self.O.tolist()
+        cfg = self.cfg
+        S, O, gen, hold, emits = self.S, self.O, self.gen, self.hold, self.emits
+        mode, keep, step = self.batching, self.keep, cfg.step_time
+        t_slots, stride = cfg.slots, cfg.stride
+        budget = math.inf if self.budget is None else self.budget
+        preempt_first = mode == "chunked" or (mode == "mixed" and not self.admit_after)
+        traj = _Trajectory()
+        clock = 0.0
+        self.clock_at = np.zeros(t_slots + 1)
+        self.end_clock = np.zeros(t_slots)
+        next_arrival = 0
+        n = self.n_req
+        completed = tokens_generated = 0
+        self.total_evictions = self.total_dropped = 0
+        self.win_tokens = self.win_wasted = self.win_evictions = self.win_dropped = 0
+        self.win_active_max = 0
+        for t in range(t_slots):
+            self.t = t
+            self.clock_at[t] = clock
+            # 1. arrivals
+            if self.arrival_time is None:
+                while next_arrival < n and self.arrival_slot[next_arrival] == t:
+                    self.queue.push_back(next_arrival)
+                    next_arrival += 1
+            else:
+                while next_arrival < n and self.arrival_time[next_arrival] <= clock + CLOCK_TOL_S:
+                    self.arrival_slot[next_arrival] = t
+                    self.queue.push_back(next_arrival)
+                    next_arrival += 1
+            in_window = t >= cfg.warmup
+            self.prefill = self.slot_evicted = self.slot_dropped = 0
+            # 2. the running requests: decodes and prompt chunks in activation order (prefill-first
+            # stalls them until it knows whether the step prefills)
+            left = budget
+            for rid in self.stack:
+                if mode == "prefill-first":
+                    self._stall(rid)
+                else:
+                    left = self._schedule(rid, left)
+            self.left = left
+            if preempt_first:  # preemption of running requests before admission (vLLM V1)
+                self._evict(t, in_window)
+            # 3. admission: the policy's choice, cut to the step's budget
+            choice = cfg.policy.select(self)
+            if self.slot_evicted and not self.admit_after:
+                choice = 0  # no admission in a step that preempted
+            ids = self.queue.take(self._fit(choice, self.left))
+            base = len(self.stack)
+            for rid in ids:
+                g = self.g0[rid] if keep else 0
+                self.g0[rid] = gen[rid] = g
+                self.act_slot[rid] = t
+                self.active[rid] = True
+                self.n_active += 1
+                self.stack.append(rid)
+                self.target[rid] = S[rid] + g
+                self.pf[rid] = 0
+                hold[rid] = 0
+                self.left = self._schedule(rid, self.left if mode == "chunked" else math.inf)
+            # 4. overflow check, LIFO (this slot's activations first: drops on admission)
+            self._evict(t, in_window)
+            if mode == "prefill-first" and len(self.stack) <= base:  # no prefill: a decode step
+                for rid in self.stack:
+                    self._schedule(rid, math.inf)
+                self._evict(t, in_window)
+            for rid in self.stack:  # first token of an activation: TTFT's slot
+                if emits[rid] and gen[rid] == self.g0[rid]:
+                    if self.first_act[rid] < 0:
+                        self.first_act[rid] = t
+                    self.last_act[rid] = t
+            evicted, dropped = self.slot_evicted, self.slot_dropped
+            self.total_evictions += evicted
+            self.total_dropped += dropped
+            if in_window:
+                self.win_evictions += evicted
+                self.win_dropped += dropped
+                self.win_active_max = max(self.win_active_max, self.n_active)
+            if self.check is not None:
+                self.check(self, t)
+            batch = kv = 0
+            for rid in self.stack:
+                if emits[rid]:
+                    batch += 1
+                if emits[rid] or self.used[rid]:
+                    kv += hold[rid]
+            if t % stride == 0:
+                traj.slot.append(t)
+                traj.usage.append(self.usage)
+                traj.queue.append(len(self.queue))
+                traj.active.append(self.n_active)
+                traj.activations.append(max(len(self.stack) - base, 0))
+                traj.evictions.append(evicted)
+                traj.dropped.append(dropped)
+                traj.clock.append(clock)
+                traj.prefill.append(self.prefill)
+                traj.batch.append(batch)
+            # 5. tokens; a request that emits its O-th token completes and frees its memory
+            tokens_generated += batch
+            if in_window:
+                self.win_tokens += batch
+            kept = []
+            for rid in self.stack:
+                if emits[rid]:
+                    gen[rid] += 1
+                    if gen[rid] == O[rid]:
+                        self.usage -= hold[rid]
+                        hold[rid] = 0
+                        self.pf[rid] = 0
+                        self.active[rid] = False
+                        self.n_active -= 1
+                        self.done_slot[rid] = t
+                        completed += 1
+                        continue
+                kept.append(rid)
+            self.stack = kept
+            if step is not None:
+                clock += float(step.seconds(batch, kv, self.prefill))
+            self.end_clock[t] = clock
+        self.clock_at[t_slots] = clock
+        self.arrived = next_arrival
+        self.completed = completed
+        self.tokens_generated = tokens_generated
+        return traj
+
+
 def _trace_classes(trace, n: int, n_classes: int) -> np.ndarray:
     """The class of every replayed request: ``trace.class_index`` when the trace has one, else 0.
 
@@ -329,9 +605,21 @@ def _trace_classes(trace, n: int, n_classes: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def run(cfg: SimConfig, check: Callable[[_Sim, int], None] | None = None) -> tuple[_Sim, _Trajectory]:
+def run(cfg: SimConfig, check: Callable[[_Sim, int], None] | None = None,
+        loop: Literal["auto", "event", "step"] = "auto") -> tuple[_Sim, _Trajectory]:
     """Run one simulation on the Python engine → (final run state, recorded trajectory); see
-    :func:`numerics.sim.simulate` for the public entry point."""
-    sim = _Sim(cfg, check)
+    :func:`numerics.sim.simulate` for the public entry point.
+
+    ``loop``: the event-driven loop of the paper's model (``event``), the general step loop of
+    every batching option (``step``, :class:`_StepSim`), or the one the config needs (``auto``).
+    """
+    if loop not in ("auto", "event", "step"):
+        raise WorkloadError(f"loop must be auto, event or step, got {loop!r}")
+    if loop == "event" and cfg.uses_step_engine:
+        raise WorkloadError(f"the event-driven loop runs the paper's model only, not batching "
+                            f"{cfg.batching!r} with admission after preemption "
+                            f"{cfg.admits_after_preemption}")
+    stepped = loop == "step" or (loop == "auto" and cfg.uses_step_engine)
+    sim = (_StepSim if stepped else _Sim)(cfg, check)
     traj = sim.run()
     return sim, traj

@@ -1,13 +1,26 @@
-"""A compiled (numba) twin of the slot engine for the FIFO policies.
+"""A compiled (numba) twin of the slot engine.
 
 Same semantics and the same random stream as :mod:`numerics.sim.engine`, so the same seed gives
-*identical* records and time series (a test checks it); it covers ``flow``, ``greedy``, ``alpha``
-and ``reserve`` with block size 1, recompute or keep-progress eviction, Poisson / deterministic /
-Bernoulli arrivals, and a step-time clock. Everything else (per-class budgets, MC-SF, paged blocks,
-trace replay, per-slot invariant checks) runs on the Python engine.
+*identical* records, time series and summary (tests check it, also under hypothesis). It covers
+``flow``, ``greedy``, ``alpha``, ``reserve``, per-class budgets (``budgets``, Algorithm 1) and
+``mcsf``; paged blocks (any block size); recompute or keep-progress eviction; Poisson /
+deterministic / Bernoulli arrivals and trace replay (the arrivals mapped to slots by the kernel's
+own step-time clock); a step-time clock; and ``max_seqs`` on every rule (the kernel applies it;
+a config runs here when its policy declares so, ``kernel_caps_seqs``). What it does not cover
+runs on the Python engine: per-slot invariant checks (``check=``), the batching options beyond the
+paper's model (:attr:`SimConfig.needs_python_engine
+<numerics.sim.config.SimConfig.needs_python_engine>`), and policies with a decision rule of their
+own.
 
 Which policies it covers is the policies' own declaration: a policy with a ``kernel_code``
-(:class:`~numerics.sim.state.KernelCode`) hands the kernel its inputs through ``kernel_params``.
+(:class:`~numerics.sim.state.KernelCode`) hands the kernel its inputs through ``kernel_params``;
+per-class budgets and MC-SF, whose inputs are their own fields, are the kernel's rules
+:data:`CLASS_BUDGETS` and :data:`MCSF_RULE` for exactly those classes (a subclass runs on the
+Python engine).
+
+``records=False`` keeps only what the summary needs (:func:`numerics.sim.simulate`): no
+per-request records beyond the first-activation and completion slots (int32), no time series
+beyond the KV usage of the recorded window slots and the queue of the second half.
 
 numba is imported only when a fast run is requested.
 """
@@ -16,19 +29,38 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fast_supported", "run_fast"]
+__all__ = ["CLASS_BUDGETS", "MCSF_RULE", "fast_supported", "kernel_rule", "run_fast"]
 
 #: The kernel's codes of the step-time kinds (-1: no clock).
 _STEP_CODES = {None: -1, "const": 0, "linear": 1, "staircase": 2}
+#: The kernel's rule codes beyond :class:`~numerics.sim.state.KernelCode` (0–2): Algorithm 1's
+#: per-class budgets and MC-SF (the values of :data:`numerics.sim._kernel.CLASS_BUDGETS` / ``MCSF``).
+CLASS_BUDGETS = 3
+MCSF_RULE = 4
 _KERNEL = None
+
+
+def kernel_rule(policy) -> int | None:
+    """The kernel's activation rule for ``policy``: its ``kernel_code``, or :data:`CLASS_BUDGETS`
+    / :data:`MCSF_RULE` for exactly :class:`~numerics.sim.policies.ClassBudgets` /
+    :class:`~numerics.sim.policies.MCSF`; None when only the Python engine runs it."""
+    code = policy.kernel_code
+    if code is not None:
+        return int(code)
+    from numerics.sim.policies import MCSF, ClassBudgets
+
+    if type(policy) is ClassBudgets:
+        return CLASS_BUDGETS
+    if type(policy) is MCSF:
+        return MCSF_RULE
+    return None
 
 
 def fast_supported(cfg) -> bool:
     """True when :func:`run_fast` can run this configuration."""
     return (
-        cfg.policy.kernel_code is not None
-        and cfg.block_size == 1
-        and cfg.arrivals != "trace"
+        kernel_rule(cfg.policy) is not None
+        and not cfg.needs_python_engine  # batching options beyond the paper's model
     )
 
 
@@ -41,31 +73,63 @@ def _kernel():
     return _KERNEL
 
 
-def run_fast(sim):
-    """Run the compiled kernel on a prepared :class:`numerics.sim.engine._Sim`; fill its state."""
+#: The Python engine's per-request lists, not used by the kernel: freed before it runs.
+_PYTHON_STATE = ("act_slot", "g0", "first_act", "last_act", "done_slot", "n_evict", "n_drop",
+                 "wasted", "epoch", "active", "queue", "stack")
+
+
+def run_fast(sim, records: bool = True) -> dict:
+    """Run the compiled kernel on a prepared :class:`numerics.sim.engine._Sim`; fill its state.
+
+    Returns the recorded series: ``kv_win`` (KV tokens of the recorded slots ≥ warm-up) and
+    ``queue_half`` (queue of the recorded slots ≥ slots // 2), and with ``records`` every column
+    of the time series (``slot``, ``usage``, ``queue``, ``active``, ``activations``,
+    ``evictions``, ``dropped``, ``clock``). Without ``records`` the per-request ``last_act``,
+    ``n_evict``, ``n_drop`` and ``wasted`` are None.
+    """
+    from numerics.sim.engine import CLOCK_TOL_S
+
     cfg = sim.cfg
     pol = cfg.policy
     slots = cfg.slots
-    kp = pol.kernel_params(sim, slots)
-    budgets = np.zeros(slots, np.int64) if kp.budgets is None else np.asarray(kp.budgets, np.int64)
-    pparams = np.asarray(kp.params, dtype=float)
+    rule = kernel_rule(pol)
+    budgets = np.zeros(1, np.int64)
+    pparams = np.zeros(2)
+    class_budgets = np.zeros(1, np.int64)
+    if rule == CLASS_BUDGETS:
+        pol.check_classes(sim.n_classes)
+        class_budgets = np.asarray(pol.budgets, np.int64)
+    elif rule != MCSF_RULE:
+        kp = pol.kernel_params(sim, slots)
+        if kp.budgets is not None:
+            budgets = np.asarray(kp.budgets, np.int64)
+        pparams = np.array(kp.params, dtype=float)
+    # max_seqs caps every rule of the kernel (greedy's and alpha's parameters carry it already)
+    pparams[1] = 0 if getattr(pol, "max_seqs", None) is None else pol.max_seqs
     st = cfg.step_time
     sparams = np.zeros(7)
     kind = _STEP_CODES[None if st is None else st.kind]
     if st is not None:
         sparams[:] = [st.c0, st.cb, st.ck, st.cp, st.c, st.a, st.b0]
+    trace = cfg.arrivals == "trace"
+    arrival_time = np.asarray(sim.arrival_time, dtype=float) if trace else np.zeros(0)
+    for name in _PYTHON_STATE:  # the Python engine's lists (~100 bytes per request)
+        setattr(sim, name, None)
     out = _kernel()(
         np.asarray(sim.S, np.int64), np.asarray(sim.O, np.int64),
-        np.asarray(sim.arrival_slot, np.int64), budgets, int(kp.code), pparams,
+        np.asarray(sim.arrival_slot, np.int64), budgets, rule, pparams,
         cfg.eviction == "keep-progress", pol.requeue == "head", int(cfg.memory_tokens), slots,
         int(cfg.warmup), int(cfg.stride), kind, sparams,
+        np.asarray(sim.cls, np.int64), class_budgets, int(cfg.block_size), trace, arrival_time,
+        CLOCK_TOL_S, bool(records),
     )
-    (first_act, last_act, act_slot, done_slot, n_evict, n_drop, wasted, ts_usage, ts_queue,
+    (first_act, last_act, _act_slot, done_slot, n_evict, n_drop, wasted, ts_usage, ts_queue,
      ts_active, ts_act, ts_ev, ts_drop, ts_clock, clock_at, end_clock, nxt, completed, total_ev,
      total_drop, tokens, win_tokens, win_wasted, qlen, n_active, win_ev, win_drop,
      win_active_max) = out
-    sim.first_act, sim.last_act, sim.act_slot, sim.done_slot = first_act, last_act, act_slot, done_slot
-    sim.n_evict, sim.n_drop, sim.wasted = n_evict, n_drop, wasted
+    sim.first_act, sim.done_slot = first_act, done_slot
+    if records:
+        sim.last_act, sim.n_evict, sim.n_drop, sim.wasted = last_act, n_evict, n_drop, wasted
     sim.clock_at, sim.end_clock = clock_at, end_clock
     sim.arrived, sim.completed, sim.total_evictions = int(nxt), int(completed), int(total_ev)
     sim.total_dropped = int(total_drop)
@@ -75,8 +139,12 @@ def run_fast(sim):
     sim.win_active_max = int(win_active_max)
     sim.queue_length_end = int(qlen)
     stride = cfg.stride
-    slots_rec = np.arange(0, slots, stride)
+    if not records:
+        return {"kv_win": ts_usage, "queue_half": ts_queue}
+    jw0 = -(-int(cfg.warmup) // stride)
+    jh0 = -(-(slots // 2) // stride)
     return {
-        "slot": slots_rec, "usage": ts_usage, "queue": ts_queue, "active": ts_active,
+        "slot": np.arange(0, slots, stride), "usage": ts_usage, "queue": ts_queue, "active": ts_active,
         "activations": ts_act, "evictions": ts_ev, "dropped": ts_drop, "clock": ts_clock,
+        "kv_win": ts_usage[jw0:], "queue_half": ts_queue[jh0:],
     }

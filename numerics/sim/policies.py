@@ -19,7 +19,15 @@ mcsf        clairvoyant Memory-Constrained Shortest-First (knows O)             
 
 New policies subclass :class:`Policy` and implement ``select(state)``, reading only what
 :class:`~numerics.sim.state.SlotState` declares; ``requeue`` says where evicted requests go
-(``"head"`` or ``"tail"`` of the waiting queue). A policy that the compiled engine
+(``"head"`` or ``"tail"`` of the waiting queue).
+
+Every policy also takes ``max_seqs`` (vLLM's ``max_num_seqs``, a keyword of the constructor and
+``max_seqs=N`` in every spec: ``flow:rate=2,max_seqs=64``, ``budgets:4,4,4,max_seqs=64``,
+``alpha:0.1,max_seqs=64``, ``reserve:max=L,max_seqs=64``, ``mcsf:max_seqs=64``): a cap on the
+number of active requests. The built-in policies apply it inside ``select`` — they never choose
+more than ``max_seqs − n_active`` requests (FIFO: the first ones in queue order; per-class budgets:
+the chosen ones in global queue order) — so that it holds in every engine; a new policy applies it
+with :meth:`Policy.seq_room`. A policy that the compiled engine
 (:mod:`numerics.sim.fast`) can run declares it: a class attribute ``kernel_code`` (a
 :class:`~numerics.sim.state.KernelCode`) and a method ``kernel_params`` giving the kernel its
 inputs. A subclass that overrides ``select`` without declaring its own ``kernel_code`` runs on the
@@ -38,7 +46,7 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
@@ -69,11 +77,15 @@ Requeue = Literal["head", "tail"]
 REQUEUE: tuple[Requeue, ...] = ("head", "tail")
 #: The budget laws of flow control (:data:`numerics.model.budget.BUDGET_LAWS`).
 BudgetKind = Literal["deterministic", "randomized", "poisson"]
+#: The spec name of each built-in policy class (for messages).
+_SPEC_NAMES = {"FlowControl": "flow", "ClassBudgets": "budgets", "Greedy": "greedy",
+               "AlphaProtection": "alpha", "Reserve": "reserve", "MCSF": "mcsf"}
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Base class. ``requeue``: where evicted requests rejoin the queue (head or tail).
+    """Base class. ``requeue``: where evicted requests rejoin the queue (head or tail);
+    ``max_seqs`` (keyword-only): the most active requests, vLLM's ``max_num_seqs`` (None: no cap).
 
     Attributes
     ----------
@@ -82,7 +94,36 @@ class Policy:
     """
 
     requeue: Requeue = "head"
+    #: Most active requests (vLLM's ``max_num_seqs``); None: no cap. Keyword-only.
+    max_seqs: int | None = field(default=None, kw_only=True)
     kernel_code: ClassVar[KernelCode | None] = None
+    #: Whether the compiled kernel's rule for this policy applies ``max_seqs`` (else a capped
+    #: policy runs on the Python engine).
+    kernel_caps_seqs: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        seqs = self.max_seqs
+        if seqs is not None and (
+            isinstance(seqs, bool) or not isinstance(seqs, int | float | np.integer)
+            or not math.isfinite(seqs) or int(seqs) != seqs or seqs < 1
+        ):
+            raise SpecError(f"{self.spec_name} max_seqs must be a positive integer, got {seqs}")
+        if seqs is not None:
+            object.__setattr__(self, "max_seqs", int(seqs))
+
+    @property
+    def spec_name(self) -> str:
+        """The policy's name in specs (``flow``, ``greedy``, ...), for messages."""
+        return _SPEC_NAMES.get(type(self).__name__, type(self).__name__)
+
+    def seq_room(self, sim: SlotState) -> float:
+        """How many more requests ``max_seqs`` lets this slot activate: ``max_seqs − n_active``
+        (never below 0), or ∞ without a cap."""
+        return math.inf if self.max_seqs is None else max(self.max_seqs - sim.n_active, 0)
+
+    def _seqs_spec(self) -> str:
+        """``,max_seqs=N`` when capped, else ``""`` (the tail of :meth:`spec`)."""
+        return "" if self.max_seqs is None else f",max_seqs={self.max_seqs}"
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,11 +166,14 @@ class Policy:
 class FlowControl(Policy):
     """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``."""
 
+    kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
+
     rate: float = 1.0
     budget: BudgetKind = "randomized"
     kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not math.isfinite(self.rate) or self.rate < 0:
             raise SpecError(f"flow rate must be ≥ 0 requests per slot, got {self.rate}")
         if self.budget not in BUDGET_LAWS:
@@ -161,19 +205,23 @@ class FlowControl(Policy):
             b = k + (1 if rng.random() < r - k else 0)
         else:
             b = int(rng.poisson(r))
-        return min(b, len(sim.queue))
+        room = self.seq_room(sim)
+        return min(b, len(sim.queue)) if room == math.inf else min(b, len(sim.queue), int(room))
 
     def spec(self) -> str:
-        return f"flow:rate={self.rate:g},budget={self.budget},requeue={self.requeue}"
+        return f"flow:rate={self.rate:g},budget={self.budget},requeue={self.requeue}{self._seqs_spec()}"
 
 
 @dataclass(frozen=True)
 class ClassBudgets(Policy):
     """Algorithm 1: up to ``budgets[k]`` class-k requests per slot, FIFO within each class."""
 
+    kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
+
     budgets: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.budgets or any(int(b) != b or b < 0 for b in self.budgets):
             raise SpecError(f"budgets must be non-negative integers, got {self.budgets}")
 
@@ -186,13 +234,16 @@ class ClassBudgets(Policy):
 
     def select(self, sim: SlotState) -> list[int]:
         self.check_classes(sim.n_classes)
+        room = self.seq_room(sim)
+        if room != math.inf:  # the chosen requests in global queue order, as many as fit
+            return sim.queue.first_of_classes([int(b) for b in self.budgets], int(room))
         out: list[int] = []
         for k, b in enumerate(self.budgets):
             out.extend(sim.queue.head_of_class(k, int(b)))
         return out
 
     def spec(self) -> str:
-        return "budgets:" + ",".join(str(int(b)) for b in self.budgets)
+        return "budgets:" + ",".join(str(int(b)) for b in self.budgets) + self._seqs_spec()
 
 
 @dataclass(frozen=True)
@@ -200,14 +251,13 @@ class Greedy(Policy):
     """vLLM-style: admit FCFS while usage + S + 1 ≤ (1 − watermark)·M and active < max_seqs."""
 
     watermark: float = 0.01
-    max_seqs: int | None = None
     kernel_code: ClassVar[KernelCode | None] = KernelCode.FCFS_MEMORY
+    kernel_caps_seqs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 <= self.watermark < 1:
             raise SpecError(f"greedy watermark must lie in [0, 1), got {self.watermark}")
-        if self.max_seqs is not None and (int(self.max_seqs) != self.max_seqs or self.max_seqs < 1):
-            raise SpecError(f"greedy max_seqs must be a positive integer, got {self.max_seqs}")
 
     def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
         """(watermark, max_seqs or 0 for no cap)."""
@@ -215,12 +265,10 @@ class Greedy(Policy):
         return KernelParams(self.kernel_code, None, (float(self.watermark), float(seqs)))
 
     def select(self, sim: SlotState) -> int:
-        cap = math.inf if self.max_seqs is None else self.max_seqs - sim.n_active
-        return _admit_fcfs(sim, (1 - self.watermark) * sim.memory_tokens, cap)
+        return _admit_fcfs(sim, (1 - self.watermark) * sim.memory_tokens, self.seq_room(sim))
 
     def spec(self) -> str:
-        seqs = "" if self.max_seqs is None else f",max_seqs={self.max_seqs}"
-        return f"greedy:watermark={self.watermark:g}{seqs}"
+        return f"greedy:watermark={self.watermark:g}{self._seqs_spec()}"
 
 
 @dataclass(frozen=True)
@@ -229,25 +277,30 @@ class AlphaProtection(Policy):
 
     alpha: float = 0.1
     kernel_code: ClassVar[KernelCode | None] = KernelCode.FCFS_MEMORY
+    kernel_caps_seqs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 <= self.alpha < 1:
             raise SpecError(f"alpha must lie in [0, 1), got {self.alpha}")
 
     def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
-        """(α, 0): greedy's rule with watermark α and no cap on the batch."""
-        return KernelParams(self.kernel_code, None, (float(self.alpha), 0.0))
+        """(α, max_seqs or 0 for no cap): greedy's rule with watermark α."""
+        seqs = 0 if self.max_seqs is None else self.max_seqs
+        return KernelParams(self.kernel_code, None, (float(self.alpha), float(seqs)))
 
     def select(self, sim: SlotState) -> int:
-        return _admit_fcfs(sim, (1 - self.alpha) * sim.memory_tokens)
+        return _admit_fcfs(sim, (1 - self.alpha) * sim.memory_tokens, self.seq_room(sim))
 
     def spec(self) -> str:
-        return f"alpha:{self.alpha:g}"
+        return f"alpha:{self.alpha:g}{self._seqs_spec()}"
 
 
 @dataclass(frozen=True)
 class Reserve(Policy):
     """TensorRT-LLM GUARANTEED_NO_EVICT: reserve S + max_tokens per request; never overflows."""
+
+    kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
 
     max_tokens: int | None = None
     kernel_code: ClassVar[KernelCode | None] = KernelCode.RESERVE
@@ -274,8 +327,11 @@ class Reserve(Policy):
         cap = self._cap(sim)
         # a request never holds more than m(S + L) tokens (m rounds up to whole blocks)
         reserved = sum(sim.mem(sim.S[i] + cap) for i in sim.active_ids())
+        room = self.seq_room(sim)
         k = 0
         for rid in sim.queue:
+            if k >= room:
+                break
             need = sim.mem(sim.S[rid] + cap)
             if reserved + need > sim.memory_tokens:
                 break
@@ -284,7 +340,8 @@ class Reserve(Policy):
         return k
 
     def spec(self) -> str:
-        return "reserve" + ("" if self.max_tokens is None else f":max={self.max_tokens}")
+        args = ("" if self.max_tokens is None else f",max={self.max_tokens}") + self._seqs_spec()
+        return "reserve" + (":" + args[1:] if args else "")
 
 
 @dataclass(frozen=True)
@@ -295,9 +352,11 @@ class MCSF(Policy):
     memory stays ≤ M at every future completion time of the active and admitted requests.
     """
 
+    kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
+
     def select(self, sim: SlotState) -> list[int]:
         waiting = list(sim.queue)
-        if not waiting:
+        if not waiting or self.seq_room(sim) == 0:
             return []
         waiting.sort(key=lambda i: (sim.remaining(i), i))
         active = [(sim.current_memory(i), sim.remaining(i)) for i in sim.active_ids()]
@@ -309,10 +368,11 @@ class MCSF(Policy):
                 lo = mid
             else:
                 hi = mid - 1
-        return waiting[:lo]
+        room = self.seq_room(sim)
+        return waiting[:lo] if room >= lo else waiting[:int(room)]
 
     def spec(self) -> str:
-        return "mcsf"
+        return "mcsf" + (":" + self._seqs_spec()[1:] if self.max_seqs is not None else "")
 
 
 def _admit_fcfs(sim: SlotState, limit: float, cap: float = math.inf) -> int:
@@ -369,7 +429,14 @@ def _num(text: str, spec: str, integer: bool = False) -> float:
 
 def parse_policy(spec: str) -> Policy:
     """Parse a policy spec: ``flow:rate=R[,budget=..][,requeue=head|tail]``, ``budgets:4,4,4``,
-    ``greedy[:watermark=0.01,max_seqs=256]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf``."""
+    ``greedy[:watermark=0.01]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf``; every one also
+    takes ``max_seqs=N`` (a cap on the active requests) and ``requeue=head|tail``.
+
+    >>> parse_policy("budgets:4,4,4,max_seqs=8").spec()
+    'budgets:4,4,4,max_seqs=8'
+    >>> parse_policy("flow:rate=2,max_seqs=16").max_seqs
+    16
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"a policy spec must be a non-empty string, got {spec!r}")
     name, _, args = spec.strip().partition(":")
@@ -378,6 +445,8 @@ def parse_policy(spec: str) -> Policy:
     requeue = kw.pop("requeue", "head")
     if requeue not in REQUEUE:
         raise SpecError(f"policy {spec!r}: requeue must be head or tail, got {requeue!r}")
+    seqs = kw.pop("max_seqs", None)
+    common = {"max_seqs": None if seqs is None else _num(seqs, spec, integer=True)}
 
     def no_extra(allowed: set[str], npos: int = 0) -> None:
         extra = set(kw) - allowed
@@ -390,30 +459,28 @@ def parse_policy(spec: str) -> Policy:
         no_extra({"rate", "budget"})
         if "rate" not in kw:
             raise SpecError(f"policy {spec!r}: flow needs rate=R (requests per slot)")
-        return FlowControl(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"))
+        return FlowControl(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"), **common)
     if name == "budgets":
         no_extra(set(), npos=len(pos))
         if not pos:
             raise SpecError(f"policy {spec!r}: budgets needs one integer per class, e.g. budgets:4,4,4")
-        return ClassBudgets(requeue, tuple(_num(p, spec, integer=True) for p in pos))
+        return ClassBudgets(requeue, tuple(_num(p, spec, integer=True) for p in pos), **common)
     if name == "greedy":
-        no_extra({"watermark", "max_seqs"})
-        seqs = kw.get("max_seqs")
-        return Greedy(requeue, _num(kw.get("watermark", "0.01"), spec),
-                      None if seqs is None else _num(seqs, spec, integer=True))
+        no_extra({"watermark"})
+        return Greedy(requeue, _num(kw.get("watermark", "0.01"), spec), **common)
     if name == "reserve":
         no_extra({"max"})
         cap = kw.get("max")
-        return Reserve(requeue, None if cap is None else _num(cap, spec, integer=True))
+        return Reserve(requeue, None if cap is None else _num(cap, spec, integer=True), **common)
     if name == "alpha":
         no_extra({"alpha"}, npos=1)
         value = pos[0] if pos else kw.get("alpha")
         if value is None:
             raise SpecError(f"policy {spec!r}: alpha needs a value, e.g. alpha:0.2")
-        return AlphaProtection(requeue, _num(value, spec))
+        return AlphaProtection(requeue, _num(value, spec), **common)
     if name == "mcsf":
         no_extra(set())
-        return MCSF(requeue)
+        return MCSF(requeue, **common)
     raise SpecError(
         f"policy {spec!r}: unknown policy {name!r}; use flow, budgets, greedy, reserve, alpha or mcsf"
     )

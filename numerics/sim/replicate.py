@@ -77,10 +77,11 @@ def _numeric_summary(summary: dict) -> dict:
 
 
 def _run_one(config: SimConfig, seed: int) -> dict:
-    """One replication (a top-level function so that worker processes can unpickle it)."""
+    """One replication (a top-level function so that worker processes can unpickle it), in the
+    summary-only mode: no per-request records are built."""
     from numerics.sim.results import simulate
 
-    return _numeric_summary(simulate(dataclasses.replace(config, seed=seed)).summary)
+    return _numeric_summary(simulate(dataclasses.replace(config, seed=seed), records=False).summary)
 
 
 def replicate(

@@ -13,6 +13,12 @@
   requests, activations, evictions, drops on admission, wall clock;
 * ``summary`` — the dict that ``flowstab simulate --json`` prints.
 
+``simulate(cfg, records=False)`` is the summary-only mode: ``records`` and ``timeseries`` are None
+and nothing per request is kept beyond what the summary needs (on the compiled engine: the first
+activation and completion slots, 8 bytes per request, next to the drawn prompts, decodes and
+arrival slots; per recorded slot, the KV usage of the window and the queue of the second half).
+The summary is the same, value for value, in both modes.
+
 Accounting (docs/model.md, "Accounting"):
 
 * **Latency** of a request is completion − arrival + 1 slots (it emits its last token in its
@@ -42,7 +48,9 @@ requests in a window slot, every slot), ``evictions``, ``dropped_on_admission``,
 ``wasted_tokens``, ``queue_slope`` (of the second half). With a step time also ``duration_s``,
 ``throughput_requests_per_s``, ``throughput_tokens_per_s`` and the latency and TTFT statistics
 in seconds (``latency_mean_s`` … ``ttft_p99_s``). Percentiles interpolate linearly between order
-statistics (numpy's default).
+statistics (numpy's default, the same as pandas' ``quantile``). ``queue_slope`` is the least-squares
+slope of the recorded queue lengths over their slots, computed exactly in integers and rounded
+once (the value ``np.polyfit`` approximates).
 
 Changed meanings (issue 12, fair accounting): ``latency_mean_slots``/``latency_p95_slots`` (and
 ``_s``) and ``ttft_mean_slots``/``ttft_mean_s`` were statistics of the *finished* window arrivals;
@@ -56,7 +64,7 @@ the first activation that produced a token; the records' unfinished/never-activa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -70,33 +78,58 @@ __all__ = ["SimResult", "simulate"]
 
 @dataclass(frozen=True, eq=False)
 class SimResult:
-    """The outputs of one run (see the module docstring)."""
+    """The outputs of one run (see the module docstring); ``records`` and ``timeseries`` are None
+    in the summary-only mode (``simulate(cfg, records=False)``)."""
 
     config: SimConfig
-    records: pd.DataFrame
-    timeseries: pd.DataFrame
+    records: pd.DataFrame | None
+    timeseries: pd.DataFrame | None
     summary: dict
 
 
+#: Limbs of :func:`_slope`'s exact sums: y is split into 16-bit digits, and chunks of 2**19
+#: products x·digit (x < 2**27 slots) sum below 2**62, inside int64.
+_LIMB_BITS = 16
+_CHUNK = 2**19
+
+
 def _slope(y: np.ndarray) -> float:
-    """Least-squares slope per slot of y over its index."""
-    if y.size < 2:
+    """Least-squares slope per slot of the non-negative integers y over their index 0..n−1.
+
+    With x̄ = (n − 1)/2: slope = Σ(x − x̄)y / Σ(x − x̄)² = (12 Σxy − 6(n − 1) Σy) / (n(n² − 1)),
+    evaluated in exact integer arithmetic and rounded once (Python's int / int).
+    """
+    n = int(y.size)
+    if n < 2:
         return 0.0
-    x = np.arange(y.size, dtype=float)
-    return float(np.polyfit(x, y.astype(float), 1)[0])
+    y = np.asarray(y, dtype=np.int64)
+    sy = 0
+    sxy = 0
+    for lo in range(0, n, _CHUNK):
+        part = y[lo:lo + _CHUNK]
+        x = np.arange(lo, lo + part.size, dtype=np.int64)
+        sy += int(part.sum())
+        shift = 0
+        while part.size and part.max() > 0:
+            sxy += int(np.dot(x, part & ((1 << _LIMB_BITS) - 1))) << shift
+            part = part >> _LIMB_BITS
+            shift += _LIMB_BITS
+    return (12 * sxy - 6 * (n - 1) * sy) / (n * (n * n - 1))
 
 
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
     """An ``Int64`` array: ``values`` where present, ``<NA>`` where ``missing``."""
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64, copy=False), missing)
 
 
 def _stats(x: np.ndarray, prefix: str, unit: str, quantiles: tuple[int, ...]) -> dict:
     """``{prefix}_mean_{unit}`` and ``{prefix}_p{q}_{unit}`` of x (NaN when x is empty)."""
     nan = float("nan")
     out = {f"{prefix}_mean_{unit}": float(x.mean()) if x.size else nan}
-    for q in quantiles:
-        out[f"{prefix}_p{q}_{unit}"] = float(np.quantile(x, q / 100)) if x.size else nan
+    # one partition for every quantile: np.quantile interpolates each as its own call would
+    values = np.quantile(x, [q / 100 for q in quantiles]) if x.size else [nan] * len(quantiles)
+    for q, v in zip(quantiles, values, strict=True):
+        out[f"{prefix}_p{q}_{unit}"] = float(v)
     return out
 
 
@@ -112,7 +145,7 @@ def _window_stats(latency: np.ndarray, finished: np.ndarray, latency_censored: n
 
 
 def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
-             engine: EngineName = "auto") -> SimResult:
+             engine: EngineName = "auto", *, records: bool = True) -> SimResult:
     """Run one simulation.
 
     Parameters
@@ -122,15 +155,19 @@ def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
         ``check(sim, t)`` is called every slot after eviction (Python engine only).
     engine : {"auto", "python", "fast"}
         ``fast`` is the compiled twin (:mod:`numerics.sim.fast`; same results for the same seed)
-        for the FIFO policies with block size 1; ``auto`` uses it when possible and numba is
-        installed, else the Python engine.
+        for every built-in policy, block size and arrival process, except the batching options
+        beyond the paper's model; ``auto`` uses it when possible and numba is installed, else the
+        Python engine.
+    records : bool
+        Build the per-request ``records`` and the ``timeseries`` tables (default). False: the
+        summary only (both None), with the memory of the run bounded by what the summary needs.
 
     Returns
     -------
     SimResult
         Records, time series and summary, with the accounting of the module docstring: latency
         and TTFT statistics over every window arrival, the unfinished ones (never activated ones,
-        for TTFT) censored at the horizon.
+        for TTFT) censored at the horizon. The summary does not depend on ``records``.
     """
     from numerics.sim import fast
 
@@ -142,81 +179,121 @@ def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
         except ImportError:  # pragma: no cover - numba is a dependency
             use_fast = False
     if engine == "fast" and not use_fast:
-        raise WorkloadError("the fast engine runs flow/greedy/alpha/reserve with block_size 1 only")
+        raise WorkloadError("the fast engine runs the built-in policies without per-slot checks and "
+                            "without the batching options beyond the paper's model; use engine='python'")
     if use_fast:
         sim = _Sim(cfg)
-        traj = fast.run_fast(sim)
+        traj = fast.run_fast(sim, records=records)
         waiting_end = sim.queue_length_end
     else:
-        sim, traj = run(cfg, check)
-        traj = asdict(traj)
+        sim, trajectory = run(cfg, check)
+        traj = _python_series(cfg, trajectory)
         waiting_end = len(sim.queue)
-    n = sim.n_req
-    arrival_all = np.asarray(sim.arrival_slot[:n], dtype=np.int64)
-    seen = arrival_all >= 0  # trace replay: requests beyond the horizon never arrive
-    arrival = arrival_all[seen]
-    first = np.asarray(sim.first_act, dtype=np.int64)[seen]
-    last = np.asarray(sim.last_act, dtype=np.int64)[seen]
-    done = np.asarray(sim.done_slot, dtype=np.int64)[seen]
+    summary = _summary(cfg, sim, traj, waiting_end)
+    if not records:
+        return SimResult(cfg, None, None, summary)
+    return SimResult(cfg, _records(cfg, sim), _timeseries(traj), summary)
+
+
+def _python_series(cfg: SimConfig, trajectory) -> dict:
+    """The Python engine's recorded lists as arrays, with the summary's ``kv_win``/``queue_half``."""
+    traj = {f.name: getattr(trajectory, f.name) for f in fields(trajectory)}
+    slot = np.asarray(traj["slot"], dtype=np.int64)
+    traj["slot"] = slot
+    traj["usage"] = np.asarray(traj["usage"], dtype=np.int64)
+    traj["queue"] = np.asarray(traj["queue"], dtype=np.int64)
+    traj["kv_win"] = traj["usage"][slot >= cfg.warmup]
+    traj["queue_half"] = traj["queue"][slot >= cfg.slots // 2]
+    return traj
+
+
+def _ints(values, m: int) -> np.ndarray:
+    """The first ``m`` entries of a per-request list or array, as an array (no copy if possible)."""
+    return np.asarray(values[:m])
+
+
+def _records(cfg: SimConfig, sim) -> pd.DataFrame:
+    """One row per request that arrived (the arrivals are the first ``sim.arrived`` ids)."""
+    m = int(sim.arrived)
+    arrival = np.asarray(sim.arrival_slot[:m], dtype=np.int64)
+    first = _ints(sim.first_act, m)  # int32 from the kernel: _nullable and the sums widen them
+    last = _ints(sim.last_act, m)
+    done = _ints(sim.done_slot, m)
     started, finished = first >= 0, done >= 0
-    ttft = first - arrival + 1
-    latency = done - arrival + 1
     rec = pd.DataFrame(
         {
-            "request": np.arange(n)[seen],
-            "cls": np.asarray(sim.cls, dtype=np.int64)[seen],
-            "prompt": np.asarray(sim.S, dtype=np.int64)[seen],
-            "decode": np.asarray(sim.O, dtype=np.int64)[seen],
+            "request": np.arange(m, dtype=np.int64),
+            "cls": np.asarray(sim.cls[:m], dtype=np.int64),
+            "prompt": np.asarray(sim.S[:m], dtype=np.int64),
+            "decode": np.asarray(sim.O[:m], dtype=np.int64),
             "arrival_slot": arrival,
             "first_activation_slot": _nullable(first, ~started),
             "last_activation_slot": _nullable(last, ~started),
             "completion_slot": _nullable(done, ~finished),
-            "evictions": np.asarray(sim.n_evict, dtype=np.int64)[seen],
-            "dropped_on_admission": np.asarray(sim.n_drop, dtype=np.int64)[seen],
-            "wasted_tokens": np.asarray(sim.wasted, dtype=np.int64)[seen],
-            "ttft_slots": _nullable(ttft, ~started),
-            "latency_slots": _nullable(latency, ~finished),
-        }
+            "evictions": _ints(sim.n_evict, m).astype(np.int64),
+            "dropped_on_admission": _ints(sim.n_drop, m).astype(np.int64),
+            "wasted_tokens": _ints(sim.wasted, m).astype(np.int64),
+            "ttft_slots": _nullable(first - arrival + 1, ~started),
+            "latency_slots": _nullable(done - arrival + 1, ~finished),
+        },
+        copy=False,
     )
-    step = cfg.step_time is not None
-    horizon = cfg.slots
-    if step:
-        if sim.arrival_time is not None:
-            arr_s = np.asarray(sim.arrival_time[:n], dtype=float)[seen]
-        else:
-            arr_s = sim.clock_at[arrival]
+    if cfg.step_time is not None:
+        arr_s = _arrival_seconds(sim, arrival)
         end_clock = sim.end_clock
-        ttft_s = np.where(started, end_clock[np.maximum(first, 0)] - arr_s, np.nan)
-        latency_s = np.where(finished, end_clock[np.maximum(done, 0)] - arr_s, np.nan)
         rec["arrival_s"] = arr_s
-        rec["ttft_s"] = ttft_s
-        rec["latency_s"] = latency_s
-    ts_slot = np.asarray(traj["slot"], dtype=np.int64)
-    ts_kv = np.asarray(traj["usage"], dtype=np.int64)
-    ts_queue = np.asarray(traj["queue"], dtype=np.int64)
-    ts = pd.DataFrame(
+        rec["ttft_s"] = np.where(started, end_clock[np.maximum(first, 0)] - arr_s, np.nan)
+        rec["latency_s"] = np.where(finished, end_clock[np.maximum(done, 0)] - arr_s, np.nan)
+    return rec
+
+
+def _timeseries(traj: dict) -> pd.DataFrame:
+    return pd.DataFrame(
         {
-            "slot": ts_slot,
-            "kv_tokens": ts_kv,
-            "queue": ts_queue,
+            "slot": np.asarray(traj["slot"], dtype=np.int64),
+            "kv_tokens": np.asarray(traj["usage"], dtype=np.int64),
+            "queue": np.asarray(traj["queue"], dtype=np.int64),
             "active": np.asarray(traj["active"], dtype=np.int64),
             "activations": np.asarray(traj["activations"], dtype=np.int64),
             "evictions": np.asarray(traj["evictions"], dtype=np.int64),
             "dropped_on_admission": np.asarray(traj["dropped"], dtype=np.int64),
             "clock_s": np.asarray(traj["clock"], dtype=float),
-        }
+        },
+        copy=False,
     )
+
+
+def _arrival_seconds(sim, arrival: np.ndarray, start: int = 0) -> np.ndarray:
+    """Arrival times in seconds of the requests ``start, start + 1, …`` with these arrival slots:
+    the trace's timestamps in trace replay, else the clock at the start of the arrival slot."""
+    if sim.arrival_time is not None:
+        return np.asarray(sim.arrival_time[start:start + arrival.size], dtype=float)
+    return sim.clock_at[arrival]
+
+
+def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
+    """The summary (module docstring) from the per-request arrays and the recorded series alone.
+
+    The arrivals are the first ``sim.arrived`` request ids, in non-decreasing arrival slot, so the
+    window's arrivals are a contiguous range of ids: everything below works on views of it.
+    """
+    m = int(sim.arrived)
+    arrival = np.asarray(sim.arrival_slot[:m], dtype=np.int64)
     w = cfg.warmup
     window = cfg.slots - w
-    in_win = arrival >= w
-    fin_w = finished[in_win]
-    lat_w = latency[in_win]
-    arr_w = arrival[in_win]
+    horizon = cfg.slots
+    lo = int(np.searchsorted(arrival, w, side="left"))
+    arr_w = arrival[lo:]
+    first_w = _ints(sim.first_act, m)[lo:]
+    done_all = _ints(sim.done_slot, m)
+    done_w = done_all[lo:]
+    fin_w = done_w >= 0
+    started_w = first_w >= 0
+    lat_w = done_w - arr_w + 1
     lat_cens = np.where(fin_w, lat_w, horizon - arr_w)
-    ttft_cens = np.where(started[in_win], ttft[in_win], horizon - arr_w)
-    n_done_in_win = int(np.count_nonzero(done >= w))
-    ts_win = ts_slot >= w
-    kv_w = ts_kv[ts_win]
+    ttft_cens = np.where(started_w, first_w - arr_w + 1, horizon - arr_w)
+    n_done_in_win = int(np.count_nonzero(done_all >= w))
+    kv_w = np.asarray(traj["kv_win"], dtype=np.int64)
     util = kv_w / cfg.memory_tokens
     nan = float("nan")
     summary = {
@@ -241,14 +318,15 @@ def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
         "evictions": int(sim.win_evictions),
         "dropped_on_admission": int(sim.win_dropped),
         "wasted_tokens": int(sim.win_wasted),
-        "queue_slope": _slope(ts_queue[ts_slot >= cfg.slots // 2]) / cfg.stride,
+        "queue_slope": _slope(np.asarray(traj["queue_half"])) / cfg.stride,
     }
-    if step:
+    if cfg.step_time is not None:
         seconds = float(sim.clock_at[cfg.slots] - sim.clock_at[w])
         end_s = float(sim.clock_at[cfg.slots])
-        arr_s_w = arr_s[in_win]
-        lat_s_w = latency_s[in_win]
-        ttft_s_w = ttft_s[in_win]
+        arr_s_w = _arrival_seconds(sim, arr_w, lo)
+        end_clock = sim.end_clock
+        lat_s_w = np.where(fin_w, end_clock[np.maximum(done_w, 0)] - arr_s_w, np.nan)
+        ttft_s_w = np.where(started_w, end_clock[np.maximum(first_w, 0)] - arr_s_w, np.nan)
         summary.update(
             {
                 "duration_s": end_s,
@@ -256,7 +334,7 @@ def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
                 "throughput_tokens_per_s": (sim.win_tokens - sim.win_wasted) / seconds
                 if seconds > 0 else nan,
                 **_window_stats(lat_s_w, fin_w, np.where(fin_w, lat_s_w, end_s - arr_s_w),
-                                np.where(started[in_win], ttft_s_w, end_s - arr_s_w), "s"),
+                                np.where(started_w, ttft_s_w, end_s - arr_s_w), "s"),
             }
         )
-    return SimResult(cfg, rec, ts, summary)
+    return summary

@@ -102,6 +102,22 @@ class WaitingQueue:
         q = self._q[k]
         return [q[i][1] for i in range(min(n, len(q)))]
 
+    def first_of_classes(self, counts: Sequence[int], n: int) -> list[int]:
+        """The first ``counts[k]`` waiting requests of each class k, in global FIFO order, and of
+        those only the first ``n`` (per-class budgets under a cap on the batch).
+
+        >>> q = WaitingQueue(2, [0, 1, 0, 1]); [q.push_back(i) for i in range(4)] and None
+        >>> q.first_of_classes([2, 2], 3), q.first_of_classes([1, 2], 2)
+        ([0, 1, 2], [0, 1])
+        """
+        heads = [[q[i] for i in range(min(int(c), len(q)))] for q, c in zip(self._q, counts, strict=False)]
+        out: list[int] = []
+        for _, rid in heapq.merge(*heads):
+            if len(out) >= n:
+                break
+            out.append(rid)
+        return out
+
     def remove(self, ids: Iterable[int]) -> None:
         """Remove arbitrary waiting ids (class-head prefixes are popped in O(1) each)."""
         wanted = set(ids)
@@ -144,6 +160,9 @@ class SlotState(Protocol):
 
     The slot is the current one: the arrivals of this slot are in ``queue``, the requests that
     stay active from the previous slot have grown by one token, and nothing has been activated yet.
+    (That is the paper's model. Under prefill-first batching the running requests have not grown
+    — a step that admits decodes nothing — and under chunked batching they hold this step's
+    decode tokens and prompt chunks, after its preemptions; docs/engines.md.)
     """
 
     #: The waiting requests, FIFO (with per-class access).

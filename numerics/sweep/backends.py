@@ -74,7 +74,7 @@ def _simulate_cell(workload, kwargs: dict, policy_spec: str, engine: str) -> dic
     kw = dict(kwargs)
     kw["step_time"] = StepTimeModel.from_spec(kw["step_time"]) if kw["step_time"] else None
     cfg = SimConfig(workload=workload, policy=parse_policy(policy_spec), **kw)
-    return _numeric_summary(simulate(cfg, engine=engine).summary)
+    return _numeric_summary(simulate(cfg, engine=engine, records=False).summary)
 
 
 _WORKER_WORKLOAD = None

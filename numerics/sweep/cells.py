@@ -44,6 +44,9 @@ SWEEP_SCHEMA = 1
 #: Hex digits of SHA-256 kept in a cell key (96 bits: a collision among 10^9 cells has
 #: probability ~ 10^18 / 2^97 ≈ 6e-12).
 KEY_HEX_DIGITS = 24
+#: The batching options of a sweep's [run] table and their defaults (the paper's model).
+_BATCHING_KEYS = ("batching", "max_batched_tokens", "admit_after_preemption")
+_BATCHING_DEFAULTS = {"batching": "mixed", "max_batched_tokens": None, "admit_after_preemption": None}
 _RELATIVE_RE = re.compile(r"^(?:(?P<c>[^*]+?)\s*\*\s*)?(?P<ref>lambda_max|r_star)$")
 
 
@@ -166,8 +169,10 @@ def _step_time_fields(spec: str | None) -> dict | None:
 
 
 def _run_fields(config: SweepConfig) -> dict:
-    """What every cell shares, as it enters the key."""
-    return {
+    """What every cell shares, as it enters the key (the batching options only when they differ
+    from the paper's model, so that the keys of earlier sweeps stay valid)."""
+    batching = {k: getattr(config, k) for k in _BATCHING_KEYS if getattr(config, k) != _BATCHING_DEFAULTS[k]}
+    return batching | {
         "schema": SWEEP_SCHEMA,
         "version": package_version(),
         "workload": _workload_fingerprint(config.workload),
@@ -248,7 +253,8 @@ def sweep_cells(config: SweepConfig) -> list[SweepCell]:
                         if config.engine == "fast" and not fast.fast_supported(sim):
                             raise SpecError(
                                 f"{config.source}: cell {describe_cell(cell)}: [run] engine = 'fast' runs "
-                                "flow/greedy/alpha/reserve with block_size 1 only; use engine = 'auto'")
+                                "only what the compiled kernel covers (the paper's batching, without "
+                                "the Python-only options of docs/engines.md); use engine = 'auto'")
                         cells.append(cell)
     keys = [c.key for c in cells]
     if len(set(keys)) != len(keys):  # pragma: no cover - 96-bit keys of distinct coordinates
@@ -275,6 +281,9 @@ def _sim_kwargs(config: SweepConfig, cell: SweepCell, workload=None) -> dict:
         "block_size": cell.block_size,
         "eviction": config.eviction,
         "step_time": config.step_time,
+        "batching": config.batching,
+        "max_batched_tokens": config.max_batched_tokens,
+        "admit_after_preemption": config.admit_after_preemption,
     }
     if workload is not None:
         from numerics.model.steptime import StepTimeModel

@@ -35,7 +35,15 @@ from typing import Literal
 from numerics.errors import FlowstabError, SpecError
 from numerics.model.workload import MAX_MEMORY_TOKENS, Workload
 from numerics.sim.config import ARRIVALS as _SIM_ARRIVALS
-from numerics.sim.config import ENGINES, EVICTION_MODES, MAX_SLOTS, EngineName, EvictionMode
+from numerics.sim.config import (
+    BATCHING_MODES,
+    ENGINES,
+    EVICTION_MODES,
+    MAX_SLOTS,
+    Batching,
+    EngineName,
+    EvictionMode,
+)
 
 __all__ = [
     "ARRIVALS",
@@ -62,7 +70,8 @@ _TABLES = ("workload", "grid", "run")
 _WORKLOAD_KEYS = ("preset", "file", "trace", "prompt", "decode")
 _GRID_KEYS = ("policy", "arrival_rate", "load", "memory_tokens", "block_size", "seeds",
               "replications", "seed")
-_RUN_KEYS = ("slots", "warmup", "arrivals", "eviction", "engine", "epsilon", "step_time")
+_RUN_KEYS = ("slots", "warmup", "arrivals", "eviction", "engine", "epsilon", "step_time", "batching",
+             "max_batched_tokens", "admit_after_preemption")
 
 
 class SweepError(FlowstabError):
@@ -94,6 +103,11 @@ class SweepConfig:
     step_time : str or None
     source : str
         Where the config came from (a file name, or ``"<dict>"``).
+    batching : {"mixed", "prefill-first", "chunked"}
+    max_batched_tokens : int or None
+    admit_after_preemption : bool or None
+        The real-engine batching options of :class:`~numerics.sim.config.SimConfig` ([run]
+        ``batching``, ``max_batched_tokens``, ``admit_after_preemption``; docs/engines.md).
     """
 
     workload: Workload
@@ -113,6 +127,9 @@ class SweepConfig:
     epsilon: float
     step_time: str | None
     source: str = "<dict>"
+    batching: Batching = "mixed"
+    max_batched_tokens: int | None = None
+    admit_after_preemption: bool | None = None
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values (the workload as given, not its laws)."""
@@ -198,6 +215,13 @@ def sweep_config_from_dict(
             StepTimeModel.from_spec(step_time)
         except FlowstabError as exc:
             raise SpecError(f"{where}: [run] step_time: {exc}") from None
+    batching = _choice(run.get("batching", "mixed"), BATCHING_MODES, f"{where}: [run] batching")
+    budget = run.get("max_batched_tokens")
+    if budget is not None:
+        budget = _one_int(budget, f"{where}: [run] max_batched_tokens", least=1)
+    admit = run.get("admit_after_preemption")
+    if admit is not None and not isinstance(admit, bool):
+        raise SpecError(f"{where}: [run] admit_after_preemption must be true or false, got {admit!r}")
 
     grid = tables["grid"]
     _no_unknown(grid, _GRID_KEYS, where, "[grid] ")
@@ -264,7 +288,7 @@ def sweep_config_from_dict(
         arrival_rates=arrival_rates, loads=loads, memory_tokens=memory, block_sizes=blocks,
         seeds=seeds, replication_root=root, slots=slots, warmup=warmup, arrivals=arrivals,
         eviction=eviction, engine=engine, epsilon=float(epsilon), step_time=step_time,
-        source=source,
+        source=source, batching=batching, max_batched_tokens=budget, admit_after_preemption=admit,
     )
     from numerics.sweep.cells import sweep_cells
 
