@@ -49,7 +49,8 @@ def load_workload(spec: str) -> Workload:
 
 #: The :mod:`numerics` modules whose names are re-exported lazily: exact tails, budget design and
 #: rate regions, imported (through ``numerics.__getattr__``) on first use.
-_LAZY_MODULES = ("numerics.analysis.design", "numerics.analysis.exact", "numerics.analysis.regions")
+_LAZY_MODULES = ("numerics.analysis.design", "numerics.analysis.exact", "numerics.analysis.regions",
+                 "numerics.analysis.waste")
 #: The names of :data:`_LAZY_MODULES`, as ``numerics`` lists them for its own lazy import.
 _LAZY = tuple(name for name, module in _numerics._LAZY.items() if module in _LAZY_MODULES)
 

@@ -83,6 +83,11 @@ _LAZY = {
     "pareto_clipped_second_moment": "numerics.analysis.neighbours",
     "token_budget_capacity": "numerics.analysis.neighbours",
     "zipf_survival": "numerics.analysis.neighbours",
+    "WasteBound": "numerics.analysis.waste",
+    "WasteRate": "numerics.analysis.waste",
+    "waste_bound": "numerics.analysis.waste",
+    "waste_certificate": "numerics.analysis.waste",
+    "waste_rate": "numerics.analysis.waste",
 }
 
 
@@ -118,6 +123,8 @@ __all__ = [
     "Trace",
     "TraceError",
     "UnstableWorkloadError",
+    "WasteBound",
+    "WasteRate",
     "Workload",
     "WorkloadError",
     "alg1_admissible",
@@ -166,6 +173,9 @@ __all__ = [
     "parse_law",
     "rate_per_second",
     "token_budget_capacity",
+    "waste_bound",
+    "waste_certificate",
+    "waste_rate",
     "worst_case_memory_times",
     "zipf_survival",
 ]

@@ -271,6 +271,22 @@ def check_greedy_throughput_ratio(s, d):
     assert Fraction(num) == Fraction(int(sym.p), int(sym.q))  # exact on Fractions
 
 
+@given(s=st.integers(0, 30), o=st.integers(1, 60), r10=st.integers(2, 40),
+       frac=st.fractions(Fraction(7, 10), Fraction(3, 2), max_denominator=20),
+       kind=st.sampled_from(["randomized", "poisson"]))
+def check_waste_bound(s, o, r10, frac, kind):
+    from numerics.analysis.waste import waste_certificate
+
+    wl = _workload(s, f"uniform:1,{o}")
+    r = r10 / 10
+    m = max(s + o, int(float(frac) * r * wl.mean_memory_time) + 1)
+    cert = waste_certificate(wl, m, r, kind)
+    sym = theory.waste_bound([sp.Rational(float(v)) for v in cert.tail_probs],
+                             [sp.Rational(float(v)) for v in cert.excess_means], cert.min_prompt)
+    num = numerics.waste_bound(wl, m, r, kind)
+    assert_allclose(num, float(sym), rtol=TWIN_RTOL, atol=1e-300)
+
+
 CHECKERS = {
     "def:memory-time": check_memory_time,
     "thm:mean-memory-time": check_mean_memory_time,
@@ -297,6 +313,7 @@ CHECKERS = {
     "cor:nie-capacity": check_nie_critical_rate,
     "thm:token-budget-capacity": check_token_budget_capacity,
     "thm:greedy-throughput-loss": check_greedy_throughput_ratio,
+    "bound:waste": check_waste_bound,
 }
 
 

@@ -6,12 +6,13 @@ modules mirror their numeric twins by name: :mod:`theory.conditions` ↔
 :mod:`numerics.analysis.conditions`, :mod:`theory.capacity` ↔ :mod:`numerics.analysis.capacity`,
 :mod:`theory.flow` ↔ :mod:`numerics.analysis.flow`, :mod:`theory.bounds` ↔
 :mod:`numerics.analysis.bounds`, :mod:`theory.neighbours` ↔ :mod:`numerics.analysis.neighbours`,
-:mod:`theory.queues` ↔ :mod:`numerics.chains.queues` and :mod:`theory.fluid` ↔
-:mod:`numerics.chains.fluid`; :mod:`theory.closed_forms` holds the memory-time closed forms (twins
-in :mod:`numerics.analysis.conditions`). This package imports sympy only.
+:mod:`theory.queues` ↔ :mod:`numerics.chains.queues`, :mod:`theory.fluid` ↔
+:mod:`numerics.chains.fluid` and :mod:`theory.waste` ↔ :mod:`numerics.analysis.waste`;
+:mod:`theory.closed_forms` holds the memory-time closed forms (twins in
+:mod:`numerics.analysis.conditions`). This package imports sympy only.
 """
 
-from theory import bounds, capacity, closed_forms, conditions, flow, fluid, neighbours, queues
+from theory import bounds, capacity, closed_forms, conditions, flow, fluid, neighbours, queues, waste
 from theory.bounds import (
     bernstein_bound,
     cantelli_bound,
@@ -42,6 +43,7 @@ from theory.neighbours import (
 )
 from theory.queues import bulk_queue_mean, kingman_bound
 from theory.registry import REGISTRY, Result, get
+from theory.waste import waste_bound
 
 __all__ = [
     "REGISTRY",
@@ -81,5 +83,7 @@ __all__ = [
     "pareto_clipped_second_moment",
     "queues",
     "token_budget_capacity",
+    "waste",
+    "waste_bound",
     "zipf_survival",
 ]

@@ -8,6 +8,11 @@ Gaussian approximation is shown but never used). Flow control at rate r* is stab
 arrival rate λ < r* (the admissible range), where it keeps the expected KV utilisation at
 λ·E[W]/M < r*·E[W]/M. With a step-time model every rate is also given per second.
 
+Asked for a waste target δ (``waste_target``), the plan also carries the *waste-certified rate*
+(:func:`numerics.analysis.waste.waste_rate`, docs/theory.md §13): the largest rate whose certified
+fraction of emitted tokens thrown away by LIFO recompute evictions is at most δ, shown beside
+r*(ε); without one the plan and its report are unchanged.
+
 Examples
 --------
 >>> from numerics.model.specs import parse_law
@@ -70,11 +75,17 @@ class Plan:
     arrival_rate: float | None = None
     load: float | None = None
     arrival_admissible: bool | None = None
+    #: the waste-certified rate (:meth:`numerics.analysis.waste.WasteRate.to_dict` plus its ratio
+    #: to r*(ε) and to λ_max), only when a waste target was asked for
+    waste: dict | None = None
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (``memory_tokens`` etc. plus the per-bound details)."""
+        """A JSON-ready dict (``memory_tokens`` etc. plus the per-bound details; ``waste`` only
+        when a waste target was asked for)."""
         out = asdict(self)
         out["workload_name"] = out.pop("workload")
+        if out["waste"] is None:
+            del out["waste"]
         return out
 
     def report(self) -> str:
@@ -118,6 +129,8 @@ class Plan:
                 if rate == 0:
                     note = f"  (no rate > 0 meets ε = {self.epsilon:g} with this bound)"
                 lines.append(f"    {name:<10} {rate:.6g}{note}")
+        if self.waste is not None:
+            lines += ["", *_waste_lines(self)]
         if self.arrival_rate is not None:
             verdict = "admissible" if self.arrival_admissible else "NOT admissible"
             lines += [
@@ -135,6 +148,26 @@ class Plan:
         return "\n".join(lines)
 
 
+def _waste_lines(plan: Plan) -> list[str]:
+    """The report's waste-certificate block."""
+    w = plan.waste
+    head = [
+        "Waste certificate (LIFO recompute eviction, saturated flow control; docs/theory.md §13)",
+        f"  target                   tokens thrown away ≤ {w['target']:g} of tokens emitted",
+    ]
+    if w["rate_per_slot"] <= 0:
+        return [*head, f"  r_waste(δ)               none — no rate > 0 is certified ({w['method']})"]
+    ratio = "" if w["ratio_to_flow_rate"] is None else f"{w['ratio_to_flow_rate']:.3g} × r*(ε), "
+    return [
+        *head,
+        f"  r_waste(δ)               {w['rate_per_slot']:.6g} requests/slot   [{w['method']}]",
+        f"                           {ratio}{100 * w['fraction_of_lambda_max']:.1f}% of λ_max",
+        f"  certified at r_waste     waste ≤ {w['waste_per_slot_bound']:.3g} tokens/slot, emitted ≥ "
+        f"{w['emitted_tokens_per_slot_lower_bound']:.4g} tokens/slot (fraction ≤ "
+        f"{w['waste_fraction_bound']:.3g})",
+    ]
+
+
 def make_plan(
     workload: Workload,
     memory_tokens: int | None = None,
@@ -143,6 +176,7 @@ def make_plan(
     step_time: StepTimeModel | None = None,
     arrival_rate: float | None = None,
     exact: bool = False,
+    waste_target: float | None = None,
 ) -> Plan:
     """Compute a :class:`Plan` (see the module docstring).
 
@@ -150,12 +184,16 @@ def make_plan(
     (:func:`numerics.analysis.exact.exact_flow_rate`), ``bound`` is ``"exact"`` and ``overflow_bound`` is
     the exact P(U > M) at that rate; the rates of the bounds are still listed for comparison.
 
+    With ``waste_target=δ`` the plan also carries the waste-certified rate for δ
+    (:func:`numerics.analysis.waste.waste_rate`; its exact method when ``exact=True``).
+
     Raises
     ------
     UnstableWorkloadError
         E[O²] = ∞ for some class, or P(S + O > M) > :data:`HARD_CAP_TOL`.
     WorkloadError
-        Non-positive memory, ε outside (0, 1), non-positive arrival rate.
+        Non-positive memory, ε or δ outside (0, 1), non-positive arrival rate, a waste target for
+        unbounded laws.
     """
     if memory_tokens is None:
         memory_tokens = workload.memory_tokens
@@ -166,6 +204,10 @@ def make_plan(
         raise WorkloadError(f"epsilon must lie in (0, 1), got {epsilon!r}")
     if arrival_rate is not None and (not math.isfinite(arrival_rate) or arrival_rate <= 0):
         raise WorkloadError(f"arrival rate must be > 0 requests per slot, got {arrival_rate!r}")
+    if waste_target is not None and not (
+        isinstance(waste_target, float | int) and not isinstance(waste_target, bool) and 0 < waste_target < 1
+    ):
+        raise WorkloadError(f"the waste target must lie in (0, 1), got {waste_target!r}")
     workload.require_finite_memory_time()
     violation = check_hard_cap(workload, m, HARD_CAP_TOL)
     tails = FlowTails(workload, m)
@@ -213,6 +255,9 @@ def make_plan(
             "lambda_max_per_s": compute_coupled_capacity(workload, m, step_time),
             "flow_rate_per_s": rate_per_second(workload, chosen.rate_per_slot, step_time),
         }
+    waste = None
+    if waste_target is not None:
+        waste = _waste_plan(workload, m, float(waste_target), budget, exact, chosen.rate_per_slot, lam)
     return Plan(
         workload=workload.name,
         source=workload.source,
@@ -237,5 +282,21 @@ def make_plan(
         arrival_rate=arrival_rate,
         load=load,
         arrival_admissible=admissible,
+        waste=waste,
         **per_s,
     )
+
+
+def _waste_plan(workload: Workload, memory: int, target: float, budget: BudgetKind, exact: bool,
+                flow_rate: float, lam: float) -> dict:
+    """The plan's ``waste`` entry: :func:`~numerics.analysis.waste.waste_rate` and its ratios."""
+    from numerics.analysis.waste import waste_rate
+
+    try:
+        res = waste_rate(workload, memory, target, budget, "exact" if exact else "chernoff")
+    except BoundNotApplicable as exc:
+        raise WorkloadError(f"waste target: {exc}") from None
+    out = res.to_dict()
+    out["ratio_to_flow_rate"] = res.rate_per_slot / flow_rate if flow_rate > 0 else None
+    out["fraction_of_lambda_max"] = res.rate_per_slot / lam if lam > 0 else 0.0
+    return out

@@ -12,7 +12,8 @@ this). A module holds the checks of the results its namesake in :mod:`theory` re
 * :mod:`~proofs_check.checks.flow` — mean and variance of the saturated flow-control memory;
 * :mod:`~proofs_check.checks.fluid` — greedy admission's throughput loss;
 * :mod:`~proofs_check.checks.neighbours` — convex order, overflow decay, heavy tails, other papers;
-* :mod:`~proofs_check.checks.queues` — the activation queue and the Kingman bound.
+* :mod:`~proofs_check.checks.queues` — the activation queue and the Kingman bound;
+* :mod:`~proofs_check.checks.waste` — the waste certificate of LIFO recompute eviction.
 
 Each check function takes the mode's parameters and, as keyword arguments with the registered
 result as default, the formula it tests (dependency injection: a broken copy can be passed
@@ -39,6 +40,8 @@ from proofs_check.checks import (
     fluid,
     neighbours,
     queues,
+    waste,
 )
 
-__all__ = ["bounds", "capacity", "closed_forms", "conditions", "flow", "fluid", "neighbours", "queues"]
+__all__ = ["bounds", "capacity", "closed_forms", "conditions", "flow", "fluid", "neighbours", "queues",
+           "waste"]
