@@ -506,3 +506,36 @@ def test_zipf_2_5_clipped_at_1000_is_finite_and_exact():
     for j in (1, 2):
         exact = math.fsum(k ** (j - a)) / special.zeta(a) + cap**j * above
         assert_allclose(law.moment(j), exact, rtol=FAMILY_RTOL)
+
+
+def _sampling_laws():
+    rng = np.random.default_rng(12)
+    big = rng.pareto(1.5, 2**21) + 1e-3  # the largest support the module stores
+    zeros = np.array([0.2, 0.0, 0.3, 0.0, 0.0, 0.5])  # zero masses inside the support
+    return [
+        TokenLaw.deterministic(7),
+        TokenLaw.from_pmf([1, 5, 9], [0.2, 0.5, 0.3]),
+        TokenLaw(np.arange(6), zeros, "zero masses"),
+        TokenLaw(np.array([3, 4]), np.array([0.25, 0.5]), "tail", tail_mass=0.25, tail_excess=1.0),
+        TokenLaw.from_scipy(stats.geom(0.005)),
+        TokenLaw.from_samples(np.ceil(rng.lognormal(6, 1.2, 200_000)).astype(int)),
+        TokenLaw(np.arange(big.size), big / big.sum(), "2**21 points"),
+    ]
+
+
+@pytest.mark.parametrize("law", _sampling_laws(), ids=lambda law: law.label[:20])
+def test_sample_is_numpy_choice_exactly(law):
+    """Same values, dtype and shape as rng.choice(values, p=probs/sum), and the same generator
+    state after: every seeded result is the same whichever of the two draws it."""
+    p = law.probs / law.probs.sum()
+    for seed in range(4):
+        mine, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+        for size in (0, 1, 10, (3, 4), 100_000, 0, 300_000, 10):
+            got = law.sample(size, mine)
+            want = ref.choice(law.values, size=size, p=p)
+            assert got.dtype == want.dtype
+            assert got.shape == want.shape
+            assert_array_equal(got, want)
+            assert mine.bit_generator.state == ref.bit_generator.state
+        assert law.sample(None, mine) == ref.choice(law.values, p=p)
+        assert mine.bit_generator.state == ref.bit_generator.state

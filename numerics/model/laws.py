@@ -344,16 +344,89 @@ class TokenLaw:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, size: int | tuple[int, ...], rng: np.random.Generator | int | None = None) -> np.ndarray:
-        """Draw i.i.d. values (the tail beyond the stored support, ``tail_mass``, is not drawn)."""
+        """Draw i.i.d. values (the tail beyond the stored support, ``tail_mass``, is not drawn).
+
+        Inversion of the stored law renormalised to mass 1: with ``p = probs / probs.sum()`` and
+        ``F = cumsum(p) / cumsum(p)[-1]``, one uniform U from ``rng.random(size)`` per draw gives
+        ``values[#{i : F_i <= U}]``. These are exactly the values, and the generator state after,
+        of ``rng.choice(values, size=size, p=p)``, which draws the same uniforms and searches the
+        same F (so seeded results do not depend on which of the two is used). ``F`` is cached, and
+        for large draws a guide table (:func:`_guide_table`) resolves most uniforms without a
+        search; the search runs only on the uniforms whose guide cell holds a jump of F.
+        """
         rng = np.random.default_rng(rng)
-        p = self.probs / self.probs.sum()
-        return rng.choice(self.values, size=size, p=p)
+        cdf = self._moments.get(_CDF_KEY)
+        if cdf is None:
+            cdf = _choice_cdf(self.probs)
+            self._moments[_CDF_KEY] = cdf
+        if size is None or not math.isfinite(cdf[-1]):
+            # a scalar draw, or no stored mass (numpy's error): numpy's own path
+            return rng.choice(self.values, size=size, p=self.probs / self.probs.sum())
+        u = rng.random(size)
+        flat = u.reshape(-1)
+        cells = _guide_cells(self.values.size)
+        if flat.size * _GUIDE_MIN_DRAWS_PER_CELL < cells:
+            return self.values[cdf.searchsorted(u, side="right")]
+        table = self._moments.get(_GUIDE_KEY)
+        if table is None:
+            table = _guide_table(cdf, self.values, cells)
+            self._moments[_GUIDE_KEY] = table
+        out = table[(flat * cells).astype(np.intp)]
+        hard = np.flatnonzero(out < 0)
+        if hard.size:
+            out[hard] = self.values[cdf.searchsorted(flat[hard], side="right")]
+        return out.reshape(u.shape)
 
     def __repr__(self) -> str:
         return (
             f"TokenLaw({self.label!r}, mean={self.mean:.6g}, "
             f"support={self.min_value}..{self.max_value})"
         )
+
+
+#: Private cache keys of :meth:`TokenLaw.sample` in ``TokenLaw._moments`` (never ints, the moment keys).
+_CDF_KEY = "_sample_cdf"
+_GUIDE_KEY = "_sample_guide"
+#: Guide cells per support point (a power of two at least this many times the support size; the
+#: share of uniforms that still need a search is at most about one in this many), capped.
+_GUIDE_CELLS_PER_POINT = 16
+_GUIDE_MAX_CELLS = 2**20
+#: Build the guide table only for draws of at least cells / this many values (building costs about
+#: one pass over the cells).
+_GUIDE_MIN_DRAWS_PER_CELL = 4
+
+
+def _choice_cdf(probs: np.ndarray) -> np.ndarray:
+    """The cumulative probabilities exactly as ``Generator.choice(..., p=probs / probs.sum())``
+    computes them: ``cdf = p.cumsum(); cdf /= cdf[-1]`` (read-only)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # no mass: NaN, left to numpy's error
+        p = probs / probs.sum()
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+    cdf.setflags(write=False)
+    return cdf
+
+
+def _guide_cells(n_values: int) -> int:
+    """G = the number of guide cells: a power of two ≥ _GUIDE_CELLS_PER_POINT · n, at most 2**20."""
+    want = max(2, _GUIDE_CELLS_PER_POINT * n_values)
+    return min(1 << (want - 1).bit_length(), _GUIDE_MAX_CELLS)
+
+
+def _guide_table(cdf: np.ndarray, values: np.ndarray, cells: int) -> np.ndarray:
+    """The guide table of G = ``cells`` (a power of two) cells [j/G, (j+1)/G) of the uniforms.
+
+    A uniform U of ``Generator.random`` is a multiple of 2⁻⁵³ in [0, 1), so U·G is exact and
+    j = ⌊U·G⌋ has j/G ≤ U < (j+1)/G exactly. The search index #{i : F_i ≤ U} then lies between
+    lo_j = #{F_i ≤ j/G} and hi_j = #{F_i < (j+1)/G}; where they agree the cell holds the value
+    ``values[lo_j]`` (≥ 0), elsewhere −1 (a jump of F inside the cell: search). Read-only.
+    """
+    edges = np.arange(cells + 1, dtype=float) / cells
+    lo = cdf.searchsorted(edges[:-1], side="right")
+    hi = cdf.searchsorted(edges[1:], side="left")
+    table = np.where(lo == hi, values[np.minimum(lo, values.size - 1)], -1).astype(np.int64)
+    table.setflags(write=False)
+    return table
 
 
 def _describe(dist) -> str:

@@ -61,6 +61,9 @@ __all__ = ["ARRIVALS", "CLOCK_TOL_S", "EVICTION_MODES", "PagedMemory", "SimConfi
 #: Trace replay: a timestamp within 1 ns after a slot's start counts as arrived by then (the wall
 #: clock is a float sum of step times, so 10 × 0.1 s may come out as 0.9999999999999999 s).
 CLOCK_TOL_S = 1e-9
+#: The Python engine's per-request state, built on first use (:meth:`_Sim._python_state`).
+_PYTHON_STATE = frozenset({"act_slot", "g0", "first_act", "last_act", "done_slot", "n_evict", "n_drop",
+                           "wasted", "epoch", "active", "queue"})
 
 
 @dataclass
@@ -94,11 +97,9 @@ class _Sim(PagedMemory, SlotState):
         cfg.policy.reset(self.rng)
         self.check = check
         self._generate_requests()
-        self.queue = WaitingQueue(self.n_classes, self.cls.tolist())
         self.usage = 0
         self.n_active = 0
         self.stack: list[int] = []  # active ids in activation order (LIFO eviction from the end)
-        self.active = [False] * self.n_req
         self.keep = cfg.eviction == "keep-progress"
         md = cfg.workload.max_decode
         self.max_decode = int(md) if math.isfinite(md) else None
@@ -135,6 +136,18 @@ class _Sim(PagedMemory, SlotState):
         self.S = np.asarray(s, dtype=np.int64)
         self.O = np.asarray(o, dtype=np.int64)
         self.cls = np.asarray(cls, dtype=np.int64)
+
+    def _python_state(self) -> None:
+        """Build the Python engine's per-request lists and waiting queue (once).
+
+        Only the Python loops need them (~100 bytes per request); the compiled engine never
+        does, so they are built on first use: by :meth:`run`, or by the first read of one of
+        :data:`_PYTHON_STATE` (``__getattr__``), e.g. by a policy or a checker that inspects a
+        fresh state.
+        """
+        if "queue" in self.__dict__:
+            return
+        n = self.n_req
         self.act_slot = [-1] * n  # slot of the current activation (a void one included)
         self.g0 = [0] * n  # progress kept at the current activation
         self.first_act = [-1] * n  # first activation that produced a token
@@ -144,6 +157,15 @@ class _Sim(PagedMemory, SlotState):
         self.n_drop = [0] * n  # void activations: dropped in their activation slot
         self.wasted = [0] * n
         self.epoch = [0] * n
+        self.active = [False] * n
+        self.queue = WaitingQueue(self.n_classes, self.cls.tolist())  # set last: the built flag
+
+    def __getattr__(self, name: str):
+        # called only for a missing attribute: the lazily built Python state, else the usual error
+        if name in _PYTHON_STATE and "queue" not in self.__dict__ and "cls" in self.__dict__:
+            self._python_state()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ memory helpers
     def activation_memory(self, rid: int) -> int:
@@ -169,6 +191,7 @@ class _Sim(PagedMemory, SlotState):
 
     # ------------------------------------------------------------------ the run
     def run(self):
+        self._python_state()
         self.S, self.O = self.S.tolist(), self.O.tolist()
         cfg = self.cfg
         t_slots, stride = cfg.slots, cfg.stride
@@ -459,6 +482,7 @@ class _StepSim(_Sim):
 
     # ------------------------------------------------------------------ the run
     def run(self):
+        self._python_state()
         self.S, self.O = self.S.tolist(), self.O.tolist()
         cfg = self.cfg
         S, O, gen, hold, emits = self.S, self.O, self.gen, self.hold, self.emits
