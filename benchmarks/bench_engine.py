@@ -230,13 +230,51 @@ def measure_end_to_end(case: dict, slots: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ 2. minimal loops
+# The waiting queue of both loops: a ring buffer ``queue`` of n + 1 slots, head index ``qh``,
+# length ``qlen`` (updated copies returned, numba has no mutable scalars).
+@njit(cache=True, inline="always")
+def _arrive_admit(queue, qh, qlen, arrival_slot, nxt, t, s, usage, limit, order, k):
+    """The queue's part of slot t (usage already counts this slot's growth): the requests ``nxt,
+    nxt + 1, …`` arriving in slot t join the tail; then greedy admission: while the head fits
+    (usage + S + 1 ≤ limit) it leaves the queue, its S + 1 tokens are added to usage and its id is
+    written to ``order[k]``, k += 1 (the activation order). Returns (qh, qlen, nxt, usage, k)."""
+    cap = queue.size
+    while nxt < arrival_slot.size and arrival_slot[nxt] == t:
+        j = qh + qlen
+        queue[j - cap if j >= cap else j] = nxt
+        qlen += 1
+        nxt += 1
+    while qlen > 0 and usage + s[queue[qh]] + 1 <= limit:
+        rid = queue[qh]
+        qh = 0 if qh + 1 == cap else qh + 1
+        qlen -= 1
+        usage += s[rid] + 1
+        order[k] = rid
+        k += 1
+    return qh, qlen, nxt, usage, k
+
+
+@njit(cache=True, inline="always")
+def _requeue_evicted(queue, qh, qlen, rid, g, dropped, evictions, wasted):
+    """Recompute eviction of ``rid`` after g generated tokens: a drop on admission (g = 0) or an
+    eviction wasting g tokens; it rejoins the queue at its head. Returns (qh, qlen, dropped,
+    evictions, wasted)."""
+    if g == 0:
+        dropped += 1
+    else:
+        evictions += 1
+        wasted += g
+    qh = queue.size - 1 if qh == 0 else qh - 1
+    queue[qh] = rid
+    return qh, qlen + 1, dropped, evictions, wasted
+
+
 @njit(cache=True)
 def minimal_wheel(s, o, arrival_slot, limit, memory, slots):
     """Greedy/LIFO/recompute with only counters: a completion wheel of doubly linked lists (an
     evicted request is unlinked in O(1)) and a LIFO stack of activations with lazy deletion."""
     n = s.size
-    cap = n + 1
-    queue = np.empty(cap, np.int64)
+    queue = np.empty(n + 1, np.int64)
     qh = 0
     qlen = 0
     wheel = 2
@@ -251,24 +289,13 @@ def minimal_wheel(s, o, arrival_slot, limit, memory, slots):
     sp = 0
     n_active = usage = nxt = completed = evictions = dropped = wasted = tokens = 0
     for t in range(slots):
-        while nxt < n and arrival_slot[nxt] == t:
-            j = qh + qlen
-            queue[j - cap if j >= cap else j] = nxt
-            qlen += 1
-            nxt += 1
-        usage += n_active
-        while qlen > 0:
-            rid = queue[qh]
-            if usage + s[rid] + 1 > limit:
-                break
-            qh = 0 if qh + 1 == cap else qh + 1
-            qlen -= 1
-            usage += s[rid] + 1
+        usage += n_active  # growth of the requests active since the previous slot
+        qh, qlen, nxt, usage, top = _arrive_admit(queue, qh, qlen, arrival_slot, nxt, t, s, usage, limit,
+                                                  stack, sp)
+        for i in range(sp, top):
+            rid = stack[i]
             act[rid] = t
             active[rid] = True
-            n_active += 1
-            stack[sp] = rid
-            sp += 1
             b = (t + o[rid] - 1) % wheel
             head = bucket[b]
             nxt_in[rid] = head
@@ -276,6 +303,8 @@ def minimal_wheel(s, o, arrival_slot, limit, memory, slots):
             if head >= 0:
                 prv_in[head] = rid
             bucket[b] = rid
+        n_active += top - sp
+        sp = top
         while usage > memory:
             sp -= 1
             rid = stack[sp]
@@ -292,14 +321,8 @@ def minimal_wheel(s, o, arrival_slot, limit, memory, slots):
                 bucket[(act[rid] + o[rid] - 1) % wheel] = nx
             if nx >= 0:
                 prv_in[nx] = pv
-            if g == 0:
-                dropped += 1
-            else:
-                evictions += 1
-                wasted += g
-            qh = cap - 1 if qh == 0 else qh - 1
-            queue[qh] = rid
-            qlen += 1
+            qh, qlen, dropped, evictions, wasted = _requeue_evicted(queue, qh, qlen, rid, g, dropped,
+                                                                    evictions, wasted)
         tokens += n_active
         b = t % wheel
         rid = bucket[b]
@@ -324,8 +347,7 @@ def minimal_wheel(s, o, arrival_slot, limit, memory, slots):
 def minimal_scan(s, o, arrival_slot, limit, memory, slots):
     """The same model with the active set in activation order, swept every slot for completions."""
     n = s.size
-    cap = n + 1
-    queue = np.empty(cap, np.int64)
+    queue = np.empty(n + 1, np.int64)
     qh = 0
     qlen = 0
     rid_at = np.empty(n, np.int64)
@@ -333,36 +355,20 @@ def minimal_scan(s, o, arrival_slot, limit, memory, slots):
     done_at = np.empty(n, np.int64)
     n_active = usage = nxt = completed = evictions = dropped = wasted = tokens = 0
     for t in range(slots):
-        while nxt < n and arrival_slot[nxt] == t:
-            j = qh + qlen
-            queue[j - cap if j >= cap else j] = nxt
-            qlen += 1
-            nxt += 1
-        usage += n_active
-        while qlen > 0:
-            rid = queue[qh]
-            if usage + s[rid] + 1 > limit:
-                break
-            qh = 0 if qh + 1 == cap else qh + 1
-            qlen -= 1
-            usage += s[rid] + 1
-            rid_at[n_active] = rid
-            act_at[n_active] = t
-            done_at[n_active] = t + o[rid] - 1
-            n_active += 1
+        usage += n_active  # growth of the requests active since the previous slot
+        qh, qlen, nxt, usage, top = _arrive_admit(queue, qh, qlen, arrival_slot, nxt, t, s, usage, limit,
+                                                  rid_at, n_active)
+        for i in range(n_active, top):
+            act_at[i] = t
+            done_at[i] = t + o[rid_at[i]] - 1
+        n_active = top
         while usage > memory:
             n_active -= 1
             rid = rid_at[n_active]
             g = t - act_at[n_active]
             usage -= s[rid] + g + 1
-            if g == 0:
-                dropped += 1
-            else:
-                evictions += 1
-                wasted += g
-            qh = cap - 1 if qh == 0 else qh - 1
-            queue[qh] = rid
-            qlen += 1
+            qh, qlen, dropped, evictions, wasted = _requeue_evicted(queue, qh, qlen, rid, g, dropped,
+                                                                    evictions, wasted)
         tokens += n_active
         w = 0
         for i in range(n_active):

@@ -74,22 +74,13 @@ def test_bound_grows_with_the_rate_and_exact_is_never_above_chernoff(budget):
 
 
 def test_exact_ingredients_equal_a_brute_force_convolution():
-    from numerics.analysis import waste as w
-    from numerics.analysis.flow import flow_saturated_variance
-    from numerics.model.budget import BudgetLaw
-    from proofs_check.checks.waste import _brute_terms
+    from proofs_check.checks.waste import _exact_and_brute
 
     for s, probs, r, kind, memory in ((3, [1, 2, 3, 1], 1.7, "randomized", 45),
                                       (0, [2, 1, 1, 5, 1], 2.0, "deterministic", 40),
                                       (5, [1, 1], 1.2, "poisson", 25)):
         probs = np.asarray(probs, float) / sum(probs)
-        wl = _small(s, probs)
-        ages = w._Ages(wl, memory)
-        law = BudgetLaw(kind, r)
-        sig = math.sqrt(flow_saturated_variance(wl, r, law))
-        tilts = w._Tilts(ages, law, sig)
-        exact = w._exact_terms(ages, law, tilts, sig)
-        brute = _brute_terms(s, probs, r, kind, memory)
+        ages, tilts, exact, brute = _exact_and_brute(_small(s, probs), s, probs, r, kind, memory)
         n = ages.n - 1
         for e, b in zip(exact[:3], brute[:3], strict=True):
             np.testing.assert_allclose(e[:n], b[:n], rtol=1e-9, atol=1e-12)

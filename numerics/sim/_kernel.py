@@ -226,42 +226,26 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     for t in range(slots):
         if timed:
             clock_at[t] = clock
-        # 1. arrivals
-        if trace:
-            while nxt < n and arrival_time[nxt] <= clock + clock_tol:
-                arrival_slot[nxt] = t
-                nxt += 1
-                rid = nxt - 1
-                if mcsf:
-                    hsize = _heap_push(hkey, hid, hsize, o_arr[rid], rid)
-                else:
-                    k = cls[rid] if lane_of_cls else 0
-                    j = qh[k] + ql[k]
-                    if j >= lane_cap[k]:
-                        j -= lane_cap[k]
-                    qbuf[lane_off[k] + j] = rid
-                    ql[k] += 1
-                    if merged:
-                        qkey[rid] = kback
-                        kback += 1
-                qlen += 1
-        else:
-            while nxt < n and arrival_slot[nxt] == t:
-                rid = nxt
-                nxt += 1
-                if mcsf:
-                    hsize = _heap_push(hkey, hid, hsize, o_arr[rid], rid)
-                else:
-                    k = cls[rid] if lane_of_cls else 0
-                    j = qh[k] + ql[k]
-                    if j >= lane_cap[k]:
-                        j -= lane_cap[k]
-                    qbuf[lane_off[k] + j] = rid
-                    ql[k] += 1
-                    if merged:
-                        qkey[rid] = kback
-                        kback += 1
-                qlen += 1
+        # 1. arrivals: by arrival slot, or (trace replay) by arrival time ≤ the slot's start clock,
+        #    which sets the arrival slot
+        while nxt < n and (arrival_time[nxt] <= clock + clock_tol if trace else arrival_slot[nxt] == t):
+            rid = nxt
+            nxt += 1
+            if trace:
+                arrival_slot[rid] = t
+            if mcsf:
+                hsize = _heap_push(hkey, hid, hsize, o_arr[rid], rid)
+            else:
+                k = cls[rid] if lane_of_cls else 0
+                j = qh[k] + ql[k]
+                if j >= lane_cap[k]:
+                    j -= lane_cap[k]
+                qbuf[lane_off[k] + j] = rid
+                ql[k] += 1
+                if merged:
+                    qkey[rid] = kback
+                    kback += 1
+            qlen += 1
         # growth of the requests that stay active from the previous slot
         if block == 1:
             usage += n_active

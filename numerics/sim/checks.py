@@ -210,35 +210,18 @@ class InvariantChecker:
                              f"{first[rid]}/{last_act[rid]} (arrival {arrival[rid]})")
 
         # evicted requests: counted, progress lost (recompute) or kept (keep-progress)
+        # (tokens generated before slot t, when it was evicted: g + (t - a))
+        gone = [(rid, g + (t - a), ne, wa) for rid, a, g, ne, wa in evicted_prev]
+        dropped_now = self._evictions(sim, where, gone, " (a drop on admission is no eviction)")
         last_evicted_memory = None
-        for rid, a, g, ne, wa in evicted_prev:
-            gen = g + (t - a)  # tokens generated before slot t, when it was evicted
-            if sim.n_evict[rid] != ne + 1:
-                _fail(where, f"the eviction of request {rid} was not counted")
-            want_g0, want_waste = (gen, 0) if keep else (0, gen)
-            if g0[rid] != want_g0 or sim.wasted[rid] - wa != want_waste:
-                _fail(where, f"{sim.cfg.eviction} eviction of request {rid} after {gen} tokens "
-                             f"should leave g0 = {want_g0} and waste {want_waste}; got g0 = "
-                             f"{g0[rid]}, wasted {sim.wasted[rid] - wa}")
         if evicted_prev:  # the lowest one on the stack went last
             rid, a, g, _, _ = evicted_prev[0]
             last_evicted_memory = _blocks(S[rid] + g + (t - a) + 1, block)
-        self.evictions_seen += len(evicted_prev)
-        if sim.total_evictions != self.evictions_seen:
-            _fail(where, f"the engine counts {sim.total_evictions} evictions, but {self.evictions_seen} "
-                         "previously active requests were evicted (a drop on admission is no eviction)")
-        dropped_now = sim.total_dropped - self._dropped_before
-        self._dropped_before = sim.total_dropped
 
         # FIFO activation order while nothing has been evicted
         fifo_tracked = bool(self.fifo and self._fifo_ok)  # this slot's drops are counted below
         if fifo_tracked:
-            lo = hi = self._next_fifo
-            while hi < self.arrived and act[hi] == t:
-                hi += 1
-            if new != list(range(lo, lo + len(new))):
-                _fail(where, f"FIFO activation out of arrival order: activated {new[:8]}, "
-                             f"expected consecutive ids from {lo}")
+            lo, hi = self._fifo_order(where, act, t, new, "activation", "activated")
             dropped = list(range(lo + len(new), hi))  # activated in slot t and dropped at once
             for rid in dropped:
                 if active[rid]:
@@ -248,18 +231,10 @@ class InvariantChecker:
                                  f"and {sim.n_evict[rid]} evictions (want 1 and 0)")
                 if first[rid] != -1 or last_act[rid] != -1 or sim.wasted[rid] != 0:
                     _fail(where, f"request {rid}, dropped on admission, reports an activation or waste")
-            if len(dropped) != dropped_now:
-                _fail(where, f"the engine counts {dropped_now} drops on admission, FIFO order "
-                             f"{len(dropped)}")
+            self._fifo_advance(where, hi, len(dropped), dropped_now, bool(evicted_prev))
             if dropped and not evicted_prev:  # the lowest one on the stack went last
                 low = dropped[0]
                 last_evicted_memory = _blocks(S[low] + (g0[low] if keep else 0) + 1, block)
-            self.drops_seen += len(dropped)
-            self._next_fifo = hi
-            if evicted_prev or dropped:
-                self._fifo_ok = False
-            else:
-                self.fifo_slots += 1
 
         # memory: recomputed from scratch, within M, and no needless eviction
         usage = 0
@@ -277,17 +252,65 @@ class InvariantChecker:
             _fail(where, f"evicted one request too many: usage {usage} + {last_evicted_memory} of "
                          f"the last request evicted ≤ M = {m_tokens}")
 
-        # request conservation
+        self._conservation(sim, where, live, dropped_now, fifo_tracked)
+
+        self._prev = [(i, act[i], g0[i], sim.n_evict[i], sim.wasted[i]) for i in live]
+
+    check = __call__
+
+    def _evictions(self, sim, where: str, evicted: list[tuple[int, int, int, int]], note: str = "") -> int:
+        """Check this slot's evictions: each counted, its progress kept (keep-progress: g0 = the
+        tokens it had generated) or lost and wasted (recompute: g0 = 0, waste + those tokens), and
+        the engine's total = the evictions seen. ``evicted``: (id, tokens generated, evictions and
+        waste before) each; ``note`` ends the total's message. Returns this slot's drops on admission."""
+        keep, g0 = sim.keep, sim.g0
+        for rid, gen, ne, wa in evicted:
+            if sim.n_evict[rid] != ne + 1:
+                _fail(where, f"the eviction of request {rid} was not counted")
+            want_g0, want_waste = (gen, 0) if keep else (0, gen)
+            if g0[rid] != want_g0 or sim.wasted[rid] - wa != want_waste:
+                _fail(where, f"{sim.cfg.eviction} eviction of request {rid} after {gen} tokens should "
+                             f"leave g0 = {want_g0} and waste {want_waste}; got g0 = {g0[rid]}, wasted "
+                             f"{sim.wasted[rid] - wa}")
+        self.evictions_seen += len(evicted)
+        if sim.total_evictions != self.evictions_seen:
+            _fail(where, f"the engine counts {sim.total_evictions} evictions, but {self.evictions_seen} "
+                         f"previously active requests were evicted{note}")
+        dropped_now = sim.total_dropped - self._dropped_before
+        self._dropped_before = sim.total_dropped
+        return dropped_now
+
+    def _fifo_order(self, where: str, act, t: int, new: list[int], noun: str, verb: str) -> tuple[int, int]:
+        """FIFO while nothing has been evicted: the ids ``lo..hi-1`` activated in slot t (from the
+        next one in FIFO order on) begin with exactly this slot's new ones. Returns (lo, hi)."""
+        lo = hi = self._next_fifo
+        while hi < self.arrived and act[hi] == t:
+            hi += 1
+        if new != list(range(lo, lo + len(new))):
+            _fail(where, f"FIFO {noun} out of arrival order: {verb} {new[:8]}, expected consecutive ids "
+                         f"from {lo}")
+        return lo, hi
+
+    def _fifo_advance(self, where: str, hi: int, dropped: int, dropped_now: int, evicted: bool) -> None:
+        """The FIFO order's ``dropped`` drops on admission are the engine's; the next FIFO id is
+        ``hi``; an eviction or a drop ends the FIFO tracking, else the slot counts as tracked."""
+        if dropped != dropped_now:
+            _fail(where, f"the engine counts {dropped_now} drops on admission, FIFO order {dropped}")
+        self.drops_seen += dropped
+        self._next_fifo = hi
+        if evicted or dropped:
+            self._fifo_ok = False
+        else:
+            self.fifo_slots += 1
+
+    def _conservation(self, sim, where: str, live: list[int], dropped_now: int, fifo_tracked: bool) -> None:
+        """Requests are conserved: arrived = completed + waiting + active; then the queue scan."""
         waiting = len(sim.queue)
         if self.arrived != self.completed + waiting + len(live):
             _fail(where, f"{self.arrived} arrived ≠ {self.completed} completed + {waiting} waiting "
                          f"+ {len(live)} active")
         if self.scan_queue:
             self._scan(sim, where, live, dropped_now, fifo_tracked)
-
-        self._prev = [(i, act[i], g0[i], sim.n_evict[i], sim.wasted[i]) for i in live]
-
-    check = __call__
 
     def _scan(self, sim, where: str, live: list[int], dropped_now: int, fifo_tracked: bool) -> None:
         t = self.slots_checked - 1
@@ -367,20 +390,8 @@ class InvariantChecker:
                          f"same slot ({mode}, admission after preemption {cfg.admits_after_preemption})")
 
         # evicted requests: counted; progress kept (keep-progress) or lost and wasted (recompute)
-        for rid, g_after, _, _, ne, wa in evicted_prev:
-            if sim.n_evict[rid] != ne + 1:
-                _fail(where, f"the eviction of request {rid} was not counted")
-            want_g0, want_waste = (g_after, 0) if keep else (0, g_after)
-            if g0[rid] != want_g0 or sim.wasted[rid] - wa != want_waste:
-                _fail(where, f"{cfg.eviction} eviction of request {rid} after {g_after} tokens should "
-                             f"leave g0 = {want_g0} and waste {want_waste}; got g0 = {g0[rid]}, wasted "
-                             f"{sim.wasted[rid] - wa}")
-        self.evictions_seen += len(evicted_prev)
-        if sim.total_evictions != self.evictions_seen:
-            _fail(where, f"the engine counts {sim.total_evictions} evictions, but {self.evictions_seen} "
-                         "previously active requests were evicted")
-        dropped_now = sim.total_dropped - self._dropped_before
-        self._dropped_before = sim.total_dropped
+        gone = [(rid, g_after, ne, wa) for rid, g_after, _, _, ne, wa in evicted_prev]
+        dropped_now = self._evictions(sim, where, gone)
 
         # each live request's tokens this slot, from the book, and the memory it holds
         books = {e[0]: e for e in kept[:n_old]}
@@ -458,33 +469,16 @@ class InvariantChecker:
         if evicted_prev and mode == "chunked" and cfg.admits_after_preemption:
             self._fifo_ok = False
         if self.fifo and self._fifo_ok:
-            lo = hi = self._next_fifo
-            while hi < self.arrived and act[hi] == t:
-                hi += 1
-            if new != list(range(lo, lo + len(new))):
-                _fail(where, f"FIFO admission out of arrival order: admitted {new[:8]}, expected "
-                             f"consecutive ids from {lo}")
-            if hi - lo - len(new) != dropped_now:
-                _fail(where, f"the engine counts {dropped_now} drops on admission, FIFO order "
-                             f"{hi - lo - len(new)}")
-            self.drops_seen += dropped_now
-            self._next_fifo = hi
-            if evicted_prev or dropped_now:
-                self._fifo_ok = False
-            else:
-                self.fifo_slots += 1
+            lo, hi = self._fifo_order(where, act, t, new, "admission", "admitted")
+            self._fifo_advance(where, hi, hi - lo - len(new), dropped_now, bool(evicted_prev))
             fifo_tracked = True
         else:
             fifo_tracked = False
         if not cfg.admits_after_preemption and mode != "prefill-first" and evicted_prev and dropped_now:
             _fail(where, "a step that preempted admitted (and dropped) a request")
 
-        waiting = len(sim.queue)
-        if self.arrived != self.completed + waiting + len(live):
-            _fail(where, f"{self.arrived} arrived ≠ {self.completed} completed + {waiting} waiting "
-                         f"+ {len(live)} active")
+        self._conservation(sim, where, live, dropped_now, fifo_tracked)
         if self.scan_queue:
-            self._scan(sim, where, live, dropped_now, fifo_tracked)
             for rid in sim.queue:
                 if gen[rid] != g0[rid] or pf[rid]:
                     _fail(where, f"waiting request {rid} holds progress {gen[rid]} ≠ g0 {g0[rid]} "

@@ -203,7 +203,6 @@ class _Sim(PagedMemory, SlotState):
         self.clock_at = np.zeros(t_slots + 1)
         self.end_clock = np.zeros(t_slots)
         next_arrival = 0
-        n = self.n_req
         completed = 0
         total_evictions = 0
         total_dropped = 0
@@ -217,16 +216,7 @@ class _Sim(PagedMemory, SlotState):
         for t in range(t_slots):
             self.t = t
             self.clock_at[t] = clock
-            # 1. arrivals
-            if self.arrival_time is None:
-                while next_arrival < n and self.arrival_slot[next_arrival] == t:
-                    self.queue.push_back(next_arrival)
-                    next_arrival += 1
-            else:
-                while next_arrival < n and self.arrival_time[next_arrival] <= clock + CLOCK_TOL_S:
-                    self.arrival_slot[next_arrival] = t
-                    self.queue.push_back(next_arrival)
-                    next_arrival += 1
+            next_arrival = self._arrive(t, clock, next_arrival)  # 1. arrivals
             # growth of the requests that stay active from the previous slot
             if self.block == 1:
                 self.usage += self.n_active
@@ -341,6 +331,18 @@ class _Sim(PagedMemory, SlotState):
         self.win_dropped = win_dropped
         self.win_active_max = win_active_max
         return traj
+
+    def _arrive(self, t: int, clock: float, nxt: int) -> int:
+        """Queue (FIFO) the requests from index ``nxt`` on that arrive in slot t: arrival slot t, or
+        arrival time ≤ the slot's start clock (+ CLOCK_TOL_S), which then sets the arrival slot to t.
+        Returns the index of the first request not yet arrived."""
+        n = self.n_req
+        while nxt < n and (self.arrival_slot[nxt] == t if self.arrival_time is None
+                           else self.arrival_time[nxt] <= clock + CLOCK_TOL_S):
+            self.arrival_slot[nxt] = t
+            self.queue.push_back(nxt)
+            nxt += 1
+        return nxt
 
     def _schedule_growth(self, rid: int, t_from: int, grow_at) -> None:
         """Next slot ≥ t_from at which the request's memory crosses into a new block."""
@@ -495,7 +497,6 @@ class _StepSim(_Sim):
         self.clock_at = np.zeros(t_slots + 1)
         self.end_clock = np.zeros(t_slots)
         next_arrival = 0
-        n = self.n_req
         completed = tokens_generated = 0
         self.total_evictions = self.total_dropped = 0
         self.win_tokens = self.win_wasted = self.win_evictions = self.win_dropped = 0
@@ -503,16 +504,7 @@ class _StepSim(_Sim):
         for t in range(t_slots):
             self.t = t
             self.clock_at[t] = clock
-            # 1. arrivals
-            if self.arrival_time is None:
-                while next_arrival < n and self.arrival_slot[next_arrival] == t:
-                    self.queue.push_back(next_arrival)
-                    next_arrival += 1
-            else:
-                while next_arrival < n and self.arrival_time[next_arrival] <= clock + CLOCK_TOL_S:
-                    self.arrival_slot[next_arrival] = t
-                    self.queue.push_back(next_arrival)
-                    next_arrival += 1
+            next_arrival = self._arrive(t, clock, next_arrival)  # 1. arrivals
             in_window = t >= cfg.warmup
             self.prefill = self.slot_evicted = self.slot_dropped = 0
             # 2. the running requests: decodes and prompt chunks in activation order (prefill-first

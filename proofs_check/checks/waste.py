@@ -104,12 +104,25 @@ def _brute_terms(s: int, probs: np.ndarray, r: float, kind: str, memory: int):
     return tail, stop, count, drops
 
 
-def _ingredients(p) -> str:
-    import hypothesis.strategies as st
-
+def _exact_and_brute(wl, s: int, probs: np.ndarray, r: float, kind: str, memory: int):
+    """The waste ingredients of the flow rule at rate r (budget law ``kind``) on ``wl`` (S ≡ s, O
+    with pmf ``probs`` on 1, 2, …) at memory M, both ways: returns (ages, tilts, exact, brute), the
+    age cohorts and Chernoff tilts of :mod:`numerics.analysis.waste`, its exact (FFT) terms and the
+    brute-force convolution :func:`_brute_terms`."""
     from numerics.analysis import waste as w
     from numerics.analysis.flow import flow_saturated_variance
     from numerics.model.budget import BudgetLaw
+
+    ages = w._Ages(wl, memory)
+    law = BudgetLaw(kind, r)
+    sig = math.sqrt(flow_saturated_variance(wl, r, law))
+    tilts = w._Tilts(ages, law, sig)
+    return ages, tilts, w._exact_terms(ages, law, tilts, sig), _brute_terms(s, probs, r, kind, memory)
+
+
+def _ingredients(p) -> str:
+    import hypothesis.strategies as st
+
     from numerics.model.laws import TokenLaw
     from numerics.model.workload import Workload
 
@@ -121,12 +134,7 @@ def _ingredients(p) -> str:
         decode = TokenLaw.from_pmf(np.arange(1, probs.size + 1), probs)
         wl = Workload.single(TokenLaw.deterministic(s), decode)
         memory = max(s + probs.size, int(r * wl.mean_memory_time * float(frac)) + 1)
-        ages = w._Ages(wl, memory)
-        law = BudgetLaw(kind, r)
-        sig = math.sqrt(flow_saturated_variance(wl, r, law))
-        tilts = w._Tilts(ages, law, sig)
-        exact = w._exact_terms(ages, law, tilts, sig)
-        brute = _brute_terms(s, probs, r, kind, memory)
+        ages, tilts, exact, brute = _exact_and_brute(wl, s, probs, r, kind, memory)
         cher = (tilts.tail(memory), tilts.stop_loss(memory), tilts.count(memory), tilts.drops(memory))
         for name, e, b, c in zip(("P(U>b > M)", "E(U>b − M)⁺", "E[N; U>b > M]", "E[B; U > M]"),
                                  exact, brute, cher, strict=True):
