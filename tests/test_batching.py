@@ -57,7 +57,9 @@ def batching_configs(draw, modes=("mixed", "prefill-first", "chunked")) -> SimCo
         block_size=draw(st.sampled_from([1, 1, 4])),
         eviction=draw(st.sampled_from(["recompute", "keep-progress"])),
         step_time=draw(st.sampled_from([None, LINEAR])), batching=mode, max_batched_tokens=budget,
-        admit_after_preemption=draw(st.sampled_from([None, True, False])),
+        # False is refused under prefill-first (the rule could never act there)
+        admit_after_preemption=draw(st.sampled_from(
+            [None, True] if mode == "prefill-first" else [None, True, False])),
     )
 
 
@@ -290,6 +292,10 @@ def test_chunked_defaults_to_v1s_rule_and_prefill_first_is_unaffected():
                      admit_after_preemption=True).admits_after_preemption
     assert SimConfig(**base, batching="prefill-first").admits_after_preemption
     assert SimConfig(**base, admit_after_preemption=False).uses_step_engine
+    # a prefill-first step preempts no running request before admission: the rule could never act
+    # (it used to be accepted and change nothing), so asking for it is an error
+    with pytest.raises(SettingError, match="no effect under batching prefill-first"):
+        SimConfig(**base, batching="prefill-first", admit_after_preemption=False)
 
 
 # ---------------------------------------------------------------------------- max_seqs, every policy
@@ -424,9 +430,12 @@ def test_simulate_and_compare_take_the_batching_flags(capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["policy"].endswith("max_seqs=4")
     assert summary["active_max"] <= 4
-    assert main(["simulate", *SMALL, "--policy", "greedy", "--batching", "prefill-first",
-                 "--no-admit-after-preemption"]) == 0
-    assert "batching prefill-first, no admission after preemption" in capsys.readouterr().out
+    assert main(["simulate", *SMALL, "--policy", "greedy", "--no-admit-after-preemption"]) == 0
+    assert "batching mixed, no admission after preemption" in capsys.readouterr().out
+    # under prefill-first the rule could never act: one line, exit 2
+    assert_one_line_cli_error(capsys, ["simulate", *SMALL, "--policy", "greedy", "--batching",
+                                       "prefill-first", "--no-admit-after-preemption"],
+                              "no effect under --batching prefill-first")
     assert main(["compare", *SMALL, "--policies", "greedy;flow:rate=0.8", "--batching", "chunked",
                  "--max-batched-tokens", "32", "--admit-after-preemption", "--eviction",
                  "keep-progress"]) == 0

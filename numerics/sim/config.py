@@ -270,6 +270,12 @@ class SimConfig:
         if admit is not None and not isinstance(admit, bool | np.bool_):
             raise SettingError(f"`admit_after_preemption` must be True, False or None, got {admit!r}",
                                "admit_after_preemption")
+        if admit is False and self.batching == "prefill-first":
+            # a prefill-first step pauses the running requests instead of growing them, so no
+            # running request is ever preempted before admission: the rule would do nothing
+            raise SettingError("`admit_after_preemption` False has no effect under `batching` "
+                               "prefill-first (its prefill steps preempt no running request); use it "
+                               "with mixed or chunked", "admit_after_preemption", "batching")
 
     @property
     def admits_after_preemption(self) -> bool:
