@@ -191,6 +191,52 @@ def test_step_time_none_leaves_out_per_second_numbers(capsys, tmp_path):
     assert "thm:compute-capacity" not in data["claims"]
 
 
+def test_waste_rate_is_shown_beside_flow_rate(capsys, tmp_path):
+    """The default δ = 0.01: r_waste(δ) in §3 with its ratios; ``--waste-target none`` omits it."""
+    code, _, _ = _run(capsys, ["report", *TINY, "--no-sim", "--no-verify", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    data = _data(html)
+    plan = make_plan(_tiny_workload(), 2000, step_time=DEFAULT_STEP_TIME, waste_target=0.01)
+    waste = data["plan"]["waste"]
+    assert data["waste_target"] == 0.01
+    assert data["waste_not_applicable"] is None
+    assert waste["rate_per_slot"] == plan.waste["rate_per_slot"] > 0
+    assert waste["fraction_of_lambda_max"] == plan.waste["fraction_of_lambda_max"]
+    flow = html[html.index('<section id="flow">'):html.index('<section id="simulation">')]
+    assert "Waste-certified rate" in flow
+    assert fmt(plan.waste["rate_per_slot"]) in flow
+    assert f"{plan.waste['ratio_to_flow_rate']:.3g} ×" in flow
+    assert fmt(plan.waste["fraction_of_lambda_max"], unit="%") in flow
+    assert "docs/theory.md §13" in flow
+    assert "bound:waste" in data["claims"]
+    assert "--waste-target 0.01" in html
+
+    code, _, _ = _run(capsys, ["report", *TINY, "--no-sim", "--no-verify", "--quiet",
+                               "--waste-target", "none", "--out", str(tmp_path)])
+    assert code == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    data = _data(html)
+    assert "waste" not in data["plan"]
+    assert data["waste_target"] is None
+    assert "Waste-certified" not in html
+    assert "bound:waste" not in data["claims"]
+    assert "--waste-target none" in html
+
+
+def test_waste_rate_for_unbounded_laws_is_not_applicable(capsys, tmp_path):
+    code, _, _ = _run(capsys, ["report", "--prompt", "20", "--decode", "geom:mean=10", "--memory", "2000",
+                               "--no-sim", "--no-verify", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    data = _data(html)
+    assert "waste" not in data["plan"]
+    assert "bounded" in data["waste_not_applicable"]
+    flow = html[html.index('<section id="flow">'):html.index('<section id="simulation">')]
+    assert "not applicable" in flow
+    assert data["waste_not_applicable"] in flow
+
+
 def test_same_seed_same_numbers():
     wl = _tiny_workload()
     plan = make_plan(wl, 2000, step_time=DEFAULT_STEP_TIME)
@@ -281,6 +327,8 @@ def test_default_step_time_is_the_documented_fit():
     ([*TINY, "--step-time", "linear:zz=1"], "step time"),
     ([*TINY, "--claims", "prop:necessary,prop:nonsense"], "prop:nonsense"),
     ([*TINY, "--eps", "2"], "--eps"),
+    ([*TINY, "--waste-target", "1"], "--waste-target"),
+    ([*TINY, "--waste-target", "lots"], "--waste-target"),
     ([*TINY, "--slots", "0"], "--slots"),
     (["--prompt", "20", "--decode", "zipf:a=2.5", "--memory", "2000"], "E[O²]"),
 ])
@@ -304,6 +352,9 @@ def test_config_validation():
     wl = _tiny_workload()
     with pytest.raises(WorkloadError, match="epsilon"):
         ReportConfig(wl, 2000, epsilon=1.5)
+    with pytest.raises(WorkloadError, match="waste target"):
+        ReportConfig(wl, 2000, waste_target=1.0)
+    assert ReportConfig(wl, 2000, waste_target=None).waste_target is None
     with pytest.raises(WorkloadError, match="replications"):
         ReportConfig(wl, 2000, replications=0)
     with pytest.raises(WorkloadError, match="arrival rates"):

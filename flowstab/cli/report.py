@@ -3,18 +3,23 @@
 ::
 
     flowstab report [--workload PRESET|FILE.toml|trace:PATH | --prompt SPEC --decode SPEC]
-                    [--memory M] [--eps 1e-6] [--budget randomized] [--step-time SPEC|none]
+                    [--memory M] [--eps 1e-6] [--waste-target 0.01|none] [--budget randomized]
+                    [--step-time SPEC|none]
                     [--arrival-rate λ ...] [--slots T] [--replications N] [--seed S]
                     [--no-sim] [--no-verify] [--claims ID,ID,...] [--out DIR] [--quiet]
 
 Defaults: the preset ``azure-conv`` on a 131 072-token cache (or the workload file's
 ``memory_tokens``), the step-time model of :data:`flowstab.report.DEFAULT_STEP_TIME`, and
-``results/report/`` as DIR. Prints the path of ``DIR/report.html``; progress bars go to stderr.
+``results/report/`` as DIR. ``--waste-target δ`` (default 0.01; ``none`` leaves it out) adds
+the waste-certified rate beside r*(ε): the largest rate whose certified fraction of emitted tokens
+thrown away by recompute evictions is at most δ (docs/theory.md §13); for unbounded laws the
+report says it is not applicable, and why. Prints the path of ``DIR/report.html``; progress bars go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from flowstab.cli._args import (
     add_eps_arg,
@@ -26,7 +31,7 @@ from flowstab.cli._args import (
     resolve_workload,
 )
 
-__all__ = ["register"]
+__all__ = ["register", "waste_target"]
 
 DEFAULT_OUT = "results/report"
 
@@ -38,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workload_args(p)
     add_memory_arg(p, "KV-cache size M in tokens (default: the workload file's memory_tokens, else 131072)")
     add_eps_arg(p)
+    p.add_argument("--waste-target", type=waste_target, metavar="δ|none", default=argparse.SUPPRESS,
+                   help="δ in (0, 1) for the waste-certified rate shown beside r*(ε), the largest rate "
+                   "losing ≤ δ of emitted tokens to evictions (default 0.01); none leaves it out")
     p.add_argument("--budget", choices=("randomized", "deterministic", "poisson"), default="randomized",
                    help="activation budget law of flow control (default randomized)")
     p.add_argument("--step-time", help="const:SECONDS, linear:c0=..,cb=..,ck=..[,cp=..], "
@@ -60,6 +68,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_report)
 
 
+def waste_target(text: str) -> float | None:
+    """``--waste-target``: a float in (0, 1), or ``none`` (no waste-certified rate)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs a number in (0, 1) or none, got {text!r}") from None
+    if not (math.isfinite(x) and 0 < x < 1):
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1) (or be none), got {text}")
+    return x
+
+
 def _command_line(args: argparse.Namespace, memory_tokens: int, step: str) -> str:
     """The canonical command that reproduces this report."""
     import shlex
@@ -69,8 +90,9 @@ def _command_line(args: argparse.Namespace, memory_tokens: int, step: str) -> st
         parts += ["--workload", args.workload]
     else:
         parts += ["--prompt", args.prompt, "--decode", args.decode]
-    parts += ["--memory", str(memory_tokens), "--eps", f"{args.eps:g}", "--budget", args.budget,
-              "--step-time", step]
+    parts += ["--memory", str(memory_tokens), "--eps", f"{args.eps:g}",
+              "--waste-target", "none" if args.waste_target is None else f"{args.waste_target:g}",
+              "--budget", args.budget, "--step-time", step]
     for rate in args.arrival_rate or ():
         parts += ["--arrival-rate", f"{rate:g}"]
     if args.slots is not None:
@@ -97,12 +119,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         ReportConfig,
         write_report,
     )
-    from flowstab.report.config import check_out_dir
+    from flowstab.report.config import DEFAULT_WASTE_TARGET, check_out_dir
     from numerics.data.presets import DEFAULT_PRESET
     from numerics.errors import SpecError
     from numerics.model.steptime import StepTimeModel
 
     folder = check_out_dir(args.out)  # fail before computing
+    if "waste_target" not in args:  # not given (default SUPPRESS): the report's default δ
+        args.waste_target = DEFAULT_WASTE_TARGET
     if not (args.workload or args.prompt or args.decode):
         args.workload = DEFAULT_PRESET
     workload = resolve_workload(args)
@@ -127,6 +151,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         workload=workload,
         memory_tokens=int(m),
         epsilon=args.eps,
+        waste_target=args.waste_target,
         budget=args.budget,
         step_time=step,
         arrival_rates=tuple(args.arrival_rate) if args.arrival_rate else None,

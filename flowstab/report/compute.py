@@ -11,6 +11,9 @@ What it computes (each number from the toolkit, nothing re-derived here):
    :math:`r^*(\varepsilon)` whose overflow bound is at most ε, every bound at that rate, and with
    a step-time model τ the rates per second, :math:`\Lambda^* = M/(E[W]\,\tau(B_M, M, P_M))` and
    :math:`r^*/\tau(r^*E[O], r^*E[W], r^*E[S])`;
+   with a waste target δ (``config.waste_target``) also the waste-certified rate, the largest rate
+   whose certified fraction of emitted tokens thrown away by recompute evictions is at most δ
+   (docs/theory.md §13), or why it is not applicable (unbounded laws);
 4. a policy comparison by simulation (:mod:`numerics.sim`): the default line-up
    (:func:`numerics.sim.lineup.default_lineup`: flow at :math:`r^*(\varepsilon)`, greedy,
    α-protection, reserve, MC-SF) on common random numbers, ``replications`` independent runs per
@@ -65,7 +68,9 @@ class Computed:
 
     ``sim`` is :func:`compare_policies`'s result (None without simulation); ``verification`` has
     ``status`` ("run" or "not run"), ``note``, ``results`` (one dict per claim) and ``counts`` (per
-    verdict); ``timings`` maps each step (plan, simulation, verification) to seconds.
+    verdict); ``timings`` maps each step (plan, simulation, verification) to seconds;
+    ``waste_note`` says why the waste-certified rate asked for is not applicable (then
+    ``plan.waste`` is None), else it is None.
     """
 
     plan: Plan
@@ -74,6 +79,7 @@ class Computed:
     sim: dict[str, Any] | None
     verification: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    waste_note: str | None = None
 
 
 def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
@@ -87,11 +93,10 @@ def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
         Bad memory, ε, or a simulation beyond the simulator's limits.
     """
     from numerics.analysis.bounds import FlowTails
-    from numerics.analysis.plan import make_plan
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    plan = make_plan(config.workload, config.memory_tokens, config.epsilon, config.budget, config.step_time)
+    plan, waste_note = _plan(config)
     tails = FlowTails(config.workload, plan.memory_tokens)
     claims = config.claims if config.claims is not None else report_claims(plan, config.step_time)
     timings["plan"] = time.perf_counter() - t0
@@ -107,7 +112,38 @@ def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
         verification = {"status": "not run", "note": "verification skipped (--no-verify)",
                         "results": [], "counts": {}}
     timings["verification"] = time.perf_counter() - t0
-    return Computed(plan, tails, claims, sim, verification, timings)
+    return Computed(plan, tails, claims, sim, verification, timings, waste_note)
+
+
+def _plan(config: ReportConfig) -> tuple[Plan, str | None]:
+    """The plan, with the waste-certified rate for ``config.waste_target`` where it applies.
+
+    Returns the plan and None, or, when the waste certificate does not apply (it needs bounded
+    prompt and decode laws), the plan without it and the reason.
+    """
+    from numerics.analysis.bounds import BoundNotApplicable
+    from numerics.analysis.plan import make_plan
+    from numerics.analysis.waste import waste_rate
+    from numerics.errors import WorkloadError
+
+    def plan(waste_target: float | None) -> Plan:
+        return make_plan(config.workload, config.memory_tokens, config.epsilon, config.budget,
+                         config.step_time, waste_target=waste_target)
+
+    target = config.waste_target
+    if target is not None and not config.workload.bounded:
+        base = plan(None)  # raises what the plan raises (E[O²] = ∞, hard cap)
+        try:  # raises at once for unbounded laws, before any work: the certificate's own reason
+            waste_rate(config.workload, base.memory_tokens, target, config.budget)
+        except BoundNotApplicable as exc:
+            return base, str(exc)
+    try:
+        return plan(target), None
+    except WorkloadError as exc:  # the certificate does not apply: the plan without it, and why
+        prefix = "waste target: "
+        if target is None or not str(exc).startswith(prefix):
+            raise
+        return plan(None), str(exc).removeprefix(prefix)
 
 
 def report_data(config: ReportConfig, computed: Computed, sha: str, versions: dict[str, str],
@@ -118,6 +154,8 @@ def report_data(config: ReportConfig, computed: Computed, sha: str, versions: di
         "workload": config.workload.name,
         "memory_tokens": plan.memory_tokens,
         "plan": plan.to_dict(),
+        "waste_target": config.waste_target,
+        "waste_not_applicable": computed.waste_note,
         "step_time": config.step_time.to_spec() if config.step_time is not None else None,
         "claims": list(computed.claims),
         "simulation": None if sim is None else {
@@ -132,7 +170,8 @@ def report_data(config: ReportConfig, computed: Computed, sha: str, versions: di
 
 
 def report_claims(plan: Plan, step_time: StepTimeModel | None) -> tuple[str, ...]:
-    """The registered claims a report for ``plan`` states (IDs in :data:`theory.REGISTRY`)."""
+    """The registered claims a report for ``plan`` states (IDs in :data:`theory.REGISTRY`); the
+    waste certificate's ``bound:waste`` when ``plan`` carries the waste-certified rate."""
     from theory import REGISTRY
 
     ids = list(BASE_CLAIMS)
@@ -142,6 +181,8 @@ def report_claims(plan: Plan, step_time: StepTimeModel | None) -> tuple[str, ...
         ids.append("approx:gaussian")
     if step_time is not None:
         ids.append("thm:compute-capacity")
+    if plan.waste is not None:
+        ids.append("bound:waste")
     return tuple(i for i in ids if i in REGISTRY)
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_SLOTS",
     "DEFAULT_STEP_TIME",
     "DEFAULT_STEP_TIME_SPEC",
+    "DEFAULT_WASTE_TARGET",
     "LOAD_OF_FLOW_RATE",
     "LOAD_OF_LAMBDA_MAX",
     "SAME_RATE_RTOL",
@@ -58,6 +59,9 @@ CI_LEVEL = 0.95
 #: range) and of λ_max (heavy traffic, where only a memory-aware greedy policy can keep up).
 LOAD_OF_FLOW_RATE = 0.9
 LOAD_OF_LAMBDA_MAX = 0.9
+#: δ of the waste-certified rate shown beside r*(ε) (docs/theory.md §13): at most 1% of the
+#: tokens emitted are thrown away by recompute evictions.
+DEFAULT_WASTE_TARGET = 0.01
 #: Two default rates closer than this (relative) are simulated once.
 SAME_RATE_RTOL = 0.02
 
@@ -93,6 +97,10 @@ class ReportConfig:
         KV-cache size M in tokens.
     epsilon : float
         Target overflow probability per slot for r*(ε), in (0, 1).
+    waste_target : float or None
+        δ in (0, 1) for the waste-certified rate shown beside r*(ε): the largest rate whose
+        certified fraction of emitted tokens thrown away by recompute evictions is at most δ
+        (docs/theory.md §13); None leaves it out. Not applicable (and said so) for unbounded laws.
     budget : {"randomized", "deterministic", "poisson"}
         Activation budget law of flow control.
     step_time : StepTimeModel or None
@@ -114,6 +122,7 @@ class ReportConfig:
     workload: Workload
     memory_tokens: int = DEFAULT_MEMORY_TOKENS
     epsilon: float = 1e-6
+    waste_target: float | None = DEFAULT_WASTE_TARGET
     budget: Budget = "randomized"
     step_time: StepTimeModel | None = DEFAULT_STEP_TIME
     arrival_rates: tuple[float, ...] | None = None
@@ -130,6 +139,9 @@ class ReportConfig:
             raise WorkloadError(f"workload must be a Workload, got {type(self.workload).__name__}")
         if not (isinstance(self.epsilon, float | int) and 0 < self.epsilon < 1):
             raise WorkloadError(f"epsilon must lie in (0, 1), got {self.epsilon!r}")
+        wt = self.waste_target
+        if wt is not None and (isinstance(wt, bool) or not isinstance(wt, float | int) or not 0 < wt < 1):
+            raise WorkloadError(f"the waste target must lie in (0, 1) or be None, got {wt!r}")
         if self.budget not in get_args(Budget):
             raise WorkloadError(f"budget must be randomized, deterministic or poisson, got {self.budget!r}")
         for name, least in (("slots", 1), ("replications", 1), ("seed", 0)):

@@ -58,7 +58,7 @@ def body_sections(config: ReportConfig, computed: Computed) -> list[str]:
         H.section("summary", "Summary", _summary_section(config, plan, sim, verification)),
         _workload_section(config, plan),
         _conditions_section(config, plan, computed.tails),
-        _flow_section(config, plan, computed.tails),
+        _flow_section(config, plan, computed.tails, computed.waste_note),
         _sim_section(config, plan, sim),
         _verification_section(computed.claims, verification),
     ]
@@ -303,7 +303,8 @@ def _conditions_section(cfg: ReportConfig, plan: Plan, tails: FlowTails) -> str:
     )
 
 
-def _flow_section(cfg: ReportConfig, plan: Plan, tails: FlowTails) -> str:
+def _flow_section(cfg: ReportConfig, plan: Plan, tails: FlowTails, waste_note: str | None = None,
+                  ) -> str:
     from flowstab.report.figures import bounds_figure
     from numerics.analysis.bounds import BOUNDS
     from theory import REGISTRY
@@ -333,6 +334,7 @@ def _flow_section(cfg: ReportConfig, plan: Plan, tails: FlowTails) -> str:
                 "<figcaption>Each bound on the per-slot overflow probability as the activation rate r "
                 "grows towards λ_max; r*(ε) is the largest r where the tightest valid bound is ≤ ε."
                 "</figcaption></figure>")
+    body.append(_waste_block(cfg, plan, waste_note))
     body.append("<h3>In requests per second</h3>")
     st = cfg.step_time
     if st is None:
@@ -366,6 +368,47 @@ def _flow_section(cfg: ReportConfig, plan: Plan, tails: FlowTails) -> str:
     lead = (f"Flow control (Algorithm 2, {H.esc(plan.budget)} activation budget) admits up to B_t requests "
             f"per slot with E[B_t] = r. Target: overflow probability ≤ ε = {plan.epsilon:g} per slot.")
     return H.section("flow", "3. Flow-control rate and capacity", "".join(body), lead)
+
+
+def _waste_block(cfg: ReportConfig, plan: Plan, note: str | None) -> str:
+    """§3's waste-certified rate r_waste(δ) beside λ_max and r*(ε), per slot and per second, with
+    its ratios; "not applicable" with ``note`` (the reason); empty without a waste target."""
+    if cfg.waste_target is None:
+        return ""
+    delta = f"{cfg.waste_target:g}"
+    head = f"<h3>Waste-certified rate r<sub>waste</sub>(δ), δ = {H.esc(delta)}</h3>"
+    why = ("<p class='note'>r<sub>waste</sub>(δ) is the largest flow-control rate whose certified "
+           "fraction of emitted tokens thrown away by LIFO recompute evictions is at most δ (saturated "
+           "flow control, fresh-attempt hypothesis; docs/theory.md §13, <code>bound:waste</code>).</p>")
+    w = plan.waste
+    if w is None:
+        return (f"{head}<p>{H.badge('not applicable', 'muted')} {H.esc(note or 'not computed')}.</p>"
+                + why)
+    if w["rate_per_slot"] <= 0:
+        return (f"{head}<p>None: no rate &gt; 0 is certified to waste at most δ = {H.esc(delta)} "
+                f"({H.esc(w['method'])}).</p>" + why)
+    from numerics.analysis.capacity import rate_per_second
+
+    per_s = cfg.step_time is not None
+    r_waste = w["rate_per_slot"]
+    rates = [("λ<sub>max</sub> = M / E[W]", plan.lambda_max, plan.lambda_max_per_s),
+             (f"r*(ε), ε = {H.esc(f'{plan.epsilon:g}')}", plan.flow_rate, plan.flow_rate_per_s),
+             (f"<strong>r<sub>waste</sub>(δ)</strong>, δ = {H.esc(delta)}", r_waste,
+              rate_per_second(cfg.workload, r_waste, cfg.step_time) if per_s else None)]
+    rows = []
+    for label, rate, rate_s in rates:
+        ratio = rate / plan.flow_rate if plan.flow_rate > 0 else None
+        share = rate / plan.lambda_max if plan.lambda_max > 0 else None
+        rows.append([label, H.esc(H.fmt(rate)), *([H.esc(H.fmt(rate_s))] if per_s else []),
+                     H.esc("n/a" if ratio is None else f"{ratio:.3g} ×"), H.esc(H.fmt(share, unit="%"))])
+    cols = ["rate", "requests/slot", *(["requests/s"] if per_s else []), "ratio to r*(ε)", "of λ_max"]
+    caption = (f"Certified at r<sub>waste</sub> ({H.esc(w['method'])}): waste ≤ "
+               f"{w['waste_per_slot_bound']:.3g} tokens/slot, emitted ≥ "
+               f"{w['emitted_tokens_per_slot_lower_bound']:.4g} tokens/slot, fraction ≤ "
+               f"{w['waste_fraction_bound']:.3g}. Ratios are of the rates per slot.")
+    table = H.table(cols, rows, numeric=[False, *([True] * (len(cols) - 1))], raw=True, cls="waste",
+                    caption=caption)
+    return head + table + why
 
 
 # ---------------------------------------------------------------------------------- simulation
@@ -478,12 +521,14 @@ def provenance_section(cfg: ReportConfig, timings: dict[str, float], versions: d
                        stamp: str) -> str:
     """Section 6: the command, date, commit, versions, settings and the time each step took."""
     st = cfg.step_time.to_spec() if cfg.step_time is not None else "none"
+    delta = "none" if cfg.waste_target is None else f"{cfg.waste_target:g}"
     items = [
         ("command", f"<code>{H.esc(cfg.command)}</code>" if cfg.command else "(Python API)"),
         ("generated", H.esc(stamp)),
         ("git commit", f"<code>{H.esc(sha)}</code>"),
         ("versions", H.esc(", ".join(f"{k} {v}" for k, v in versions.items()))),
-        ("settings", H.esc(f"M = {cfg.memory_tokens:,} tokens, ε = {cfg.epsilon:g}, budget {cfg.budget}, "
+        ("settings", H.esc(f"M = {cfg.memory_tokens:,} tokens, ε = {cfg.epsilon:g}, waste target "
+                           f"δ = {delta}, budget {cfg.budget}, "
                            f"step time {st}, slots {cfg.slots:,}, replications {cfg.replications}, "
                            f"seed {cfg.seed}")),
         ("time taken", H.esc(", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))),
