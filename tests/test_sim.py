@@ -985,3 +985,22 @@ def test_both_engines_implement_the_slot_state():
     assert not isinstance(Partial(), SlotState)
     assert missing_members(Partial()) == ["mem", "activation_memory", "current_memory", "remaining",
                                           "active_ids"]
+
+
+def test_poisson_arrivals_are_poisson_per_slot():
+    # Arrivals are drawn as a Poisson(λT) total spread uniformly over the slots; the per-slot
+    # counts must be i.i.d. Poisson(λ): a chi-square goodness-of-fit test of the counts (cells 0..4
+    # and ≥ 5) against the Poisson(λ) pmf, false-alarm rate 1e-3 for this fixed seed.
+    lam, slots = 1.3, 20_000
+    wl = Workload.single(parse_law("5"), parse_law("3"))
+    res = simulate(SimConfig(wl, 10**6, parse_policy("greedy"), slots=slots, arrival_rate=lam, seed=7))
+    counts = np.bincount(res.records.arrival_slot.to_numpy(), minlength=slots)
+    assert counts.size == slots
+    observed = np.bincount(np.minimum(counts, 5), minlength=6)
+    pmf = stats.poisson(lam).pmf(np.arange(5))
+    expected = slots * np.append(pmf, 1 - pmf.sum())
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    assert chi2 < stats.chi2(df=5).ppf(1 - 1e-3), (observed, expected)
+    # and the counts of neighbouring slots are uncorrelated (|r| < 4/√T: false alarm ~6e-5)
+    r = np.corrcoef(counts[:-1], counts[1:])[0, 1]
+    assert abs(r) < 4 / math.sqrt(slots)

@@ -18,6 +18,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from numerics.data.traces import Trace
 from numerics.model.specs import parse_law
@@ -25,7 +27,7 @@ from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import RequestClass, Workload
 from numerics.sim import SimConfig, parse_policy, simulate
 from numerics.sim.fast import fast_supported
-from numerics.sim.results import _slope
+from numerics.sim.results import _mean_std, _slope, quantiles
 
 STEP = StepTimeModel.from_spec("linear:c0=0.01,cb=1e-4,ck=1e-6,cp=1e-3")
 TWO = Workload((
@@ -39,6 +41,12 @@ SLOPE_REL = 1e-9
 #: int32 working arrays (~33 B) beside the drawn prompts, decodes and arrival slots; measured 126
 #: on azure-conv. The full tables of the records mode take ~330.
 SUMMARY_BYTES_PER_REQUEST = 160
+
+
+#: The summary's KV statistics are a float sum and a dot product of deviations, the reference's
+#: pandas' own mean and std: the same numbers up to rounding (relative error ≲ n·2⁻⁵³ for n slots).
+ROUNDED = ("kv_util_mean", "kv_util_std")
+KV_REL = 1e-9
 
 
 def _reference_summary(res) -> dict:
@@ -132,6 +140,9 @@ def test_summary_from_arrays_equals_the_tables(name, engine):
         if value is None:
             continue
         got = res.summary[key]
+        if key in ROUNDED:
+            assert got == pytest.approx(value, rel=KV_REL, abs=1e-15), (key, got, value)
+            continue
         assert got == value or (got != got and value != value), (key, got, value)
     assert res.summary["queue_slope"] == pytest.approx(_polyfit_slope(res), rel=SLOPE_REL, abs=1e-12)
     only = simulate(CONFIGS[name], engine=engine, records=False)
@@ -195,3 +206,25 @@ def test_summary_only_memory_per_request_is_bounded():
     assert peaks[False] <= SUMMARY_BYTES_PER_REQUEST * n
     assert kept[False] < 100_000  # the summary-only result holds nothing per request
     assert kept[True] > 50 * n  # the tables: 13 columns of 8 bytes per request
+
+
+@given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=300), st.integers(0, 5),
+       st.lists(st.floats(0, 1), min_size=1, max_size=5))
+def test_quantiles_are_numpys_floats(values, spread, probs):
+    # the counting path (small range) and the fall-back (wide range) both give np.quantile's floats
+    x = np.asarray(values, dtype=np.int64)
+    narrow = x % (10**spread + 1)
+    for y in (x, narrow):
+        assert np.array_equal(quantiles(y, probs), np.quantile(y, probs))
+    floats = narrow / 3
+    assert np.array_equal(quantiles(floats, probs), np.quantile(floats, probs))
+
+
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=200_000 // 1000), st.integers(1, 70_000))
+def test_mean_std_matches_numpy(values, repeat):
+    # chunked deviations (2**16 per chunk): the same numbers as numpy's, up to rounding
+    y = np.resize(np.asarray(values, dtype=np.int64), len(values) * (1 + repeat % 3))
+    y = np.tile(y, 1 + repeat // 20_000)
+    mean, std = _mean_std(y)
+    assert mean == pytest.approx(y.mean(), rel=1e-12)
+    assert std == pytest.approx(y.std(), rel=1e-9, abs=1e-6 * (1 + abs(y.mean())) * 1e-6)

@@ -483,6 +483,12 @@ class Workload:
                rng: np.random.Generator | int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """n requests from the mix: (class index, S, O)."""
         rng = np.random.default_rng(rng)
+        if len(self.classes) == 1:
+            # rng.choice over one class draws (and discards) n uniforms: draw them alike, so the
+            # generator's state after, and every later draw, is the same
+            rng.random(n)
+            s, o = self.classes[0].lengths.sample(n, rng)
+            return np.zeros(n, dtype=np.int64), np.asarray(s, dtype=np.int64), np.asarray(o, dtype=np.int64)
         k = rng.choice(len(self.classes), size=n, p=self.mix)
         s = np.empty(n, dtype=np.int64)
         o = np.empty(n, dtype=np.int64)

@@ -118,14 +118,21 @@ class _Sim(PagedMemory, SlotState):
         else:
             lam = cfg.total_rate
             if cfg.arrivals == "poisson":
-                counts = rng.poisson(lam, t_slots)
-            elif cfg.arrivals == "deterministic":
-                edges = np.floor(lam * np.arange(t_slots + 1) + 1e-9).astype(np.int64)
-                counts = np.diff(edges)
+                # independent Poisson(λ) counts per slot, drawn as a Poisson(λT) total spread
+                # uniformly over the T slots (the same law: given the total, per-slot Poisson
+                # counts are multinomial with equal cells); sorted, the arrival slot of each
+                # request, without a per-slot array
+                n = int(rng.poisson(lam * t_slots))
+                self.arrival_slot = rng.integers(0, t_slots, n, dtype=np.int64)
+                self.arrival_slot.sort()
             else:
-                counts = (rng.random(t_slots) < lam).astype(np.int64)
-            n = int(counts.sum())
-            self.arrival_slot = np.repeat(np.arange(t_slots), counts)
+                if cfg.arrivals == "deterministic":
+                    edges = np.floor(lam * np.arange(t_slots + 1) + 1e-9).astype(np.int64)
+                    counts = np.diff(edges)
+                else:
+                    counts = (rng.random(t_slots) < lam).astype(np.int64)
+                n = int(counts.sum())
+                self.arrival_slot = np.repeat(np.arange(t_slots), counts)
             self.arrival_time = None
             cls, s, o = wl.sample(n, rng)
         if n and np.any(o < 1):

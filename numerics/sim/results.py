@@ -63,7 +63,8 @@ the first activation that produced a token; the records' unfinished/never-activa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -73,7 +74,7 @@ from numerics.errors import WorkloadError
 from numerics.sim.config import EngineName, SimConfig, check_engine
 from numerics.sim.engine import _Sim, run
 
-__all__ = ["SimResult", "simulate"]
+__all__ = ["SimResult", "quantiles", "simulate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +92,8 @@ class SimResult:
 #: products x·digit (x < 2**27 slots) sum below 2**62, inside int64.
 _LIMB_BITS = 16
 _CHUNK = 2**19
+#: Elements per chunk of :func:`_mean_std`'s deviations (512 KiB of float64).
+_STAT_CHUNK = 2**16
 
 
 def _slope(y: np.ndarray) -> float:
@@ -117,18 +120,59 @@ def _slope(y: np.ndarray) -> float:
     return (12 * sxy - 6 * (n - 1) * sy) / (n * (n * n - 1))
 
 
+def _mean_std(y: np.ndarray) -> tuple[float, float]:
+    """Mean and population standard deviation of y (NaN, NaN when empty), as ``y.mean()`` and
+    ``y.std()`` give them up to rounding: the mean from a float64 sum, the variance from the
+    deviations' dot product, in chunks that stay in cache (no array-sized temporary)."""
+    n = int(y.size)
+    if n == 0:
+        return float("nan"), float("nan")
+    mean = float(y.sum(dtype=np.float64)) / n
+    ss = 0.0
+    for lo in range(0, n, _STAT_CHUNK):
+        d = y[lo:lo + _STAT_CHUNK] - mean
+        d *= d  # not np.dot: BLAS threads cost more than they save on chunks this small
+        ss += float(d.sum())
+    return mean, math.sqrt(ss / n)
+
+
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
     """An ``Int64`` array: ``values`` where present, ``<NA>`` where ``missing``."""
     return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64, copy=False), missing)
 
 
-def _stats(x: np.ndarray, prefix: str, unit: str, quantiles: tuple[int, ...]) -> dict:
+def quantiles(x: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(x, probs)`` (numpy's default, linear method), the same floats.
+
+    For integers of a range at most a few times their number (latencies in slots), the order
+    statistics come from the cumulative counts of the values instead of a partition: the k-th
+    smallest value (from 0) is ``lo + #{v : C(v) ≤ k}``, with C the cumulative counts of
+    ``x − lo``, and the interpolation is numpy's own (:math:`h = (n − 1)p`, the values at ⌊h⌋
+    and ⌊h⌋ + 1, numpy's two-sided lerp).
+    """
+    n = int(x.size)
+    if n == 0 or x.dtype.kind not in "iu":
+        return np.quantile(x, probs)
+    lo, hi = int(x.min()), int(x.max())
+    if hi - lo > 4 * n:
+        return np.quantile(x, probs)
+    cum = np.cumsum(np.bincount(x - lo, minlength=hi - lo + 1))
+    h = (n - 1) * np.asarray(probs, dtype=float)
+    below = np.floor(h).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    a = (lo + np.searchsorted(cum, below, side="right")).astype(float)
+    b = (lo + np.searchsorted(cum, above, side="right")).astype(float)
+    t = h - below
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def _stats(x: np.ndarray, prefix: str, unit: str, quantile_list: tuple[int, ...]) -> dict:
     """``{prefix}_mean_{unit}`` and ``{prefix}_p{q}_{unit}`` of x (NaN when x is empty)."""
     nan = float("nan")
     out = {f"{prefix}_mean_{unit}": float(x.mean()) if x.size else nan}
-    # one partition for every quantile: np.quantile interpolates each as its own call would
-    values = np.quantile(x, [q / 100 for q in quantiles]) if x.size else [nan] * len(quantiles)
-    for q, v in zip(quantiles, values, strict=True):
+    values = quantiles(x, [q / 100 for q in quantile_list]) if x.size else [nan] * len(quantile_list)
+    for q, v in zip(quantile_list, values, strict=True):
         out[f"{prefix}_p{q}_{unit}"] = float(v)
     return out
 
@@ -294,7 +338,7 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
     ttft_cens = np.where(started_w, first_w - arr_w + 1, horizon - arr_w)
     n_done_in_win = int(np.count_nonzero(done_all >= w))
     kv_w = np.asarray(traj["kv_win"], dtype=np.int64)
-    util = kv_w / cfg.memory_tokens
+    kv_mean, kv_std = _mean_std(kv_w)
     nan = float("nan")
     summary = {
         "policy": cfg.policy.spec(),
@@ -311,8 +355,8 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
         "throughput_tokens_per_slot": (sim.win_tokens - sim.win_wasted) / window,
         "completed_fraction": float(fin_w.mean()) if fin_w.size else nan,
         **_window_stats(lat_w, fin_w, lat_cens, ttft_cens, "slots"),
-        "kv_util_mean": float(util.mean()) if util.size else nan,
-        "kv_util_std": float(util.std()) if util.size else nan,
+        "kv_util_mean": kv_mean / cfg.memory_tokens,
+        "kv_util_std": kv_std / cfg.memory_tokens,
         "kv_peak_tokens": int(kv_w.max()) if kv_w.size else 0,
         "active_max": int(sim.win_active_max),
         "evictions": int(sim.win_evictions),
