@@ -144,7 +144,7 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray
 def quantiles(x: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     """``np.quantile(x, probs)`` (numpy's default, linear method), the same floats.
 
-    For integers of a range at most a few times their number (latencies in slots), the order
+    For integers whose range is at most half their number (latencies in slots), the order
     statistics come from the cumulative counts of the values instead of a partition: the k-th
     smallest value (from 0) is ``lo + #{v : C(v) ≤ k}``, with C the cumulative counts of
     ``x − lo``, and the interpolation is numpy's own (:math:`h = (n − 1)p`, the values at ⌊h⌋
@@ -154,7 +154,7 @@ def quantiles(x: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     if n == 0 or x.dtype.kind not in "iu":
         return np.quantile(x, probs)
     lo, hi = int(x.min()), int(x.max())
-    if hi - lo > 4 * n:
+    if hi - lo > n // 2:
         return np.quantile(x, probs)
     cum = np.cumsum(np.bincount(x - lo, minlength=hi - lo + 1))
     h = (n - 1) * np.asarray(probs, dtype=float)
