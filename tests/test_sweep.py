@@ -369,3 +369,20 @@ def test_example_config_loads():
     cells = sweep_cells(cfg)
     assert len(cells) == 4 * 3 * 2 * 2
     assert {c.policy_resolved for c in cells if c.policy == "greedy"} == {"greedy"}
+
+
+def test_resume_with_another_config_is_refused_and_loses_nothing(tmp_path):
+    # Issue 15: `--resume` with a changed config printed a note and overwrote the table the first
+    # config built. Now it is refused before any work, and both the table and the checkpoints stay.
+    out = tmp_path / "first.parquet"
+    run_sweep(toy_config(load=[0.5], seeds=[0]), out, processes=1, progress=False)
+    table = out.read_bytes()
+    folder = checkpoint_dir(out)
+    before = _checkpoints(folder)
+    with pytest.raises(SweepError, match=r"another sweep config \(it differs in loads\)"):
+        run_sweep(toy_config(load=[0.9], seeds=[0]), out, resume=True, processes=1, progress=False)
+    assert out.read_bytes() == table
+    assert _checkpoints(folder) == before
+    # the same config resumes as before: nothing left to run
+    df = run_sweep(toy_config(load=[0.5], seeds=[0]), out, resume=True, processes=1, progress=False)
+    assert df.attrs["sweep"]["ran"] == 0

@@ -82,7 +82,7 @@ def run_sweep(
         raise SweepError("give either processes (a local pool) or dask_address, not both")
     out = Path(out_path)
     cells = sweep_cells(config)
-    store.check_output(out, resume)
+    store.check_output(out, resume, config)
     client, own = backends.connect(dask_address) if dask_address is not None else (None, False)
     try:
         folder = store.checkpoint_dir(out)

@@ -100,8 +100,10 @@ def load_checkpoints(folder: Path, cells: Sequence[SweepCell], notes: list[str])
 
 
 
-def check_output(out: Path, resume: bool) -> None:
-    """Refuse an unusable results path, or (without ``resume``) one that a sweep would overwrite."""
+def check_output(out: Path, resume: bool, config: SweepConfig | None = None) -> None:
+    """Refuse an unusable results path, (without ``resume``) one that a sweep would overwrite, or
+    (with ``resume`` and ``config``) checkpoints that another config made: resuming them would
+    replace that config's results table with this one's."""
     if out.suffix.lower() != ".parquet":
         raise SweepError(f"{out}: the results file must end in .parquet")
     if out.is_dir():
@@ -120,6 +122,25 @@ def check_output(out: Path, resume: bool) -> None:
                              "overwrites a table it did not build)")
     elif folder.exists() and not folder.is_dir():
         raise SweepError(f"{folder} exists and is not a folder; remove it")
+    elif config is not None and (folder / MANIFEST).is_file():
+        _check_same_config(folder, config)
+
+
+def _check_same_config(folder: Path, config: SweepConfig) -> None:
+    """Raise when the manifest in ``folder`` records a config other than ``config``."""
+    try:
+        earlier = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return  # an unreadable manifest: the cell keys alone decide what is reused
+    now = json.loads(json.dumps(config.to_dict(), default=str))
+    if not isinstance(earlier, dict) or earlier == now:
+        return
+    changed = sorted(k for k in set(earlier) | set(now) if earlier.get(k) != now.get(k))
+    raise SweepError(
+        f"the checkpoints in {folder} were made by another sweep config (it differs in "
+        f"{', '.join(changed)}); resume with that config, or give this one another --out "
+        "(nothing was changed)"
+    )
 
 
 def results_table(config: SweepConfig, cells: Sequence[SweepCell],
