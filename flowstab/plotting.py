@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from numerics.errors import OutputError
+from flowstab.outputs import atomic_path, check_destination
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,37 +49,27 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 LINE_STYLES = ("-", "--", "-.", ":")
 
 
-def check_plot_path(path: str | os.PathLike) -> Path:
+def check_plot_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Fail before any work when a figure could not be saved at ``path``.
 
-    The name must end in one of :data:`PLOT_SUFFIXES`, must not be a folder, its folder must exist
-    and be writable (and the file too, if it exists). Raises :class:`OutputError` otherwise.
+    The name must end in one of :data:`PLOT_SUFFIXES`, must not be a folder, its folder must be
+    writable (or creatable), and an existing file is replaced only with ``overwrite``
+    (:func:`flowstab.outputs.check_destination`). Raises :class:`OutputError` otherwise.
     """
-    p = Path(path)
-    if p.suffix.lower() not in PLOT_SUFFIXES:
-        raise OutputError(f"--plot {path}: the file name must end in {', '.join(PLOT_SUFFIXES)}")
-    if p.is_dir():
-        raise OutputError(f"--plot {path} is a directory; give a file name, e.g. compare.png")
-    folder = p.parent
-    if not folder.is_dir():
-        raise OutputError(f"--plot {path}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise OutputError(f"--plot {path}: not writable")
-    return p
+    return check_destination(path, "--plot", overwrite=overwrite, suffixes=PLOT_SUFFIXES)
 
 
 def savefig(fig: Figure, path: str | os.PathLike, *, dpi: float = 150, what: str = "--plot",
             **kwargs: Any) -> Path:
-    """``fig.savefig(path, dpi=dpi, **kwargs)``; an :class:`OSError` becomes :class:`OutputError`.
+    """``fig.savefig(path, dpi=dpi, **kwargs)``, atomically (:func:`flowstab.outputs.atomic_path`).
 
-    The message is ``"{what} {path}: cannot write the figure ({reason})"``, ``what`` naming the
-    option that gave the path. Returns ``path`` as a :class:`~pathlib.Path`.
+    An :class:`OSError` becomes :class:`OutputError` (``"{what} {path}: cannot write ..."``,
+    ``what`` naming the option that gave the path) and leaves no partial file. Returns ``path`` as
+    a :class:`~pathlib.Path`.
     """
     out = Path(path)
-    try:
-        fig.savefig(out, dpi=dpi, **kwargs)
-    except OSError as exc:
-        raise OutputError(f"{what} {out}: cannot write the figure ({exc.strerror or exc})") from None
+    with atomic_path(out, what) as tmp:
+        fig.savefig(tmp, dpi=dpi, **kwargs)
     return out
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from numerics.errors import FlowstabError
+from numerics.files import write_text_atomic
 
 __all__ = [
     "CHECKS",
@@ -318,7 +319,5 @@ def write_report(results: Sequence[ClaimResult], path: str | Path, mode: str | N
             lines.append(f"| {c.kind} | {_md(c.name)} | {c.verdict} | {c.seconds:.2f} | "
                          f"{_md(c.evidence)} |")
         lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_text_atomic(path, "\n".join(lines), "report")
 

@@ -42,6 +42,7 @@ __all__ = [
     "Progress",
     "add_eps_arg",
     "add_memory_arg",
+    "add_overwrite_arg",
     "add_rate_arg",
     "add_run_args",
     "add_workload_args",
@@ -146,6 +147,12 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
                    "a workload .toml file, or trace:PATH")
     g.add_argument("--prompt", help="prompt-length law spec, e.g. 100 or lognormal:median=120,sigma=0.8")
     g.add_argument("--decode", help="decode-length law spec, e.g. geom:mean=200,max=2048")
+
+
+def add_overwrite_arg(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: let the command replace files that exist (:mod:`flowstab.outputs`)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that exist (default: refuse, before any work)")
 
 
 def add_memory_arg(p: argparse.ArgumentParser,

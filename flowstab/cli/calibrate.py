@@ -7,11 +7,15 @@
                        [--check-memory M] [--requests N] [--prompt SPEC --decode SPEC | --workload W]
                        [--splitwise perf_model.csv]
 
-Writes the calibration JSON (default ``data/calibration/<device>-<model>.json``) and a residual
-plot beside it; ``--check`` also runs the real-hardware comparison and writes
-``<stem>_check.json``, ``<stem>_check_rates.csv``, ``<stem>_check_max_rate.csv`` and
+Writes the calibration JSON (default ``results/calibration/<device>-<model>.json`` under the
+current folder) and a residual plot beside it; ``--check`` also runs the real-hardware comparison
+and writes ``<stem>_check.json``, ``<stem>_check_rates.csv``, ``<stem>_check_max_rate.csv`` and
 ``<stem>_check.png``. ``--splitwise`` fits splitwise-sim's measured A100/H100 table instead of
-probing and prints the fits.
+probing and prints the fits (``--out FILE.csv`` also writes them).
+
+Nothing is overwritten unless ``--overwrite`` is given: a named ``--out`` whose files exist is
+refused before the probe runs; at the default place (whose name depends on the device found) the
+files get the first free numbered stem instead (``...-2.json``), and the command says where.
 """
 
 from __future__ import annotations
@@ -19,9 +23,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flowstab.cli._args import add_workload_args, memory, positive_float, positive_int, resolve_workload
+from flowstab.cli._args import (
+    add_overwrite_arg,
+    add_workload_args,
+    memory,
+    positive_float,
+    positive_int,
+    resolve_workload,
+)
 
-__all__ = ["CHECK_DEFAULTS", "register"]
+__all__ = ["CHECK_DEFAULTS", "DEFAULT_FOLDER", "output_files", "register"]
+
+#: Where calibrations go when ``--out`` is not given (relative to the current folder).
+DEFAULT_FOLDER = "results/calibration"
+#: The files a calibration writes beside ``<stem>.json`` (``--check`` adds the last four).
+COMPANIONS = ("_residuals.png", "_check.json", "_check_rates.csv", "_check_max_rate.csv", "_check.png")
 
 #: The check's defaults per device: M, block size, prompt and decode laws, requests per run.
 #: CPU: the tiny numpy model with ~50 concurrent requests, so a quick check takes seconds.
@@ -40,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cuda", help="cuda (torch, bf16; the gpu extra) or cpu "
                    "(numpy float32 tiny model; default cuda)")
     p.add_argument("--out", metavar="FILE.json", help="calibration file (default "
-                   "data/calibration/<device>-<model>.json)")
+                   f"{DEFAULT_FOLDER}/<device>-<model>.json; with --splitwise: FILE.csv)")
     p.add_argument("--quick", action="store_true", help="a small grid and short check runs")
     p.add_argument("--check", action="store_true",
                    help="also compare the real engine with the simulator (throughput, latency, max rate)")
@@ -54,7 +70,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--requests", type=positive_int, help="requests per check run")
     p.add_argument("--splitwise", metavar="CSV", help="fit splitwise-sim's perf_model.csv and print the fits")
     add_workload_args(p)
+    add_overwrite_arg(p)
     p.set_defaults(func=_cmd_calibrate)
+
+
+def output_files(out) -> list:
+    """The calibration file ``out`` and the companion files written beside it."""
+    from pathlib import Path
+
+    out = Path(out)
+    stem = out.with_suffix("")
+    return [out, *(stem.with_name(stem.name + tail) for tail in COMPANIONS)]
+
+
+def _free_stem(out):
+    """``out``, or the first ``<stem>-k.json`` (k = 2, 3, ...) none of whose files exist."""
+    k, path = 1, out
+    while any(p.exists() for p in output_files(path)):
+        k += 1
+        path = out.with_name(f"{out.stem}-{k}{out.suffix}")
+    return path
 
 
 def _say(text: str) -> None:
@@ -68,23 +103,33 @@ def _cmd_splitwise(args: argparse.Namespace) -> int:
     cols = ["model", "hardware", "tensor_parallel", "phase", "kind", "n", "r2", "rmse_ms", "spec"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.out:
-        from pathlib import Path
+        from numerics.files import atomic_path
 
         table.attrs = {}
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+        with atomic_path(args.out, "--out") as tmp:
+            table.to_csv(tmp, index=False)
     return 0
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from flowstab.outputs import check_destination, check_folder
     from numerics.calibration.backends import make_backend
     from numerics.calibration.fit import CalibrationError, FitResult, fit_slot, fit_step_time, plot_residuals
     from numerics.calibration.probe import PHASE_FEATURES, default_out_path, run_probe, write_calibration
 
+    # every file this run would write, checked before it runs
     if args.splitwise:
+        if args.out:
+            check_destination(args.out, "--out", overwrite=args.overwrite, suffixes=(".csv",))
         return _cmd_splitwise(args)
+    if args.out:
+        check_destination(args.out, "--out", overwrite=args.overwrite, suffixes=(".json",))
+        for path in output_files(args.out)[1:]:
+            check_destination(path, "--out", overwrite=args.overwrite)
+    else:
+        check_folder(DEFAULT_FOLDER, "the calibration folder")
     device = args.device
     if not (device == "cpu" or device.startswith("cuda")):
         raise CalibrationError(f"--device must be cpu or cuda, got {device!r}")
@@ -98,7 +143,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     block = defaults["block"] if args.check else 16
     res = run_probe(device, grid, args.model, args.memory_fraction, args.seed, block_size=block,
                     backend=args.backend, progress=_say)
-    out = Path(args.out) if args.out else default_out_path(res)
+    if args.out:
+        out = Path(args.out)
+    else:  # the name depends on the device found: the first free one unless --overwrite
+        out = default_out_path(res, DEFAULT_FOLDER)
+        out = out if args.overwrite else _free_stem(out)
     stem = out.with_suffix("")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,15 @@
 
 ::
 
-    flowstab check [--quick | --thorough] [--claim ID ...] [--json] [--report PATH]
+    flowstab check [--quick | --thorough] [--claim ID ...] [--json] [--report PATH] [--overwrite]
 
 Prints a table (claim, kinds, verdict, evidence, seconds), or with ``--json`` a list of objects
 with ``id``, ``verdict`` (verified / violated / inconclusive), ``kinds``, ``evidence`` and the
-per-check outcomes. Writes the Markdown report (default ``proofs_check/REPORT.md``). Exit status
-1 when any claim is violated, 0 otherwise, 2 for bad input.
+per-check outcomes. Writes the Markdown report (default ``results/check/REPORT.md`` under the
+current folder; ``-`` writes none), checked before any claim runs and replaced only with
+``--overwrite``. The repository's ``proofs_check/REPORT.md`` is regenerated with
+``flowstab check --report proofs_check/REPORT.md --overwrite``. Exit status 1 when any claim is
+violated, 0 otherwise, 2 for bad input.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import argparse
 
 __all__ = ["register"]
 
-DEFAULT_REPORT = "proofs_check/REPORT.md"
+DEFAULT_REPORT = "results/check/REPORT.md"
 #: Evidence is cut to this many characters in the terminal table (the report keeps it whole).
 EVIDENCE_WIDTH = 90
 
@@ -35,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", default=DEFAULT_REPORT, metavar="PATH",
                    help=f"Markdown report to write (default {DEFAULT_REPORT}); '-' writes none")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the report if it exists (default: refuse, before any check runs)")
     p.set_defaults(func=_cmd_check, mode="quick")
 
 
@@ -59,22 +64,20 @@ def _table(results) -> list[str]:
 def _cmd_check(args: argparse.Namespace) -> int:
     import json
     import sys
-    from pathlib import Path
 
-    from numerics.errors import OutputError
+    from flowstab.outputs import check_destination
     from proofs_check.ledger import run_ledger, write_report
 
     def progress(r) -> None:
         if not args.json:
             print(f"  {r.id:28s} {r.verdict:12s} {r.seconds:6.2f} s", file=sys.stderr, flush=True)
 
+    path = None if args.report == "-" else check_destination(  # before the checks run
+        args.report, "--report", overwrite=args.overwrite, suffixes=(".md",),
+        create=args.report == DEFAULT_REPORT)
     results = run_ledger(args.claim, mode=args.mode, progress=progress)
-    if args.report != "-":
-        path = Path(args.report)
-        try:
-            write_report(results, path, mode=args.mode)
-        except OSError as exc:
-            raise OutputError(f"--report {path}: {exc.strerror or exc}") from None
+    if path is not None:
+        write_report(results, path, mode=args.mode)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
     else:

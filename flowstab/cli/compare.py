@@ -20,6 +20,7 @@ from typing import Any
 
 from flowstab.cli._args import (
     METRICS,
+    add_overwrite_arg,
     add_run_args,
     fmt,
     header,
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list of summaries")
     p.add_argument("--plot", metavar="FILE.png",
                    help="save a figure: KV utilisation over time and latency CDFs")
+    add_overwrite_arg(p)
     p.set_defaults(func=_cmd_compare)
 
 
@@ -84,7 +86,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     settings = run_settings(args)
     workload = settings["workload"]
-    plot_path = check_plot_path(args.plot) if args.plot else None
+    plot_path = check_plot_path(args.plot, overwrite=args.overwrite) if args.plot else None
     if args.policies is not None:
         specs = [s.strip() for s in args.policies.split(";") if s.strip()]
         if not specs:

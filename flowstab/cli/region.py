@@ -20,6 +20,7 @@ from typing import Any
 from flowstab.cli._args import (
     add_eps_arg,
     add_memory_arg,
+    add_overwrite_arg,
     add_workload_args,
     memory_of,
     positive_int,
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="class mixes on the flow-control boundary (default 17)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="save the regions as a figure")
+    add_overwrite_arg(p)
     p.set_defaults(func=_cmd_region)
 
 
@@ -59,7 +61,7 @@ def _cmd_region(args: argparse.Namespace) -> int:
             f"{workload.name!r} has {len(workload.classes)}"
         )
     m = memory_of(args, workload)
-    plot_path = check_plot_path(args.plot) if args.plot else None
+    plot_path = check_plot_path(args.plot, overwrite=args.overwrite) if args.plot else None
     workload.require_finite_memory_time()
     w = workload.mean_memory_times
     known = all(c.lengths.prompt_law.values.size == 1 and c.lengths.decode_law.values.size == 1

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowstab.cli._args import (
     METRICS,
+    add_overwrite_arg,
     add_run_args,
     fmt,
     header,
@@ -64,21 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--records", metavar="PATH", default=None,
                    help="also write the per-request records to PATH (.csv or .parquet); without it "
                         "the run keeps no per-request table (summary-only, bounded memory)")
+    add_overwrite_arg(p)
     p.set_defaults(func=_cmd_simulate)
 
 
-def _check_records_path(path: str) -> Path:
-    """Fail before simulating when the records could not be written (never overwrite)."""
-    from numerics.errors import OutputError
+def _check_records_path(path: str, overwrite: bool) -> Path:
+    """Fail before simulating when the records could not be written (an existing file is
+    replaced only with ``--overwrite``)."""
+    from flowstab.outputs import check_destination
 
-    out = Path(path)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise OutputError(f"--records {path}: the file name must end in .csv or .parquet")
-    if out.exists():
-        raise OutputError(f"--records {path} exists; give a new file name (nothing is overwritten)")
-    if not out.parent.is_dir():
-        raise OutputError(f"--records {path}: folder {str(out.parent)!r} does not exist")
-    return out
+    return check_destination(path, "--records", overwrite=overwrite, suffixes=(".csv", ".parquet"))
 
 
 def _summary_table(summary: dict[str, Any]) -> list[str]:
@@ -119,7 +115,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     config = run_config(policy, settings)
     progress = start_runs("simulate", settings)
     if args.replications is None:
-        records_path = _check_records_path(args.records) if args.records else None
+        records_path = _check_records_path(args.records, args.overwrite) if args.records else None
         with progress.ticking(f"{args.slots:,} slots of {policy.spec()} still running"):
             res = simulate(config, records=records_path is not None)
         summary = res.summary
@@ -163,12 +159,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _write_records(records: pd.DataFrame, path: Path) -> None:
-    from numerics.errors import OutputError
+    from numerics.files import atomic_path
 
-    try:
+    with atomic_path(path, "--records") as tmp:
         if path.suffix.lower() == ".parquet":
-            records.to_parquet(path, index=False)
+            records.to_parquet(tmp, index=False)
         else:
-            records.to_csv(path, index=False)
-    except OSError as exc:
-        raise OutputError(f"--records {path}: cannot write ({exc.strerror or exc})") from None
+            records.to_csv(tmp, index=False)

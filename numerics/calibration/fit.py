@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from numerics.errors import FlowstabError, TraceError
+from numerics.files import atomic_path
 from numerics.model.steptime import StepTimeModel
 
 if TYPE_CHECKING:
@@ -400,8 +401,6 @@ def save_figure(fig: Figure, path: str | os.PathLike, what: str) -> Path:
     """Save the matplotlib figure ``fig`` to ``path`` at 120 dpi and return the path; a file that
     cannot be written is a :class:`CalibrationError` "cannot write {what} {path}: {reason}"."""
     out = Path(path)
-    try:
-        fig.savefig(out, dpi=120)
-    except OSError as exc:
-        raise CalibrationError(f"cannot write {what} {out}: {exc.strerror or exc}") from None
+    with atomic_path(out, what) as tmp:
+        fig.savefig(tmp, dpi=120)
     return out

@@ -49,6 +49,7 @@ import pandas as pd
 
 from numerics.calibration.backends import MODEL_PRESETS, ModelConfig, make_backend, torch_available
 from numerics.calibration.fit import KINDS, CalibrationError, fit_slot, fit_step_time
+from numerics.files import write_text_atomic
 from numerics.model.steptime import StepTimeModel
 
 __all__ = [
@@ -119,7 +120,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def default_out_path(result: dict, folder: str | os.PathLike = "data/calibration") -> Path:
+def default_out_path(result: dict, folder: str | os.PathLike = "results/calibration") -> Path:
     """``<folder>/<device>-<model>.json``, e.g. ``nvidia-h100-80gb-hbm3-llama-1b.json``."""
     dev = result["device"].get("gpu_name") or f"cpu-{result['device']['backend']}"
     return Path(folder) / f"{_slug(dev)}-{_slug(result['model_config']['name'])}.json"
@@ -310,14 +311,9 @@ def _clean(obj):
 
 
 def write_calibration(result: dict, path: str | os.PathLike) -> Path:
-    """Write the calibration dict as JSON (non-finite numbers as null); makes the folder."""
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(_clean(result), indent=1) + "\n")
-    except OSError as exc:
-        raise CalibrationError(f"cannot write the calibration file {p}: {exc.strerror or exc}") from None
-    return p
+    """Write the calibration dict as JSON (non-finite numbers as null), atomically; makes the
+    folder. A file that cannot be written is an :class:`~numerics.errors.OutputError`."""
+    return write_text_atomic(path, json.dumps(_clean(result), indent=1) + "\n", "the calibration file")
 
 
 def load_calibration(path: str | os.PathLike) -> dict:
