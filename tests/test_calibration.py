@@ -402,3 +402,15 @@ def test_import_is_cheap():
             "print(sorted(m for m in ('torch', 'matplotlib', 'cvxpy', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("content", "needle"), [(b"", "empty"), (b"\xff\xfe\x00\x81" * 64, "not a readable CSV")])
+def test_splitwise_empty_or_binary_file_is_a_trace_error(tmp_path, capsys, content, needle):
+    # Issue 15: these were EmptyDataError / UnicodeDecodeError tracebacks
+    from conftest import assert_one_line_cli_error
+
+    path = tmp_path / "perf_model.csv"
+    path.write_bytes(content)
+    with pytest.raises(TraceError, match=needle):
+        load_splitwise(path)
+    assert_one_line_cli_error(capsys, ["calibrate", "--splitwise", str(path)], needle)

@@ -386,3 +386,46 @@ def test_resume_with_another_config_is_refused_and_loses_nothing(tmp_path):
     # the same config resumes as before: nothing left to run
     df = run_sweep(toy_config(load=[0.5], seeds=[0]), out, resume=True, processes=1, progress=False)
     assert df.attrs["sweep"]["ran"] == 0
+
+
+def test_more_processes_than_cpus_start_no_more_workers_than_cpus(monkeypatch, tmp_path, reference):
+    # Issue 15: `--processes 10000` started 48 workers on 2 cores. The pool is capped at the CPUs.
+    import concurrent.futures
+
+    from numerics.sweep import backends
+
+    started = []
+    real = concurrent.futures.ProcessPoolExecutor
+
+    def spy(*args, max_workers=None, **kwargs):
+        started.append(max_workers)
+        return real(*args, max_workers=max_workers, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spy)
+    monkeypatch.setattr(backends, "_cpus", lambda: 2)
+    df = run_sweep(toy_config(), tmp_path / "many.parquet", processes=10_000, progress=False)
+    assert started == [2]
+    pd.testing.assert_frame_equal(df, reference)
+
+
+def test_a_full_disk_is_a_sweep_error_and_resume_recovers(reference, tmp_path, monkeypatch):
+    # Issue 15: an OSError while checkpointing (a full disk) was a traceback
+    from numerics.sweep import store
+
+    real, written = store.save_checkpoint, []
+
+    def fills_up(folder, cell, summary):
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        written.append(cell.key)
+        return real(folder, cell, summary)
+
+    out = tmp_path / "full.parquet"
+    monkeypatch.setattr(store, "save_checkpoint", fills_up)
+    with pytest.raises(SweepError, match=r"No space left on device.*--resume"):
+        run_sweep(toy_config(), out, processes=1, progress=False)
+    assert not out.exists()
+    monkeypatch.undo()
+    df = run_sweep(toy_config(), out, resume=True, processes=1, progress=False)
+    assert df.attrs["sweep"]["resumed"] == 3
+    pd.testing.assert_frame_equal(df, reference)

@@ -464,3 +464,25 @@ def test_arbitrary_lengths_csv_rows(rows):
             return
         assert trace.decode.min() >= 1
         assert trace.prompt.min() >= 0
+
+
+def test_gzip_compressed_traces_load_like_plain_ones(tmp_path):
+    # Issue 15: a .jsonl.gz trace got a misleading CSV message; compressed traces now load
+    import gzip
+
+    csv_text = ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.5,10,3\n"
+                "2023-11-16 18:15:47.0,20,4\n")
+    jsonl_text = ('{"timestamp": 0, "input_length": 10, "output_length": 3}\n'
+                  '{"timestamp": 1000, "input_length": 20, "output_length": 4}\n')
+    for name, text in (("t.csv", csv_text), ("t.jsonl", jsonl_text)):
+        plain, packed = tmp_path / name, tmp_path / f"{name}.gz"
+        plain.write_text(text)
+        packed.write_bytes(gzip.compress(text.encode()))
+        a, b = load_trace(plain), load_trace(packed)
+        assert list(a.prompt) == list(b.prompt) == [10, 20]
+        assert list(a.decode) == list(b.decode) == [3, 4]
+        assert list(a.timestamps_s) == list(b.timestamps_s)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(jsonl_text.encode())[:30])  # a download cut short
+    with pytest.raises(TraceError, match=r"cut\.jsonl\.gz: (cannot read the file|a damaged gzip file)"):
+        load_trace(cut)

@@ -322,7 +322,11 @@ def load_splitwise(path: str | os.PathLike, drop_suspect: bool = True) -> pd.Dat
     p = Path(path)
     if not p.is_file():
         raise TraceError(f"{p}: no such file (the splitwise-sim perf_model.csv; see data/README.md)")
-    raw = pd.read_csv(p)
+    try:
+        raw = pd.read_csv(p)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        what = "empty" if isinstance(exc, pd.errors.EmptyDataError) else "not a readable CSV file"
+        raise TraceError(f"{p}: {what}; give splitwise-sim's perf_model.csv (see data/README.md)") from None
     missing = [c for c in _SPLITWISE_COLUMNS if c not in raw.columns]
     if missing:
         raise TraceError(f"{p}: missing column(s) {', '.join(missing)}; is this perf_model.csv?")

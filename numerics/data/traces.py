@@ -73,6 +73,7 @@ and rate:
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -111,6 +112,8 @@ _EXPECTED = (
 )
 #: Token counts above this are not plausible and would lose precision as float64 (2**53).
 _MAX_COUNT = 2**53
+#: The first two bytes of a gzip stream.
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True, eq=False)
@@ -309,7 +312,9 @@ def load_trace(path: str | os.PathLike) -> Trace:
     ----------
     path : str or path-like
         An Azure LLM inference CSV, a Mooncake JSON-lines file, a vidur trace CSV or a lengths CSV,
-        each with an optional ``class`` column or key (see the module docstring).
+        each with an optional ``class`` column or key (see the module docstring), plain or
+        gzip-compressed (``.csv.gz``, ``.jsonl.gz``: recognised by the gzip header, whatever the
+        name).
 
     Returns
     -------
@@ -338,39 +343,46 @@ def load_trace(path: str | os.PathLike) -> Trace:
         raise TraceError(f"trace file {p} not found; check the path (relative to {Path.cwd()})")
     if is_dir:
         raise TraceError(f"{p} is a directory; pass a trace file (.csv or .jsonl)")
+    gz = False
     try:
         with p.open("rb") as fh:
             head = fh.read(4096)
-    except OSError as exc:
-        raise TraceError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
+        gz = head.startswith(_GZIP_MAGIC)
+        if gz:  # a gzip-compressed trace (.csv.gz, .jsonl.gz): read through the decompression
+            with gzip.open(p, "rb") as fh:
+                head = fh.read(4096)
+    except (OSError, EOFError) as exc:
+        what = "a damaged gzip file" if gz else "cannot read the file"
+        raise TraceError(f"{p}: {what} ({getattr(exc, 'strerror', None) or exc})") from None
     head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
     if not head.strip():
         raise TraceError(f"{p} is empty; {_EXPECTED}")
     if head.lstrip().startswith(b"{"):
-        return _load_jsonl(p)
-    return _load_csv(p)
+        return _load_jsonl(p, gz)
+    return _load_csv(p, gz)
 
 
 def _read_text_error(p: Path, exc: Exception) -> TraceError:
     if isinstance(exc, UnicodeDecodeError):
         return TraceError(f"{p}: not a UTF-8 text file (byte {exc.start}); {_EXPECTED}")
-    if isinstance(exc, OSError):
-        return TraceError(f"{p}: cannot read the file ({exc.strerror or exc})")
+    if isinstance(exc, OSError | EOFError):  # EOFError: a gzip stream cut short
+        return TraceError(f"{p}: cannot read the file ({getattr(exc, 'strerror', None) or exc})")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return TraceError(f"{p}: malformed CSV ({first})")
 
 
-def _load_csv(p: Path) -> Trace:
+def _load_csv(p: Path, gz: bool = False) -> Trace:
     try:
         with warnings.catch_warnings():
             # A first row longer than the header would silently become an index: make it an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             df = pd.read_csv(
-                p, dtype=str, keep_default_na=False, index_col=False, skip_blank_lines=True
+                p, dtype=str, keep_default_na=False, index_col=False, skip_blank_lines=True,
+                compression="gzip" if gz else None,
             )
     except pd.errors.EmptyDataError:
         raise TraceError(f"{p} is empty; {_EXPECTED}") from None
-    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, OSError,
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, OSError, EOFError,
             ValueError) as exc:
         raise _read_text_error(p, exc) from None
     df.columns = [str(c).strip() for c in df.columns]
@@ -394,13 +406,13 @@ def _load_csv(p: Path) -> Trace:
     return _build(p, prompt, decode, times, fmt, lines, classes)
 
 
-def _load_jsonl(p: Path) -> Trace:
+def _load_jsonl(p: Path, gz: bool = False) -> Trace:
     t_key, s_key, o_key = _COLUMNS["mooncake"]
     records: dict[str, list] = {t_key: [], s_key: [], o_key: []}
     lines: list[int] = []
     labels: list | None = None  # class labels, when the first line has the key
     try:
-        with p.open(encoding="utf-8-sig") as fh:
+        with (gzip.open(p, "rt", encoding="utf-8-sig") if gz else p.open(encoding="utf-8-sig")) as fh:
             for number, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
@@ -438,7 +450,7 @@ def _load_jsonl(p: Path) -> Trace:
                 if labels is not None:
                     labels.append(rec[CLASS_COLUMN])
                 lines.append(number)
-    except (UnicodeDecodeError, OSError) as exc:
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
         raise _read_text_error(p, exc) from None
     if not lines:
         raise TraceError(f"{p} is empty; {_EXPECTED}")

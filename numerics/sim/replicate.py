@@ -103,7 +103,8 @@ def replicate(
     seed : int or None
         Root of the seed tree (``SeedSequence(seed).spawn(n)``); None draws fresh entropy.
     processes : int, optional
-        Worker processes; default ``min(n, os.cpu_count())``. ``1`` runs inline, in this process.
+        Worker processes; default ``min(n, os.cpu_count())``, and never more than that (a larger
+        value starts only that many). ``1`` runs inline, in this process.
     progress : callable, optional
         ``progress(done, n)`` is called in this process after each finished replication.
 
@@ -137,7 +138,8 @@ def replicate(
             if progress is not None:
                 progress(i + 1, n)
     else:
-        with ProcessPoolExecutor(max_workers=min(int(processes), n)) as pool:
+        # never more workers than replications or CPUs (processes=10000 on 2 cores starts 2)
+        with ProcessPoolExecutor(max_workers=min(int(processes), n, os.cpu_count() or 1)) as pool:
             futures = {pool.submit(_run_one, config, s): i for i, s in enumerate(seeds)}
             for done, future in enumerate(as_completed(futures), start=1):
                 rows[futures[future]] = future.result()

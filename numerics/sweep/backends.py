@@ -105,7 +105,8 @@ def _pool(config, cells, processes: int) -> Iterator[tuple[SweepCell, dict]]:
     from numerics import sweep
 
     worker = sweep._simulate_in_worker  # looked up on the package: see the module docstring
-    pool = ProcessPoolExecutor(max_workers=min(processes, len(cells)), initializer=_init_worker,
+    # never more workers than cells or CPUs (--processes 10000 on 2 cores starts 2)
+    pool = ProcessPoolExecutor(max_workers=min(processes, len(cells), _cpus()), initializer=_init_worker,
                                initargs=(config.workload,))
     try:
         futures = {pool.submit(worker, kwargs, spec, config.engine): cell

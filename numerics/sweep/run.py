@@ -84,8 +84,8 @@ def run_sweep(
     cells = sweep_cells(config)
     store.check_output(out, resume, config)
     client, own = backends.connect(dask_address) if dask_address is not None else (None, False)
+    folder = store.checkpoint_dir(out)
     try:
-        folder = store.checkpoint_dir(out)
         folder.mkdir(exist_ok=True)
         notes: list[str] = []
         records = store.load_checkpoints(folder, cells, notes) if resume else {}
@@ -96,11 +96,16 @@ def run_sweep(
             backend = backends.choose_backend(processes, len(pending), client)
             results = backends.cell_results(config, pending, backend, processes=processes, client=client)
             _collect(results, folder, records, len(cells), resumed, progress)
+        df = store.results_table(config, cells, records)
+        store.write_parquet(df, out, config)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile, ...
+        raise SweepError(
+            f"cannot write under {out.parent} ({exc.strerror or exc}); every cell finished so far "
+            "is checkpointed: fix the cause and run the same command with --resume"
+        ) from None
     finally:
         if own:
             client.close()
-    df = store.results_table(config, cells, records)
-    store.write_parquet(df, out, config)
     df.attrs["sweep"] = {"cells": len(cells), "ran": len(pending), "resumed": resumed,
                          "checkpoints": str(folder), "seconds": time.perf_counter() - t0,
                          "notes": notes}
