@@ -16,6 +16,7 @@ from fractions import Fraction
 from functools import cache
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -509,3 +510,64 @@ def test_workload_sample_draws_each_class_from_its_own_laws():
     # Memory-time of the draws within MC_Z standard errors of the exact E[W].
     w = s * o + o * (o + 1) / 2
     assert abs(w.mean() - wl.mean_memory_time) <= MC_Z * w.std(ddof=1) / math.sqrt(MC_DRAWS)
+
+
+# ---------------------------------------------------------------- laws given as users hold them
+def test_single_accepts_ints_specs_scipy_laws_and_samples():
+    # Issue 15: Workload.single(100, scipy.stats.geom(0.005)) raised
+    from scipy import stats
+
+    from numerics.model.workload import as_law
+
+    wl = Workload.single(100, stats.geom(0.005))
+    assert wl.mean_prompt == 100
+    assert wl.mean_decode == pytest.approx(200, rel=1e-9)  # geom(p) on {1, 2, ...}: mean 1/p
+    assert Workload.single("20", "uniform:1,3").mean_decode == 2
+    samples = np.array([3, 5, 5, 7])
+    assert as_law(samples).mean == samples.mean()
+    assert as_law(pd.Series(samples)).mean == samples.mean()
+    assert as_law([1.0, 3.0]).mean == 2
+    assert as_law(np.int64(7)).mean == 7
+    for bad in (True, {"a": 1}, None, 2.5, [[1, 2]], ["a", "b"]):
+        with pytest.raises(WorkloadError, match="expected a length law|deterministic length|integers"):
+            as_law(bad, "decode")
+
+
+def test_from_frame_keeps_the_joint_law_and_the_classes():
+    rng = np.random.default_rng(3)
+    s = rng.integers(1, 50, 400)
+    o = s * 2 + rng.integers(1, 5, 400)  # decode strongly tied to prompt
+    df = pd.DataFrame({"in": s, "out": o, "kind": np.where(s > 25, "long", "short")})
+    joint = Workload.from_frame(df, prompt="in", decode="out")
+    lengths = joint.classes[0].lengths
+    # the joint law's E[S·O] is the sample mean of S·O (independent marginals would give E[S]E[O])
+    assert float((lengths.prompt_values * lengths.decode_values * lengths.probs).sum()) == pytest.approx(
+        float((s * o).mean()), rel=1e-12)
+    indep = Workload.from_frame(df, prompt="in", decode="out", joint=False)
+    assert indep.mean_decode == pytest.approx(o.mean(), rel=1e-12)
+    split = Workload.from_frame(df, prompt="in", decode="out", class_column="kind")
+    names = [c.name for c in split.classes]
+    assert names == list(dict.fromkeys(df.kind))  # order of first appearance
+    share = (df.kind == names[0]).mean()
+    assert split.mix[0] == pytest.approx(share, rel=1e-12)
+    assert split.mean_decode == pytest.approx(o.mean(), rel=1e-12)
+    with pytest.raises(WorkloadError, match="no column 'prompt'; the table has in, out, kind"):
+        Workload.from_frame(df)
+    with pytest.raises(WorkloadError, match="decode lengths must be ≥ 1|decode length < 1"):
+        Workload.from_frame({"prompt": [1, 2], "decode": [0, 3]})
+
+
+def test_lambda_max_broadcasts_and_refuses_a_negative_memory():
+    # Issue 15: lambda_max(wl, array) raised and lambda_max(wl, -5) returned -8.3e-5
+    from numerics.analysis.conditions import lambda_max
+    from numerics.errors import SettingError
+
+    wl = Workload.single(20, "uniform:1,30")
+    m = np.array([[1000, 2000], [4000, 8000]])
+    got = lambda_max(wl, m)
+    assert got.shape == m.shape
+    assert_allclose(got, [[lambda_max(wl, int(x)) for x in row] for row in m], rtol=0)
+    assert isinstance(lambda_max(wl, 1000), float)
+    for bad in (-5, 0, float("nan"), float("inf"), [100, -1], True, "many"):
+        with pytest.raises(SettingError, match="memory must be a positive number"):
+            lambda_max(wl, bad)

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from numerics.errors import WorkloadError
+from numerics.errors import SettingError, WorkloadError
 from numerics.model.workload import Lengths, RequestClass, Workload
 
 __all__ = [
@@ -87,10 +87,28 @@ def lambda_max_from(memory_tokens: float, mean_memory_times: ArrayLike,
     return float(memory_tokens / np.dot(mix, w))
 
 
-def lambda_max(workload: Workload, memory_tokens: int) -> float:
-    """λ_max = M / Σ_k π_k E[W_k] requests per slot (0 when E[W] = ∞)."""
+def lambda_max(workload: Workload, memory_tokens: float | ArrayLike) -> float | np.ndarray:
+    """λ_max = M / Σ_k π_k E[W_k] requests per slot (0 when E[W] = ∞).
+
+    ``memory_tokens`` is a positive number or an array of them (the result then has its shape,
+    as numpy ufuncs broadcast). Raises :class:`~numerics.errors.SettingError` (setting
+    ``memory``) for a value that is not a positive finite number.
+
+    >>> from numerics.model.workload import Workload
+    >>> wl = Workload.single(20, 10)  # E[W] = 20·10 + 10·11/2 = 255
+    >>> lambda_max(wl, 2550), lambda_max(wl, [255, 510]).tolist()
+    (10.0, [1.0, 2.0])
+    """
+    try:
+        m = np.asarray(memory_tokens, dtype=float)
+    except (TypeError, ValueError):
+        m = np.asarray(np.nan)
+    if isinstance(memory_tokens, bool) or m.size == 0 or not np.all(np.isfinite(m)) or np.any(m <= 0):
+        raise SettingError(f"`memory` must be a positive number of tokens (or an array of them), got "
+                           f"{memory_tokens!r}", "memory")
     w = workload.mean_memory_time
-    return 0.0 if not math.isfinite(w) else lambda_max_from(memory_tokens, [w])
+    out = np.zeros_like(m) if not math.isfinite(w) else m / w
+    return float(out) if out.ndim == 0 else out
 
 
 def hard_cap_violation(workload: Workload, memory_tokens: int) -> float:

@@ -47,9 +47,55 @@ __all__ = [
     "Lengths",
     "RequestClass",
     "Workload",
+    "as_law",
     "check_hard_cap",
     "ensure_memory",
 ]
+
+
+def as_law(law: object, what: str = "law") -> TokenLaw:
+    """A :class:`~numerics.model.laws.TokenLaw` from anything that describes a length law.
+
+    Accepted, wherever a law is: a ``TokenLaw`` (as it is); an integer (the constant: ``100``); a
+    spec string (``"geom:mean=200,max=2048"``, :func:`numerics.model.specs.parse_law`); a frozen
+    scipy.stats law (``scipy.stats.geom(0.005)``, :meth:`TokenLaw.from_scipy`); or a 1-d array,
+    list or Series of observed token counts (their empirical law, :meth:`TokenLaw.from_samples`).
+
+    Raises
+    ------
+    WorkloadError
+        For anything else, naming ``what`` and the accepted forms (a spec string's own errors are
+        :class:`~numerics.errors.SpecError`, a subclass).
+
+    Examples
+    --------
+    >>> from scipy import stats
+    >>> as_law(100).mean, as_law("uniform:1,3").mean, round(as_law(stats.geom(0.5)).mean, 6)
+    (100.0, 2.0, 2.0)
+    >>> as_law([1, 1, 2, 4]).mean
+    2.0
+    """
+    if isinstance(law, TokenLaw):
+        return law
+    if isinstance(law, bool):
+        pass  # not a length: falls through to the error
+    elif isinstance(law, numbers.Integral) or (isinstance(law, numbers.Real) and float(law).is_integer()):
+        return TokenLaw.deterministic(int(law))
+    elif isinstance(law, str):
+        from numerics.model.specs import parse_law  # specs builds on this module
+
+        return parse_law(law)
+    elif hasattr(law, "dist") and hasattr(law, "sf"):
+        return TokenLaw.from_scipy(law)
+    elif not isinstance(law, dict | set) and np.ndim(law) == 1:
+        values = np.asarray(law)
+        if values.dtype.kind in "iuf":
+            return TokenLaw.from_samples(values, f"empirical {what} ({values.size} samples)")
+    raise WorkloadError(
+        f"{what}: expected a length law — a TokenLaw, an integer, a spec string such as "
+        f"'geom:mean=200', a frozen scipy.stats law or a 1-d array of token counts; got "
+        f"{type(law).__name__}"
+    )
 
 
 def _log(x: np.ndarray) -> np.ndarray:
@@ -311,10 +357,12 @@ class RequestClass:
 
     @classmethod
     def independent(
-        cls, prompt: TokenLaw, decode: TokenLaw, rate_per_slot: float | None = None, name: str = "default"
+        cls, prompt: TokenLaw | object, decode: TokenLaw | object, rate_per_slot: float | None = None,
+        name: str = "default",
     ) -> RequestClass:
-        """A class with independent prompt and decode laws."""
-        return cls(IndependentLengths(prompt, decode), rate_per_slot, name)
+        """A class with independent prompt and decode laws (anything :func:`as_law` accepts)."""
+        return cls(IndependentLengths(as_law(prompt, "prompt"), as_law(decode, "decode")),
+                   rate_per_slot, name)
 
     @property
     def mean_memory_time(self) -> float:
@@ -369,11 +417,92 @@ class Workload:
 
     @classmethod
     def single(
-        cls, prompt: TokenLaw, decode: TokenLaw, rate_per_slot: float | None = None,
+        cls, prompt: TokenLaw | object, decode: TokenLaw | object, rate_per_slot: float | None = None,
         name: str = "workload",
     ) -> Workload:
-        """A one-class workload with independent prompt and decode laws."""
+        """A one-class workload with independent prompt and decode laws: each a ``TokenLaw`` or
+        anything :func:`as_law` accepts (an integer, a spec string, a frozen scipy.stats law, an
+        array of observed counts).
+
+        >>> from scipy import stats
+        >>> Workload.single(100, stats.geom(0.005)).mean_decode
+        200.0
+        """
         return cls((RequestClass.independent(prompt, decode, rate_per_slot, name),), name)
+
+    @classmethod
+    def from_frame(cls, frame, prompt: str = "prompt", decode: str = "decode", *,
+                   class_column: str | None = None, joint: bool = True,
+                   name: str = "frame") -> Workload:
+        """A workload from a table of observed requests (a pandas DataFrame, or any mapping of
+        column names to 1-d arrays).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame or mapping
+            One row per request.
+        prompt, decode : str
+            The columns of prompt and decode lengths (tokens).
+        class_column : str, optional
+            A column of class labels: one class per label (in order of first appearance), the
+            mix weighing each by its share of the rows. None: one class.
+        joint : bool
+            True (default): each class's joint empirical (S, O) law, keeping the correlation of
+            prompt and decode lengths; False: independent empirical marginals.
+        name : str
+            The workload's name (and the class name of a one-class workload).
+
+        Raises
+        ------
+        WorkloadError
+            A column is missing (the message lists those present), empty, or not made of
+            non-negative integer token counts (decode lengths ≥ 1).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"prompt": [10, 20, 10], "decode": [5, 7, 5], "kind": ["a", "b", "a"]})
+        >>> wl = Workload.from_frame(df, class_column="kind")
+        >>> [c.name for c in wl.classes], wl.mix.round(3).tolist()
+        (['a', 'b'], [0.667, 0.333])
+        >>> wl.classes[0].lengths.decode_law.mean
+        5.0
+        """
+        cols = list(frame.columns if hasattr(frame, "columns") else frame.keys())
+        for col in (prompt, decode, *(() if class_column is None else (class_column,))):
+            if col not in cols:
+                have = ", ".join(map(str, cols))
+                raise WorkloadError(f"from_frame: no column {col!r}; the table has {have}")
+
+        def column(col: str) -> np.ndarray:
+            x = np.asarray(frame[col])
+            if x.ndim != 1 or x.size == 0:
+                raise WorkloadError(f"from_frame: column {col!r} must be a non-empty 1-d column")
+            return x
+
+        s, o = column(prompt), column(decode)
+        if s.size != o.size:
+            raise WorkloadError(f"from_frame: columns {prompt!r} and {decode!r} differ in length")
+        if class_column is None:
+            labels, index = [name], np.zeros(s.size, dtype=np.int64)
+        else:
+            raw = column(class_column)
+            if raw.size != s.size:
+                raise WorkloadError(f"from_frame: column {class_column!r} differs in length")
+            uniq, first, index = np.unique(raw.astype(str), return_index=True, return_inverse=True)
+            order = np.argsort(first)  # classes in order of first appearance
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            labels, index = [str(u) for u in uniq[order]], rank[index]
+        classes, counts = [], []
+        for k, label in enumerate(labels):
+            sk, ok = s[index == k], o[index == k]
+            lengths = (JointLengths.from_samples(sk, ok, f"{label} (joint empirical, {sk.size} rows)")
+                       if joint else IndependentLengths(as_law(sk, "prompt"), as_law(ok, "decode")))
+            classes.append(RequestClass(lengths, None, label))
+            counts.append(sk.size)
+        return cls(tuple(classes), name, source=f"table ({s.size} rows)",
+                   weights=None if len(classes) == 1 else tuple(counts))
 
     # ------------------------------------------------------------------ the mix
     @property
