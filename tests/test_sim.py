@@ -1004,3 +1004,19 @@ def test_poisson_arrivals_are_poisson_per_slot():
     # and the counts of neighbouring slots are uncorrelated (|r| < 4/√T: false alarm ~6e-5)
     r = np.corrcoef(counts[:-1], counts[1:])[0, 1]
     assert abs(r) < 4 / math.sqrt(slots)
+
+
+def test_simconfig_takes_a_policy_spec_and_reprs_are_short():
+    # Issue 15: SimConfig(policy="greedy") was refused; reprs dumped arrays
+    wl = Workload.single(parse_law("20"), parse_law("uniform:1,30"))
+    a = simulate(SimConfig(wl, 2000, "greedy", slots=500, arrival_rate=0.3, seed=1))
+    b = simulate(SimConfig(wl, 2000, parse_policy("greedy"), slots=500, arrival_rate=0.3, seed=1))
+    assert a.summary == b.summary
+    with pytest.raises(SpecError, match="unknown policy 'nonsense'"):
+        SimConfig(wl, 2000, "nonsense", slots=500, arrival_rate=0.3)
+    with pytest.raises(WorkloadError, match="policy must be a Policy or a policy spec string"):
+        SimConfig(wl, 2000, 3, slots=500, arrival_rate=0.3)
+    text = repr(a)
+    assert text.startswith("SimResult('greedy") and "records" in text and len(text) < 200
+    joint = JointLengths.from_samples(np.arange(1, 10_001), np.arange(1, 10_001))
+    assert len(repr(joint)) < 120 and "10000 pairs" in repr(joint)

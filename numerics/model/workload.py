@@ -237,6 +237,10 @@ class JointLengths:
         pairs, counts = np.unique(np.stack([prompts, decodes], axis=1), axis=0, return_counts=True)
         return cls(pairs[:, 0], pairs[:, 1], counts / prompts.size, label)
 
+    def __repr__(self) -> str:
+        return (f"JointLengths({self.label!r}, {self.probs.size} pairs, mean prompt "
+                f"{self.prompt_law.mean:.4g}, mean decode {self.decode_law.mean:.4g})")
+
     @cached_property
     def prompt_law(self) -> TokenLaw:
         """The marginal law of S (computed once)."""

@@ -51,7 +51,7 @@ import numpy as np
 from numerics.errors import SettingError, WorkloadError
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import MAX_MEMORY_TOKENS, Workload, ensure_memory
-from numerics.sim.policies import REQUEUE, Policy
+from numerics.sim.policies import REQUEUE, Policy, parse_policy
 
 __all__ = [
     "ARRIVALS",
@@ -123,7 +123,8 @@ class SimConfig:
     workload : Workload
     memory_tokens : int
         M, the KV-cache size in tokens (≤ :data:`~numerics.model.workload.MAX_MEMORY_TOKENS`).
-    policy : Policy
+    policy : Policy or str
+        The admission policy, or its spec string (:func:`~numerics.sim.policies.parse_policy`).
     slots : int
         Number of slots simulated (1 … :data:`MAX_SLOTS`).
     arrival_rate : float or None
@@ -183,8 +184,11 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         ensure_memory(self.memory_tokens)
+        if isinstance(self.policy, str):  # a spec, as the CLI takes it: "greedy", "flow:rate=2"
+            object.__setattr__(self, "policy", parse_policy(self.policy))
         if not isinstance(self.policy, Policy):
-            raise WorkloadError(f"policy must be a Policy (see parse_policy), got {self.policy!r}")
+            raise WorkloadError(f"policy must be a Policy or a policy spec string such as 'greedy' "
+                                f"(see parse_policy), got {self.policy!r}")
         for name in _INT_FIELDS:
             v = getattr(self, name)
             if not _is_int(v) or v < (0 if name == "warmup" else 1):

@@ -87,6 +87,13 @@ class SimResult:
     timeseries: pd.DataFrame | None
     summary: dict
 
+    def __repr__(self) -> str:
+        s = self.summary
+        tables = "summary only" if self.records is None else (
+            f"records {len(self.records):,} rows, timeseries {len(self.timeseries):,} rows")
+        return (f"SimResult({s.get('policy')!r}, M = {s.get('memory_tokens')}, {s.get('slots'):,} slots, "
+                f"{s.get('completed'):,} of {s.get('arrived'):,} requests completed, {tables})")
+
 
 #: Limbs of :func:`_slope`'s exact sums: y is split into 16-bit digits, and chunks of 2**19
 #: products x·digit (x < 2**27 slots) sum below 2**62, inside int64.
