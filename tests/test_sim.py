@@ -786,7 +786,7 @@ BAD_CONFIGS = {
     "unknown eviction": dict(eviction="swap"),
     "zero memory": dict(memory_tokens=0),
     "fractional memory": dict(memory_tokens=100.5),
-    "policy string": dict(policy="greedy"),
+    "policy neither a Policy nor a spec": dict(policy=3),  # a spec string is accepted (issue 15)
     "trace without trace": dict(arrivals="trace"),
 }
 
