@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,12 +58,16 @@ def test_flow_region_inside_necessary_polytope():
     ))
     ew = wl.mean_memory_times
     boundary = flow_region_boundary(wl, M, 1e-6, n_directions=7)
-    assert boundary.shape == (7, 2)
+    assert boundary.shape[0] >= 7  # 7 directions, and refinements
+    assert boundary.shape[1] == 2
     loads = boundary @ ew
     assert np.all(loads <= M)  # every certified point meets the necessary condition
     assert np.all(loads >= 0.5 * M)  # and is not absurdly conservative for these bounded laws
-    tight = flow_region_boundary(wl, M, 1e-12, n_directions=7)
-    assert np.all(tight @ ew <= loads + 1e-9)  # smaller ε, smaller region
+    # smaller ε, smaller region: compared along the same 7 directions (no refinement)
+    loose = flow_region_boundary(wl, M, 1e-6, n_directions=7, rtol=math.inf)
+    tight = flow_region_boundary(wl, M, 1e-12, n_directions=7, rtol=math.inf)
+    assert loose.shape == tight.shape == (7, 2)
+    assert np.all(tight @ ew <= loose @ ew + 1e-9)
 
 
 def test_region_cli(tmp_path, capsys):
@@ -81,7 +88,7 @@ def test_region_cli(tmp_path, capsys):
                  "--plot", str(png)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["mean_memory_times"] == W
-    assert len(data["flow_boundary"]) == 5
+    assert len(data["flow_boundary"]) >= 5  # 5 directions, refined where the chords cut corners
     assert data["alg1_staircase"][:2] == [[0, 13], [1, 13]]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_one_line_cli_error(capsys, ["region", "--prompt", "10", "--decode", "20",
@@ -110,3 +117,27 @@ def test_randomised_budgets_close_part_of_the_integrality_gap():
     # 13.166 (computed with bisection tolerance 1e-5), a third of the way across.
     gap = M / w[1] - stairs[:, 1].max()
     assert boundary[-1, 1] - stairs[:, 1].max() > 0.25 * gap
+
+
+@pytest.mark.slow
+def test_flow_boundary_polyline_does_not_overstate_the_region():
+    # Issue 15: with E[W] differing 74× (410 vs 30 200 token-slots) 17 even angles left chords
+    # lying 17 % outside the true boundary (measured 0.170 before the refinement, 0.003 after).
+    # Check the polyline against the true boundary point at 12 directions between the rows.
+    from numerics.analysis.bounds import FlowTails
+    from numerics.analysis.regions import BOUNDARY_CHORD_RTOL, _chord_excess, _mix_at
+
+    wl = Workload((RequestClass.independent(parse_law("10"), parse_law("20"), 1.0, "a"),
+                   RequestClass.independent(parse_law("100"), parse_law("uniform:1,300"), 1.0, "b")))
+    pts = flow_region_boundary(wl, M, 1e-6)
+    angles = np.arctan2(pts[:, 1], pts[:, 0])
+    assert np.all(np.diff(angles) > 0)
+    worst = 0.0
+    for phi in np.linspace(0, math.pi / 2, 14)[1:-1]:
+        mix = _mix_at(phi)
+        p = FlowTails(Workload(tuple(RequestClass(c.lengths, float(x), c.name)
+                                     for c, x in zip(wl.classes, mix, strict=True)), "w"),
+                      M).flow_rate(1e-6).rate_per_slot * mix
+        j = int(np.clip(np.searchsorted(angles, math.atan2(p[1], p[0])), 1, len(pts) - 1))
+        worst = max(worst, _chord_excess(pts[j - 1], pts[j], p))
+    assert worst <= 1.5 * BOUNDARY_CHORD_RTOL, worst

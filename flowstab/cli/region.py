@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_memory_arg(p)
     add_eps_arg(p)
     p.add_argument("--directions", type=positive_int, default=17,
-                   help="class mixes on the flow-control boundary (default 17)")
+                   help="class mixes to start the flow-control boundary from (default 17; more are "
+                   "added where straight segments would overstate the region by over 1 %%)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="save the regions as a figure")
     add_overwrite_arg(p)

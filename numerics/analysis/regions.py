@@ -90,34 +90,75 @@ def alg1_admissible(rates: ArrayLike, memory_times: ArrayLike, memory_tokens: in
 _MIX_ZERO = 1e-12
 
 
+def _mix_at(phi: float) -> np.ndarray:
+    """The two-class mix π = (cos φ, sin φ)/(cos φ + sin φ)."""
+    weights = np.clip(np.array([math.cos(phi), math.sin(phi)]), 0.0, None)
+    return weights / weights.sum()
+
+
 def _class_mixes(n_directions: int) -> list[np.ndarray]:
     """Two-class mixes π = (cos φ, sin φ)/(cos φ + sin φ), φ evenly spaced in [0, π/2]."""
-    out = []
-    for phi in np.linspace(0.0, math.pi / 2, n_directions):
-        weights = np.clip(np.array([math.cos(phi), math.sin(phi)]), 0.0, None)
-        out.append(weights / weights.sum())
-    return out
+    return [_mix_at(phi) for phi in np.linspace(0.0, math.pi / 2, n_directions)]
+
+
+#: :func:`flow_region_boundary` refines until no chord between neighbouring points lies more than
+#: this (relative) outside the boundary along the middle direction, or it has this many points.
+BOUNDARY_CHORD_RTOL = 0.01
+BOUNDARY_MAX_POINTS = 257
+
+
+def _chord_excess(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> float:
+    """How far (relative to |p|) the chord a–b lies beyond the point p, along p's direction.
+
+    The chord meets the ray t·p at t = (a × b)/(p × (b − a)) (2-d cross products); the excess
+    is t − 1 (≤ 0 when the chord passes inside p, as for a convex region).
+    """
+    d = b - a
+    den = p[0] * d[1] - p[1] * d[0]
+    if den == 0:
+        return 0.0
+    return float((a[0] * b[1] - a[1] * b[0]) / den) - 1.0
 
 
 def flow_region_boundary(workload: Workload, memory_tokens: int, epsilon: float = 1e-6,
-                         n_directions: int = 17, budget: BudgetKind = "randomized") -> np.ndarray:
+                         n_directions: int = 17, budget: BudgetKind = "randomized",
+                         rtol: float = BOUNDARY_CHORD_RTOL) -> np.ndarray:
     """Boundary of the two-class flow-control ε-region: rows (λ_1, λ_2) = r*_π(ε)·π.
 
-    Directions π = (cos φ, sin φ)/(cos φ + sin φ) for φ evenly spaced in [0, π/2].
+    Directions π = (cos φ, sin φ)/(cos φ + sin φ), starting from ``n_directions`` angles φ evenly
+    spaced in [0, π/2], then refined: between neighbouring points the middle angle is added while
+    the straight segment joining them lies more than ``rtol`` (relative) outside the boundary
+    point of that middle direction — so that the polyline the rows draw does not overstate the
+    region by more than about ``rtol`` — up to :data:`BOUNDARY_MAX_POINTS` rows. Rows are in order
+    of increasing φ (from the class-1 axis to the class-2 axis).
     """
     if len(workload.classes) != 2:
         raise WorkloadError(f"flow_region_boundary needs two classes, got {len(workload.classes)}")
-    out = []
-    for mix in _class_mixes(n_directions):
+    if not (isinstance(rtol, float | int) and rtol > 0):
+        raise WorkloadError(f"rtol must be a positive number, got {rtol!r}")
+
+    def point(phi: float) -> np.ndarray:
+        mix = _mix_at(phi)
         keep = mix > _MIX_ZERO
         classes = tuple(
             RequestClass(c.lengths, float(p), c.name)
             for c, p, k in zip(workload.classes, mix, keep, strict=True) if k
         )
         wl = Workload(classes, workload.name)
-        rate = FlowTails(wl, memory_tokens).flow_rate(epsilon, budget).rate_per_slot
-        out.append(rate * mix)
-    return np.array(out)
+        return FlowTails(wl, memory_tokens).flow_rate(epsilon, budget).rate_per_slot * mix
+
+    phis = list(np.linspace(0.0, math.pi / 2, n_directions))
+    pts = [point(phi) for phi in phis]
+    i = 0
+    while i < len(pts) - 1 and len(pts) < BOUNDARY_MAX_POINTS:
+        mid = 0.5 * (phis[i] + phis[i + 1])
+        p = point(mid)
+        if _chord_excess(pts[i], pts[i + 1], p) > rtol:
+            phis.insert(i + 1, mid)
+            pts.insert(i + 1, p)  # look at the left half again
+        else:
+            i += 1
+    return np.array(pts)
 
 
 #: Relative width at which the bisection for a randomised-budget boundary point stops.
