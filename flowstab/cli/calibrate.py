@@ -13,6 +13,10 @@ and writes ``<stem>_check.json``, ``<stem>_check_rates.csv``, ``<stem>_check_max
 ``<stem>_check.png``. ``--splitwise`` fits splitwise-sim's measured A100/H100 table instead of
 probing and prints the fits (``--out FILE.csv`` also writes them).
 
+``--check`` ends with a verdict against the 10 % target on the maximum stable rate (PASS, FAIL
+or INCONCLUSIVE, with the diagnostics in words; :func:`numerics.calibration.compare.check_verdict`)
+and exits with status 1 on FAIL, 0 otherwise (2 for bad input).
+
 Nothing is overwritten unless ``--overwrite`` is given: a named ``--out`` whose files exist is
 refused before the probe runs; at the default place (whose name depends on the device found) the
 files get the first free numbered stem instead (``...-2.json``), and the command says where.
@@ -166,7 +170,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     title = f"step-time fits on {res['device'].get('gpu_name', device)}"
     res["residual_plot"] = str(plot_residuals(figs, stem.with_name(stem.name + "_residuals.png"), title))
     if args.check:
-        from numerics.calibration.compare import CheckConfig, plot_check, run_check, write_check
+        from numerics.calibration.compare import (
+            CHECK_TARGET,
+            CheckConfig,
+            check_verdict,
+            plot_check,
+            run_check,
+            write_check,
+        )
         from numerics.calibration.probe import step_time_from_calibration
 
         if args.workload or args.prompt or args.decode:
@@ -183,7 +194,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 f"--check-memory {m} exceeds the KV pool of {res['memory']['memory_tokens']} tokens"
             )
         n_req = args.requests or defaults["quick_requests" if args.quick else "requests"]
-        cfg = CheckConfig(workload, m, n_requests=n_req, bisection_steps=2 if args.quick else 5,
+        cfg = CheckConfig(workload, m, n_requests=n_req, rate_rtol=0.05 if args.quick else 0.02,
                           rate_fractions=(0.5, 0.8) if args.quick else (0.5, 0.7, 0.9),
                           block_size=block, seed=args.seed)
         step = step_time_from_calibration(res)
@@ -193,13 +204,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         paths = write_check(check, cstem)
         paths["figure"] = plot_check(check, cstem.with_suffix(".png"))
         measured = [r for r in check["rates"] if r.get("side") == "measured"]
+        verdict, diagnostics = check_verdict(check)
         res["check"] = {"files": {k: str(v) for k, v in paths.items()}, "max_rate": check["max_rate"],
+                        "verdict": verdict, "diagnostics": diagnostics, "target": CHECK_TARGET,
                         "slot_model_ratio": {
                             phase: [r[f"slot_model_ratio_{phase}"] for r in measured]
                             for phase in ("decode", "prefill")}}
     write_calibration(res, out)
     _report(res, out)
-    return 0
+    return 1 if res.get("check", {}).get("verdict") == "FAIL" else 0
 
 
 def _model_of(res: dict):
@@ -234,5 +247,8 @@ def _report(res: dict, out) -> None:
         if dec and pre:
             lines.append("step-time model / measured, on the engine's own slots (1 = exact): "
                          f"decode {min(dec):.3g}–{max(dec):.3g}, prefill {min(pre):.3g}–{max(pre):.3g}")
+        lines.append(f"verdict: {res['check']['verdict']} (maximum stable rate within "
+                     f"±{100 * res['check']['target']:g} % of the engine's)")
+        lines += [f"  {line}" for line in res["check"]["diagnostics"]]
     lines.append(f"wrote {out}")
     print("\n".join(lines))

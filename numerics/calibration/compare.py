@@ -14,11 +14,19 @@ step-time model as its clock. Metrics are computed by one function for both
 * KV utilisation: time-weighted mean of U/M; evictions in the window;
 * stable ⇔ throughput ≥ (1 − ``STABLE_TOL``)·(arrivals in the window)/(T − w).
 
-The maximum stable rate on each side is found by bisection on Λ with that test (same bracket,
-iterations and arrival streams on both sides; the bracket is [½, 2]× the theory's capacity, which
-is Λ* = M/(E[W]·τ(B_M, M, P_M)) for work-conserving policies and r/τ(rE[O], rE[W], rE[S]) for
-flow control at r per slot, widened if needed). Relative difference = (predicted − measured) /
-measured.
+The maximum stable rate on each side is found by geometric bisection on Λ with that test (the
+same bracket and arrival streams on both sides; the bracket is [½, 2]× the theory's capacity,
+which is Λ* = M/(E[W]·τ(B_M, M, P_M)) for work-conserving policies and r/τ(rE[O], rE[W], rE[S])
+for flow control at r per slot, widened if needed) until hi/lo ≤ 1 + ``rate_rtol``; the estimate
+is √(lo·hi), within a factor √(1 + rate_rtol) of any rate in the final bracket. Relative
+difference d = (predicted − measured) / measured.
+
+**Verdict** (:func:`check_verdict`), per policy against the target |d| ≤ ``target`` (10 %): the
+two estimates are each within ±r = √(1 + rate_rtol) − 1 of their bracket, so d is known to about
+±2r; PASS when |d| ≤ target − 2r, FAIL when |d| > target + 2r, and INCONCLUSIVE in between (the
+search's resolution cannot tell; rerun with a smaller ``rate_rtol``). The whole check passes when
+every policy passes. The diagnostics say in words which side is faster and what the step-time
+model's error on the engine's own slots suggests.
 
 Examples
 --------
@@ -47,10 +55,12 @@ from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import Workload
 
 __all__ = [
+    "CHECK_TARGET",
     "MIN_IDLE_S",
     "STABLE_TOL",
     "WARMUP_SHARE",
     "CheckConfig",
+    "check_verdict",
     "plot_check",
     "poisson_trace",
     "predicted_capacity",
@@ -93,7 +103,10 @@ class CheckConfig:
         predicted maximum stable rate.
     n_requests : int
         Requests per run.
-    bisection_steps : int
+    rate_rtol : float
+        The bisection for each maximum stable rate stops when hi/lo ≤ 1 + ``rate_rtol``.
+    max_bisection_steps : int
+        And after at most this many steps in any case (the resolution is then reported as is).
     block_size : int
     seed : int
     flow_epsilon : float
@@ -104,7 +117,8 @@ class CheckConfig:
     policies: tuple[str, ...] = ("flow", "greedy")
     rate_fractions: tuple[float, ...] = (0.5, 0.7, 0.9)
     n_requests: int = 400
-    bisection_steps: int = 5
+    rate_rtol: float = 0.02
+    max_bisection_steps: int = 12
     block_size: int = 16
     seed: int = 0
     flow_epsilon: float = 1e-3
@@ -119,6 +133,8 @@ class CheckConfig:
             raise CalibrationError(f"the check needs ≥ 10 requests per run, got {self.n_requests}")
         if any(not f > 0 for f in self.rate_fractions):
             raise CalibrationError("rate fractions must be > 0")
+        if not (isinstance(self.rate_rtol, float | int) and 0 < self.rate_rtol < 1):
+            raise CalibrationError(f"rate_rtol must lie in (0, 1), got {self.rate_rtol!r}")
 
 
 def poisson_trace(workload: Workload, rate_per_s: float, n_requests: int, seed: int | None):
@@ -259,7 +275,8 @@ class _Sides:
         self.cache[key] = out
         return out
 
-    def max_rate(self, side: str, centre: float) -> tuple[float, list[dict]]:
+    def max_rate(self, side: str, centre: float) -> tuple[float, float, list[dict]]:
+        """(estimate √(lo·hi), final hi/lo − 1, the runs) of the maximum stable rate."""
         lo, hi = 0.5 * centre, 2.0 * centre
         runs = []
         for _ in range(4):  # widen until lo is stable and hi is not
@@ -274,12 +291,14 @@ class _Sides:
             if not r["stable"]:
                 break
             hi *= 2
-        for _ in range(self.cfg.bisection_steps):
+        for _ in range(self.cfg.max_bisection_steps):
+            if hi / lo <= 1 + self.cfg.rate_rtol:
+                break
             mid = math.sqrt(lo * hi)
             r = self.run(side, mid)
             runs.append(r)
             lo, hi = (mid, hi) if r["stable"] else (lo, mid)
-        return math.sqrt(lo * hi), runs
+        return math.sqrt(lo * hi), hi / lo - 1, runs
 
 
 def run_check(backend, step_time: StepTimeModel, cfg: CheckConfig, progress=None) -> dict:
@@ -299,11 +318,11 @@ def run_check(backend, step_time: StepTimeModel, cfg: CheckConfig, progress=None
         policy = _resolve_policy(spec, cfg.workload, cfg.memory_tokens, cfg.flow_epsilon)
         sides = _Sides(backend, step_time, cfg, policy, i)
         theory = predicted_capacity(policy, cfg.workload, cfg.memory_tokens, step_time)
-        found = {}
+        found, width = {}, {}
         for side in ("predicted", "measured"):
             if progress is not None:
                 progress(f"check {policy.spec()}: maximum stable rate, {side}")
-            found[side], _ = sides.max_rate(side, theory)
+            found[side], width[side], _ = sides.max_rate(side, theory)
         for frac in cfg.rate_fractions:
             rate = frac * found["predicted"]
             for side in ("predicted", "measured"):
@@ -314,10 +333,12 @@ def run_check(backend, step_time: StepTimeModel, cfg: CheckConfig, progress=None
             "policy": policy.spec(), "theory_rps": theory, "predicted_rps": found["predicted"],
             "measured_rps": found["measured"],
             "rel_diff": (found["predicted"] - found["measured"]) / found["measured"],
+            # each estimate is within a factor √(1 + width) of its final bracket
+            "resolution": max(math.sqrt(1 + w) - 1 for w in width.values()),
         })
     return {
         "config": {"memory_tokens": cfg.memory_tokens, "block_size": cfg.block_size,
-                   "n_requests": cfg.n_requests, "bisection_steps": cfg.bisection_steps,
+                   "n_requests": cfg.n_requests, "rate_rtol": cfg.rate_rtol,
                    "seed": cfg.seed, "workload": cfg.workload.describe(), "step_time": step_time.to_spec(),
                    "stable_tol": STABLE_TOL, "warmup_share": WARMUP_SHARE, "flow_epsilon": cfg.flow_epsilon,
                    "idle_floor_applied": floored}
@@ -325,6 +346,50 @@ def run_check(backend, step_time: StepTimeModel, cfg: CheckConfig, progress=None
         "rates": rate_rows,
         "max_rate": max_rows,
     }
+
+
+#: The check's target: the simulator's maximum stable rate within this relative error of the engine's.
+CHECK_TARGET = 0.10
+
+
+def check_verdict(result: dict, target: float = CHECK_TARGET) -> tuple[str, list[str]]:
+    """The verdict of a check (module docstring) and its diagnostics, in words.
+
+    Returns ``(verdict, lines)``: verdict ``"PASS"``, ``"FAIL"`` or ``"INCONCLUSIVE"`` for the whole
+    check (PASS only when every policy passes; FAIL when any fails), and one line per policy, then
+    what the step-time model's error on the engine's own slots suggests.
+    """
+    verdicts, lines = [], []
+    for row in result["max_rate"]:
+        d, r = float(row["rel_diff"]), 2 * float(row.get("resolution", 0.0))
+        v = "PASS" if abs(d) <= target - r else "FAIL" if abs(d) > target + r else "INCONCLUSIVE"
+        verdicts.append(v)
+        faster = "the simulator" if d > 0 else "the engine"
+        lines.append(
+            f"{v}: {row['policy']}: simulator {row['predicted_rps']:.4g}, engine {row['measured_rps']:.4g} "
+            f"requests/s ({100 * d:+.1f} %, known to ±{100 * r:.1f} %; target ±{100 * target:g} %); "
+            f"{faster} sustains the higher rate"
+            + ("" if v != "INCONCLUSIVE" else " — within the search's resolution of the target: rerun "
+               "with a smaller rate tolerance (no --quick)")
+        )
+    measured = [r for r in result.get("rates", []) if r.get("side") == "measured"]
+    ratios = [x for x in (r.get("slot_model_ratio_decode") for r in measured)
+              if x is not None and np.isfinite(x)]
+    if ratios:
+        mean = float(np.mean(ratios))
+        if abs(mean - 1) > 0.1:
+            way, clock, states = ("underestimates", "fast", "over") if mean < 1 else \
+                ("overestimates", "slow", "under")
+            lines.append(f"the step-time model {way} the engine's decode steps (model / measured = "
+                         f"{mean:.3g} on average): the simulator's clock runs {clock}, so it "
+                         f"{states}states the capacity; recalibrate on an idle machine, or without "
+                         "--quick for more points")
+        else:
+            lines.append(f"the step-time model is within {100 * abs(mean - 1):.0f} % of the engine's decode "
+                         "steps on average: a difference beyond that comes from scheduling, not the clock")
+    verdict = "PASS" if all(v == "PASS" for v in verdicts) else "FAIL" if "FAIL" in verdicts else \
+        "INCONCLUSIVE"
+    return verdict, lines
 
 
 def write_check(result: dict, stem: str | os.PathLike) -> dict[str, Path]:
