@@ -529,7 +529,7 @@ def test_single_accepts_ints_specs_scipy_laws_and_samples():
     assert as_law([1.0, 3.0]).mean == 2
     assert as_law(np.int64(7)).mean == 7
     for bad in (True, {"a": 1}, None, 2.5, [[1, 2]], ["a", "b"]):
-        with pytest.raises(WorkloadError, match="expected a length law|deterministic length|integers"):
+        with pytest.raises(WorkloadError, match=r"expected a length law|deterministic length|integers"):
             as_law(bad, "decode")
 
 
@@ -553,7 +553,7 @@ def test_from_frame_keeps_the_joint_law_and_the_classes():
     assert split.mean_decode == pytest.approx(o.mean(), rel=1e-12)
     with pytest.raises(WorkloadError, match="no column 'prompt'; the table has in, out, kind"):
         Workload.from_frame(df)
-    with pytest.raises(WorkloadError, match="decode lengths must be ≥ 1|decode length < 1"):
+    with pytest.raises(WorkloadError, match=r"decode lengths must be ≥ 1|decode length < 1"):
         Workload.from_frame({"prompt": [1, 2], "decode": [0, 3]})
 
 
