@@ -88,6 +88,8 @@ _LAZY = {
     "waste_bound": "numerics.analysis.waste",
     "waste_certificate": "numerics.analysis.waste",
     "waste_rate": "numerics.analysis.waste",
+    "fit_admission_count": "numerics.sim.policies.lookahead",
+    "lookahead_chernoff": "numerics.sim.policies.lookahead",
 }
 
 
@@ -147,6 +149,7 @@ __all__ = [
     "exact_overflow",
     "exact_tail",
     "exact_tail_per_class",
+    "fit_admission_count",
     "flow_rate",
     "flow_region_boundary",
     "flow_saturated_mean",
@@ -162,6 +165,7 @@ __all__ = [
     "load_preset",
     "load_trace",
     "load_workload",
+    "lookahead_chernoff",
     "make_plan",
     "mean_memory_time",
     "memory_time",

@@ -287,6 +287,23 @@ def check_waste_bound(s, o, r10, frac, kind):
     assert_allclose(num, float(sym), rtol=TWIN_RTOL, atol=1e-300)
 
 
+@given(usage=st.integers(0, 500), needs=st.lists(st.integers(1, 200), max_size=8),
+       m=st.integers(0, 1500), cap=st.integers(0, 9))
+def check_fit_admission_count(usage, needs, m, cap):
+    sym = int(theory.fit_admission_count(usage, needs, m, cap))
+    assert numerics.fit_admission_count(usage, needs, m, cap) == sym
+
+
+@given(pc=st.lists(st.tuples(st.fractions(0, 1, max_denominator=40), st.integers(1, 60)), min_size=1,
+                   max_size=8), m=st.integers(0, 400), theta=st.fractions(0, 1, max_denominator=50))
+def check_lookahead_chernoff(pc, m, theta):
+    probs, costs = [p for p, _ in pc], [c for _, c in pc]
+    sym = theory.lookahead_chernoff([sp.Rational(p.numerator, p.denominator) for p in probs], costs, m,
+                                    sp.Rational(theta.numerator, theta.denominator))
+    num = numerics.lookahead_chernoff([float(p) for p in probs], costs, m, float(theta))
+    assert_allclose(num, float(sym), rtol=TWIN_RTOL)
+
+
 CHECKERS = {
     "def:memory-time": check_memory_time,
     "thm:mean-memory-time": check_mean_memory_time,
@@ -314,6 +331,10 @@ CHECKERS = {
     "thm:token-budget-capacity": check_token_budget_capacity,
     "thm:greedy-throughput-loss": check_greedy_throughput_ratio,
     "bound:waste": check_waste_bound,
+    "thm:flowfit-no-drop": check_fit_admission_count,
+    "thm:lookahead-no-drop": check_fit_admission_count,
+    "prop:flowfit-is-flow": check_fit_admission_count,
+    "bound:lookahead": check_lookahead_chernoff,
 }
 
 

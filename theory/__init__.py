@@ -7,12 +7,24 @@ modules mirror their numeric twins by name: :mod:`theory.conditions` ↔
 :mod:`theory.flow` ↔ :mod:`numerics.analysis.flow`, :mod:`theory.bounds` ↔
 :mod:`numerics.analysis.bounds`, :mod:`theory.neighbours` ↔ :mod:`numerics.analysis.neighbours`,
 :mod:`theory.queues` ↔ :mod:`numerics.chains.queues`, :mod:`theory.fluid` ↔
-:mod:`numerics.chains.fluid` and :mod:`theory.waste` ↔ :mod:`numerics.analysis.waste`;
+:mod:`numerics.chains.fluid`, :mod:`theory.waste` ↔ :mod:`numerics.analysis.waste` and
+:mod:`theory.policies` ↔ :mod:`numerics.sim.policies.lookahead`;
 :mod:`theory.closed_forms` holds the memory-time closed forms (twins in
 :mod:`numerics.analysis.conditions`). This package imports sympy only.
 """
 
-from theory import bounds, capacity, closed_forms, conditions, flow, fluid, neighbours, queues, waste
+from theory import (
+    bounds,
+    capacity,
+    closed_forms,
+    conditions,
+    flow,
+    fluid,
+    neighbours,
+    policies,
+    queues,
+    waste,
+)
 from theory.bounds import (
     bernstein_bound,
     cantelli_bound,
@@ -41,6 +53,7 @@ from theory.neighbours import (
     token_budget_capacity,
     zipf_survival,
 )
+from theory.policies import fit_admission_count, lookahead_chernoff
 from theory.queues import bulk_queue_mean, kingman_bound
 from theory.registry import REGISTRY, Result, get
 from theory.waste import waste_bound
@@ -62,6 +75,7 @@ __all__ = [
     "compute_coupled_capacity",
     "conditions",
     "decode_moments",
+    "fit_admission_count",
     "flow",
     "flow_saturated_mean",
     "flow_saturated_variance",
@@ -74,6 +88,7 @@ __all__ = [
     "hoeffding_bound",
     "kingman_bound",
     "lambda_max",
+    "lookahead_chernoff",
     "mean_memory_time",
     "memory_time",
     "necessary_condition",
@@ -81,6 +96,7 @@ __all__ = [
     "nie_critical_rate",
     "overflow_decay_exponent",
     "pareto_clipped_second_moment",
+    "policies",
     "queues",
     "token_budget_capacity",
     "waste",

@@ -131,6 +131,10 @@ class WaitingQueue:
                 self._n -= len(q) - len(kept)
                 self._q[i] = kept
 
+    def class_of(self, rid: int) -> int:
+        """The class of request ``rid`` (waiting or not)."""
+        return self._cls[rid]
+
     def length_of_class(self, k: int) -> int:
         """Number of waiting requests of class ``k``."""
         return len(self._q[k])

@@ -12,6 +12,8 @@ this). A module holds the checks of the results its namesake in :mod:`theory` re
 * :mod:`~proofs_check.checks.flow` — mean and variance of the saturated flow-control memory;
 * :mod:`~proofs_check.checks.fluid` — greedy admission's throughput loss;
 * :mod:`~proofs_check.checks.neighbours` — convex order, overflow decay, heavy tails, other papers;
+* :mod:`~proofs_check.checks.policies` — flowfit and lookahead: no drop on admission, flowfit =
+  flow when memory never binds, lookahead's overflow bound;
 * :mod:`~proofs_check.checks.queues` — the activation queue and the Kingman bound;
 * :mod:`~proofs_check.checks.waste` — the waste certificate of LIFO recompute eviction.
 
@@ -39,9 +41,10 @@ from proofs_check.checks import (
     flow,
     fluid,
     neighbours,
+    policies,
     queues,
     waste,
 )
 
-__all__ = ["bounds", "capacity", "closed_forms", "conditions", "flow", "fluid", "neighbours", "queues",
-           "waste"]
+__all__ = ["bounds", "capacity", "closed_forms", "conditions", "flow", "fluid", "neighbours", "policies",
+           "queues", "waste"]

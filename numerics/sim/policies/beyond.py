@@ -1,0 +1,124 @@
+"""The policies beyond the paper: :class:`FlowFit`, :class:`AdaptiveFlow` (and :class:`Lookahead`,
+in :mod:`numerics.sim.policies.lookahead`).
+
+Part of :mod:`numerics.sim.policies`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerics.errors import SpecError
+from numerics.model.budget import BUDGET_LAWS
+from numerics.sim.policies.base import BudgetKind, Policy, _admit_fcfs, _draw_budget, _head
+from numerics.sim.state import SlotState
+
+
+@dataclass(frozen=True)
+class FlowFit(Policy):
+    """Flow control with a fit check: B_t as in :class:`FlowControl` (same laws, same draws), and
+    FIFO activation of at most min(B_t, max_seqs − n_active) head requests, stopping at the first
+    whose activation memory does not fit: U + Σ m(S + g₀ + 1) ≤ M, with U this slot's usage after
+    the active set's growth. In the slot model no admission is therefore dropped in its own slot;
+    when memory never binds it makes exactly :class:`FlowControl`'s choices."""
+
+    rate: float = 1.0
+    budget: BudgetKind = "randomized"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not math.isfinite(self.rate) or self.rate < 0:
+            raise SpecError(f"flowfit rate must be ≥ 0 requests per slot, got {self.rate}")
+        if self.budget not in BUDGET_LAWS or (self.budget == "deterministic" and self.rate != int(self.rate)):
+            raise SpecError(f"flowfit budget must be one of {', '.join(BUDGET_LAWS)} (deterministic: an "
+                            f"integer rate), got {self.budget!r} with rate {self.rate}")
+
+    def select(self, sim: SlotState) -> int:
+        b = _draw_budget(self._rng, self.rate, self.budget)
+        return _admit_fcfs(sim, sim.memory_tokens, min(b, self.seq_room(sim)))
+
+    def spec(self) -> str:
+        return f"flowfit:rate={self.rate:g},budget={self.budget},requeue={self.requeue}{self._seqs_spec()}"
+
+
+@dataclass(frozen=True)
+class AdaptiveFlow(Policy):
+    r"""Adaptive flow control: :class:`FlowFit` with a rate r_t set online, no rate to tune.
+
+    The rule, each slot t (only what a scheduler sees: queue length, n_active, usage U_t, M):
+
+    * counts of the previous slot: with N_t = |queue| + n_active at decision time, k_{t−1} the
+      requests it activated and e_{t−1} those the overflow check popped (it replays LIFO: while
+      U > M pop the newest), the completions are c_{t−1} = n_active_{t−1} + k_{t−1} − e_{t−1} −
+      n_active_t and the arrivals a_t = N_t − N_{t−1} + c_{t−1} (both ≥ 0; exact in the slot
+      model, estimates under the step loop's batching modes);
+    * λ̂_t: exponentially weighted mean of a_t (weight 1/256 per slot, bias-corrected);
+    * r̂_max,t = M · Σ β^j c_{t−1−j} / Σ β^j U'_{t−1−j}, β = 1 − 1/4096, U' the usage after the
+      overflow check — Little's law for memory (mean usage = completion rate × E[W], E[W] the
+      memory-time per completed request, wasted memory-time included), so r̂_max estimates
+      M / E[W] = λ_max; ∞ until 20 requests have completed;
+    * ô_t: exponentially weighted mean (weight 1/256) of the overflow events per slot e_t;
+      θ_t ← max(θ·(1 − 1/64), 0.05) in a slot with e_t > 0 and ô_t > ``target``, else
+      min(θ + 1/1024, 1); θ_0 = 1;
+    * r_t = min(λ̂_t·(1 + ``margin``), θ_t·r̂_max,t); B_t from the randomized law with mean r_t;
+      activation as :class:`FlowFit` (FIFO, fit check, ``max_seqs``).
+    """
+
+    target: float = 0.01
+    margin: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for what, v in (("target", self.target), ("margin", self.margin)):
+            if not math.isfinite(v) or v < 0:
+                raise SpecError(f"adaptive {what} must be a finite number ≥ 0, got {v}")
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        # t, N, n_active, k, e (previous slot), Σλ, Σ1, Σc, Σu, completions, ô, θ, U' (this slot)
+        object.__setattr__(self, "_st", [0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 1.0, 0])
+
+    def rate_now(self) -> float:
+        """r_t of the last decision (the rule above), for inspection."""
+        return self._rate
+
+    def select(self, sim: SlotState) -> int:
+        st = self._st
+        t, n_prev, act_prev, k_prev, e_prev = st[:5]
+        n_now = len(sim.queue) + sim.n_active
+        if t == 0:
+            arrived = n_now
+        else:
+            done = max(act_prev + k_prev - e_prev - sim.n_active, 0)
+            arrived = max(n_now - n_prev + done, 0)
+            bw = 1 - 1 / 4096
+            st[7], st[8], st[9] = bw * st[7] + done, bw * st[8] + st[12], st[9] + done
+        bl = 1 - 1 / 256
+        st[5], st[6] = bl * st[5] + arrived, bl * st[6] + 1
+        # this slot's overflow check, replayed (under the fit check, only growth can overflow)
+        usage, evicted, M = sim.usage, 0, sim.memory_tokens
+        if usage > M:
+            stack = list(sim.active_ids())
+            while usage > M and stack:
+                usage -= sim.current_memory(stack.pop())
+                evicted += 1
+        st[10] = bl * st[10] + evicted / 256
+        st[11] = max(st[11] * (1 - 1 / 64), 0.05) if evicted and st[10] > self.target else \
+            min(st[11] + 1 / 1024, 1.0)
+        lam = st[5] / st[6]
+        rmax = M * st[7] / st[8] if st[9] >= 20 and st[8] > 0 else math.inf
+        r = min(lam * (1 + self.margin), st[11] * rmax)
+        object.__setattr__(self, "_rate", r)
+        k = _admit_fcfs(sim, M, min(_draw_budget(self._rng, r, "randomized"), self.seq_room(sim)))
+        st[:5] = [t + 1, n_now, sim.n_active, k, evicted]
+        if k:
+            usage += sum(sim.activation_memory(rid) for rid in _head(sim, k))
+        st[12] = usage
+        return k
+
+    def spec(self) -> str:
+        return (f"adaptive:target={self.target:g},margin={self.margin:g},requeue={self.requeue}"
+                f"{self._seqs_spec()}")

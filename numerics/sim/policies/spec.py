@@ -1,0 +1,90 @@
+"""Policy spec strings: :func:`parse_policy`.
+
+Part of :mod:`numerics.sim.policies`.
+"""
+
+from __future__ import annotations
+
+from numerics.errors import SpecError
+from numerics.sim.policies.base import REQUEUE, Policy, _kv, _num
+from numerics.sim.policies.beyond import AdaptiveFlow, FlowFit
+from numerics.sim.policies.lookahead import Lookahead
+from numerics.sim.policies.paper import ClassBudgets, FlowControl
+from numerics.sim.policies.practice import MCSF, AlphaProtection, Greedy, Reserve
+
+
+def parse_policy(spec: str) -> Policy:
+    """Parse a policy spec: ``flow:rate=R[,budget=..][,requeue=head|tail]``, ``budgets:4,4,4``,
+    ``greedy[:watermark=0.01]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf``,
+    ``flowfit:rate=R[,budget=..]``, ``adaptive[:target=0.01][,margin=0.1]``,
+    ``lookahead[:target=0.001][,horizon=H]``; every one also
+    takes ``max_seqs=N`` (a cap on the active requests) and ``requeue=head|tail``.
+
+    >>> parse_policy("budgets:4,4,4,max_seqs=8").spec()
+    'budgets:4,4,4,max_seqs=8'
+    >>> parse_policy("flow:rate=2,max_seqs=16").max_seqs
+    16
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"a policy spec must be a non-empty string, got {spec!r}")
+    name, _, args = spec.strip().partition(":")
+    name = name.lower()
+    pos, kw = _kv(args, spec)
+    requeue = kw.pop("requeue", "head")
+    if requeue not in REQUEUE:
+        raise SpecError(f"policy {spec!r}: requeue must be head or tail, got {requeue!r}")
+    seqs = kw.pop("max_seqs", None)
+    common = {"max_seqs": None if seqs is None else _num(seqs, spec, integer=True)}
+
+    def no_extra(allowed: set[str], npos: int = 0) -> None:
+        extra = set(kw) - allowed
+        if extra or len(pos) > npos:
+            raise SpecError(
+                f"policy {spec!r}: unexpected {', '.join(sorted(extra)) or 'positional values'}"
+            )
+
+    if name == "flow":
+        no_extra({"rate", "budget"})
+        if "rate" not in kw:
+            raise SpecError(f"policy {spec!r}: flow needs rate=R (requests per slot)")
+        return FlowControl(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"), **common)
+    if name == "budgets":
+        no_extra(set(), npos=len(pos))
+        if not pos:
+            raise SpecError(f"policy {spec!r}: budgets needs one integer per class, e.g. budgets:4,4,4")
+        return ClassBudgets(requeue, tuple(_num(p, spec, integer=True) for p in pos), **common)
+    if name == "greedy":
+        no_extra({"watermark"})
+        return Greedy(requeue, _num(kw.get("watermark", "0.01"), spec), **common)
+    if name == "reserve":
+        no_extra({"max"})
+        cap = kw.get("max")
+        return Reserve(requeue, None if cap is None else _num(cap, spec, integer=True), **common)
+    if name == "alpha":
+        no_extra({"alpha"}, npos=1)
+        value = pos[0] if pos else kw.get("alpha")
+        if value is None:
+            raise SpecError(f"policy {spec!r}: alpha needs a value, e.g. alpha:0.2")
+        return AlphaProtection(requeue, _num(value, spec), **common)
+    if name == "mcsf":
+        no_extra(set())
+        return MCSF(requeue, **common)
+    if name == "flowfit":
+        no_extra({"rate", "budget"})
+        if "rate" not in kw:
+            raise SpecError(f"policy {spec!r}: flowfit needs rate=R (requests per slot)")
+        return FlowFit(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"), **common)
+    if name == "adaptive":
+        no_extra({"target", "margin"})
+        return AdaptiveFlow(requeue, _num(kw.get("target", "0.01"), spec),
+                            _num(kw.get("margin", "0.1"), spec), **common)
+    if name == "lookahead":
+        no_extra({"target", "horizon"})
+        horizon = kw.get("horizon")
+        return Lookahead(requeue, _num(kw.get("target", "0.001"), spec),
+                         None if horizon is None else _num(horizon, spec, integer=True), **common)
+    raise SpecError(
+        f"policy {spec!r}: unknown policy {name!r}; use flow, flowfit, adaptive, lookahead, budgets, "
+        "greedy, reserve, alpha or mcsf"
+    )
+
