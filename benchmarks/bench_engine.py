@@ -1,7 +1,7 @@
 """Where the slot simulator's time and memory go: the measurements behind issue 12's speed goals.
 
-Four measurements (reported, never asserted, except that the yardstick loop of 2 must count what
-the engine counts):
+Five measurements (reported, never asserted, except that the yardstick loop of 2 must count what
+the engine counts and that 5's two engines must give the same summary):
 
 1. ``simulate()`` end to end against the compiled kernel's own time, on 2·10⁶ slots of the
    ``azure-conv`` preset at M = 131 072, λ = 0.9·λ_max, for ``greedy`` and for ``flow`` at the
@@ -36,6 +36,13 @@ the engine counts):
    1 (goal < 1 GB), and the CLI ``flowstab simulate --slots 5000000`` on the same workload. The
    measured process is started by a small launcher (see ``_LAUNCHER``), which reads it with
    ``RUSAGE_CHILDREN``; the ``simulate()`` process also reports its own ``VmHWM``.
+5. The batching options (docs/engines.md) on the Python step loop against the compiled step loop
+   (:mod:`numerics.sim._kernel_step`), in slots and completed requests per wall second: the two
+   runs of docs/engines.md, ``flowstab simulate --workload azure-conv --memory 131072
+   --arrival-rate 0.35 --policy greedy:watermark=0,max_seqs=256 --eviction keep-progress
+   --step-time linear:c0=0.02,cb=1e-4,ck=1e-7,cp=5e-5`` with ``--batching chunked
+   --max-batched-tokens 2048`` and with ``--batching prefill-first``, built by the CLI's own parser,
+   on its default 20 000 slots, summary only (as the CLI runs it); the two summaries must be equal.
 
 Measurements 1, 2 and 4 are made in both of ``simulate()``'s modes: with the ``records`` and
 ``timeseries`` tables (``records=True``, the default) and summary only (``records=False``; the
@@ -596,6 +603,45 @@ def measure_rss(case: dict, sim_slots: int, cli_slots: int) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------ 5. batching options
+#: The runs of docs/engines.md as ``flowstab simulate`` flags: the shared ones, then each mode's.
+STEP_ARGS = ("--workload", PRESET, "--memory", str(MEMORY), "--arrival-rate", "0.35", "--policy",
+             "greedy:watermark=0,max_seqs=256", "--eviction", "keep-progress", "--step-time",
+             "linear:c0=0.02,cb=1e-4,ck=1e-7,cp=5e-5")
+STEP_MODES = {"chunked": ("--batching", "chunked", "--max-batched-tokens", "2048"),
+              "prefill-first": ("--batching", "prefill-first")}
+
+
+def step_config(mode: str, slots: int) -> SimConfig:
+    """The SimConfig that ``flowstab simulate`` builds for the run of ``mode``."""
+    from flowstab.cli import build_parser
+    from flowstab.cli._args import parse_policy_for, run_config, run_settings
+
+    args = build_parser().parse_args(["simulate", *STEP_ARGS, *STEP_MODES[mode], "--slots", str(slots)])
+    settings = run_settings(args)
+    return run_config(parse_policy_for(args.policy, settings["workload"]), settings)
+
+
+def measure_step(slots: int) -> list[dict]:
+    rows = []
+    for mode in STEP_MODES:
+        cfg = step_config(mode, slots)
+        simulate(cfg, engine="fast", records=False)  # compile, or load numba's cache
+        row: dict = {"batching": mode, "slots": slots}
+        summaries = {}
+        for engine, reps in (("python", 1), ("fast", REPS)):
+            t, _, res = median_time(lambda c=cfg, e=engine: simulate(c, engine=e, records=False), reps)
+            summaries[engine] = res.summary
+            row[engine] = {"wall_s": t, "slots_per_s": slots / t,
+                           "requests_per_s": res.summary["completed"] / t}
+        a, b = summaries.values()
+        assert all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a), mode
+        row["completed"] = a["completed"]
+        row["speedup"] = row["python"]["wall_s"] / row["fast"]["wall_s"]
+        rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------------------------ report
 def verdict(value: float, goal: float) -> str:
     if value <= goal:
@@ -644,6 +690,12 @@ def report(out: dict) -> None:
             f" (its own VmHWM {r['vmhwm_mb']:.0f} MB, after the imports {r['import_floor_mb']:.0f} MB)"
         print(f"  {r['what']:<24} {r['policy']:<26} {r['slots']:>11,} slots peak {r['peak_mb']:8.0f} MB"
               f"{floor}, {r['wall_s']:.1f} s")
+    print("\n5. batching options: the Python step loop vs the compiled one (summary only)")
+    for r in out["step"]:
+        print(f"  {r['batching']:<14} {r['slots']:>8,} slots {r['completed']:>7,} done  " + "  ".join(
+            f"{e} {r[e]['wall_s']:.3f} s ({r[e]['slots_per_s']:,.0f} slots/s, "
+            f"{r[e]['requests_per_s']:,.0f} req/s)" for e in ("python", "fast"))
+            + f"  speed-up {r['speedup']:.0f}×")
     print("\ngoals")
     g = out["goals"]
     for row in g:
@@ -688,6 +740,8 @@ def main() -> None:
     out["trace"] = measure_trace(case, 400_000 // scale)
     print("  3 done", flush=True)
     out["rss"] = measure_rss(case, 10_000_000 // scale, 5_000_000 // scale)
+    print("  4 done", flush=True)
+    out["step"] = measure_step(20_000 // scale)
     out["goals"] = goals(out)
     out["total_s"] = time.perf_counter() - t_start
     report(out)

@@ -121,7 +121,7 @@ CONFIGS = {
                                  seed=4),
     "trace replay": SimConfig(_trace().to_workload(), 300, parse_policy("alpha:0.1"), slots=800,
                               arrivals="trace", trace=_trace(), warmup=80, step_time=STEP),
-    "chunked prefill (Python engine only)": SimConfig(TWO, 400, parse_policy("greedy"), slots=1000,
+    "chunked prefill (the step loop)": SimConfig(TWO, 400, parse_policy("greedy"), slots=1000,
                                                       arrival_rate=1.0, warmup=100, seed=5, step_time=STEP,
                                                       batching="chunked", max_batched_tokens=48),
 }

@@ -324,7 +324,7 @@ BAD_CONFIGS = [
      "memory_tokens = 2000\n", "decode lengths are unbounded"),
     ("[workload]\nprompt = 20\ndecode = 10\n[grid]\npolicy = 'greedy'\narrival_rate = 2.0\n"
      "memory_tokens = 2000\n[run]\narrivals = 'bernoulli'\n", "Bernoulli arrivals need a total rate ≤ 1"),
-    ("[workload]\nprompt = 20\ndecode = 10\n[grid]\npolicy = 'greedy'\nload = 0.5\nmemory_tokens = 2000\n"
+    ("[workload]\nprompt = 20\ndecode = 10\n[grid]\npolicy = 'adaptive'\nload = 0.5\nmemory_tokens = 2000\n"
      "[run]\nengine = 'fast'\nbatching = 'prefill-first'\n", "engine = 'fast' runs"),
     ("[workload]\npreset = 'azure-conv'\nprompt = 20\n[grid]\npolicy = 'greedy'\n", "exactly one of"),
     ("[workload]\npreset = 'azure-chat'\n[grid]\npolicy = 'greedy'\n", "unknown preset 'azure-chat'"),

@@ -291,9 +291,10 @@ class SimConfig:
 
     @property
     def uses_step_engine(self) -> bool:
-        """True when the run needs the Python engine's general step loop (any batching option
-        beyond the paper's model: a batching mode other than mixed, or no admission after a
-        preemption); the paper's model runs on the event-driven loop (or the compiled twin)."""
+        """True when the run needs the general step loop (any batching option beyond the paper's
+        model: a batching mode other than mixed, or no admission after a preemption; Python, or
+        its compiled twin :mod:`numerics.sim._kernel_step`); the paper's model runs on the
+        event-driven loop (or its compiled twin)."""
         return self.batching != "mixed" or not self.admits_after_preemption
 
     @property

@@ -6,11 +6,18 @@ Same semantics and the same random stream as :mod:`numerics.sim.engine`, so the 
 ``mcsf``; paged blocks (any block size); recompute or keep-progress eviction; Poisson /
 deterministic / Bernoulli arrivals and trace replay (the arrivals mapped to slots by the kernel's
 own step-time clock); a step-time clock; and ``max_seqs`` on every rule (the kernel applies it;
-a config runs here when its policy declares so, ``kernel_caps_seqs``). What it does not cover
-runs on the Python engine: per-slot invariant checks (``check=``), the batching options beyond the
-paper's model (:attr:`SimConfig.needs_python_engine
-<numerics.sim.config.SimConfig.needs_python_engine>`), and policies with a decision rule of their
-own.
+a config runs here when its policy declares so, ``kernel_caps_seqs``).
+
+The batching options beyond the paper's model (docs/engines.md: ``batching`` prefill-first or
+chunked with ``max_batched_tokens``, ``admit_after_preemption=False``; :attr:`SimConfig.uses_step_engine
+<numerics.sim.config.SimConfig.uses_step_engine>`) run on a second compiled loop,
+:mod:`numerics.sim._kernel_step`, the twin of the Python engine's step loop
+(:class:`numerics.sim.engine._StepSim`): every rule above (the same five), both eviction modes,
+any block size, trace replay, every step-time kind and ``max_seqs``; a test checks records, time
+series and summary equal to the Python step loop's (tests/test_step_fast.py). The paper's model
+(mixed batching, admission after preemption) stays on the event-driven kernel. What neither
+covers runs on the Python engine: per-slot invariant checks (``check=``) and policies with a
+decision rule of their own (or ``max_seqs`` on a rule that does not declare ``kernel_caps_seqs``).
 
 Which policies it covers is the policies' own declaration: a policy with a ``kernel_code``
 (:class:`~numerics.sim.state.KernelCode`) hands the kernel its inputs through ``kernel_params``;
@@ -57,11 +64,23 @@ def kernel_rule(policy) -> int | None:
 
 
 def fast_supported(cfg) -> bool:
-    """True when :func:`run_fast` can run this configuration."""
-    return (
-        kernel_rule(cfg.policy) is not None
-        and not cfg.needs_python_engine  # batching options beyond the paper's model
-    )
+    """True when :func:`run_fast` can run this configuration: a rule of the kernels
+    (:func:`kernel_rule`), ``max_seqs`` only on a rule that declares it applies it
+    (``kernel_caps_seqs``); the paper's model runs on the event-driven kernel, the batching
+    options beyond it (:attr:`SimConfig.uses_step_engine
+    <numerics.sim.config.SimConfig.uses_step_engine>`) on the step kernel, which has every rule."""
+    pol = cfg.policy
+    rule = kernel_rule(pol)
+    if rule is None or (pol.max_seqs is not None and not pol.kernel_caps_seqs):
+        return False
+    return not cfg.uses_step_engine or rule in _STEP_RULES
+
+
+#: The rules of the step kernel (:mod:`numerics.sim._kernel_step`): all of the event kernel's.
+_STEP_RULES = frozenset({0, 1, 2, CLASS_BUDGETS, MCSF_RULE})
+#: The step kernel's codes of the batching modes.
+_MODE_CODES = {"mixed": 0, "prefill-first": 1, "chunked": 2}
+_STEP_KERNEL = None
 
 
 def _kernel():
@@ -73,13 +92,23 @@ def _kernel():
     return _KERNEL
 
 
+def _step_kernel():
+    global _STEP_KERNEL
+    if _STEP_KERNEL is None:
+        from numerics.sim._kernel_step import step_kernel
+
+        _STEP_KERNEL = step_kernel
+    return _STEP_KERNEL
+
+
 #: The Python engine's per-request lists, not used by the kernel: freed before it runs.
 _PYTHON_STATE = ("act_slot", "g0", "first_act", "last_act", "done_slot", "n_evict", "n_drop",
                  "wasted", "epoch", "active", "queue", "stack")
 
 
 def run_fast(sim, records: bool = True) -> dict:
-    """Run the compiled kernel on a prepared :class:`numerics.sim.engine._Sim`; fill its state.
+    """Run the compiled kernel on a prepared :class:`numerics.sim.engine._Sim`; fill its state
+    (the step kernel when the config uses the step loop, see :func:`fast_supported`).
 
     Returns the recorded series: ``kv_win`` (KV tokens of the recorded slots ≥ warm-up) and
     ``queue_half`` (queue of the recorded slots ≥ slots // 2), and with ``records`` every column
@@ -115,7 +144,7 @@ def run_fast(sim, records: bool = True) -> dict:
     arrival_time = np.asarray(sim.arrival_time, dtype=float) if trace else np.zeros(0)
     for name in _PYTHON_STATE:  # the Python engine's lists (~100 bytes per request)
         setattr(sim, name, None)
-    out = _kernel()(
+    args = (
         np.asarray(sim.S, np.int64), np.asarray(sim.O, np.int64),
         np.asarray(sim.arrival_slot, np.int64), budgets, rule, pparams,
         cfg.eviction == "keep-progress", pol.requeue == "head", int(cfg.memory_tokens), slots,
@@ -123,6 +152,12 @@ def run_fast(sim, records: bool = True) -> dict:
         np.asarray(sim.cls, np.int64), class_budgets, int(cfg.block_size), trace, arrival_time,
         CLOCK_TOL_S, bool(records),
     )
+    if cfg.uses_step_engine:  # the batching options: the compiled step loop
+        budget = -1 if cfg.max_batched_tokens is None else int(cfg.max_batched_tokens)
+        out = _step_kernel()(*args, _MODE_CODES[cfg.batching], budget,
+                             bool(cfg.admits_after_preemption))
+    else:
+        out = _kernel()(*args)
     (first_act, last_act, _act_slot, done_slot, n_evict, n_drop, wasted, ts_usage, ts_queue,
      ts_active, ts_act, ts_ev, ts_drop, ts_clock, clock_at, end_clock, nxt, completed, total_ev,
      total_drop, tokens, win_tokens, win_wasted, qlen, n_active, win_ev, win_drop,

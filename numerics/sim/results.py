@@ -206,9 +206,9 @@ def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
         ``check(sim, t)`` is called every slot after eviction (Python engine only).
     engine : {"auto", "python", "fast"}
         ``fast`` is the compiled twin (:mod:`numerics.sim.fast`; same results for the same seed)
-        for every built-in policy, block size and arrival process, except the batching options
-        beyond the paper's model; ``auto`` uses it when possible and numba is installed, else the
-        Python engine.
+        for the built-in policies with a compiled rule (all but the adaptive and state-aware ones),
+        every block size, arrival process and batching option (the step loop has its own compiled
+        twin); ``auto`` uses it when possible and numba is installed, else the Python engine.
     records : bool
         Build the per-request ``records`` and the ``timeseries`` tables (default). False: the
         summary only (both None), with the memory of the run bounded by what the summary needs.
@@ -230,8 +230,8 @@ def simulate(cfg: SimConfig, check: Callable[[object, int], None] | None = None,
         except ImportError:  # pragma: no cover - numba is a dependency
             use_fast = False
     if engine == "fast" and not use_fast:
-        raise WorkloadError("the fast engine runs the built-in policies without per-slot checks and "
-                            "without the batching options beyond the paper's model; use engine='python'")
+        raise WorkloadError("the fast engine runs the built-in policies that have a compiled rule, "
+                            "without per-slot checks; use engine='python' (or 'auto')")
     if use_fast:
         sim = _Sim(cfg)
         traj = fast.run_fast(sim, records=records)

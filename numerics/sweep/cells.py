@@ -253,8 +253,8 @@ def sweep_cells(config: SweepConfig) -> list[SweepCell]:
                         if config.engine == "fast" and not fast.fast_supported(sim):
                             raise SpecError(
                                 f"{config.source}: cell {describe_cell(cell)}: [run] engine = 'fast' runs "
-                                "only what the compiled kernel covers (the paper's batching, without "
-                                "the Python-only options of docs/engines.md); use engine = 'auto'")
+                                "only the policies with a compiled rule (not the adaptive or "
+                                "state-aware ones); use engine = 'auto'")
                         cells.append(cell)
     keys = [c.key for c in cells]
     if len(set(keys)) != len(keys):  # pragma: no cover - 96-bit keys of distinct coordinates
