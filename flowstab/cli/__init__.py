@@ -12,6 +12,7 @@ Subcommands, one module each (``flowstab COMMAND --help`` lists each one's flags
     flowstab design     cvxpy rate design, --integer budgets                      (design.py)
     flowstab report     the self-contained HTML report                            (report.py)
     flowstab sweep      grids of simulations to Parquet, --resume, --dask         (sweep.py)
+    flowstab tune       the best policy and setting, by simulation with CIs       (tune.py)
 
 The argument types and groups they share are in :mod:`flowstab.cli._args`. A command module
 defines ``register(sub)``, which adds its parser to the argparse sub-parsers ``sub`` and sets
@@ -39,7 +40,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``flowstab --help`` lists them.
 COMMANDS = ("plan", "demo", "simulate", "compare", "region",
-            "calibrate", "check", "design", "report", "sweep")
+            "calibrate", "check", "design", "report", "sweep", "tune")
 
 
 class _Parser(argparse.ArgumentParser):
