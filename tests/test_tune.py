@@ -226,3 +226,22 @@ def test_default_candidates_with_python_engine_policies():
     assert "adaptive" in set(res.table["spec"])
     assert res.policy.spec_name in {"flow", "adaptive", "lookahead"}
     assert not res.row["collapsed"]
+
+
+def test_compare_default_lineup_leads_with_the_tuned_pick(capsys):
+    # issue 14 item 3: compare's default line-up uses tune. On deterministic lengths at 0.95 λ_max
+    # greedy synchronises and collapses (issue 14's table: 1.66 vs 2.68 req/slot), so the tuned
+    # pick must serve clearly more than greedy on the same arrivals.
+    import json
+
+    from flowstab.cli import main
+
+    lam = 0.95 * 20_000 / (20 * 100 + 100 * 101 / 2)  # 0.95 λ_max, E[W] = 7 050
+    argv = ["compare", "--prompt", "20", "--decode", "100", "--memory", "20000", "--arrival-rate",
+            f"{lam:.6f}", "--slots", "20000", "--json"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert "tuned = " in err  # the note says what was picked, and how
+    first, greedy = rows[0], next(r for r in rows if r["policy"] == "greedy:watermark=0.01")
+    assert first["throughput_requests_per_slot"] > 1.3 * greedy["throughput_requests_per_slot"]

@@ -7,8 +7,10 @@
                        [--policies "SPEC;SPEC;..."] [--json] [--plot FILE.png]
 
 Every policy runs with the same seed, so the same requests arrive at the same slots (common random
-numbers). The default line-up is :func:`numerics.sim.lineup.planned_lineup`: flow control at the
-plan's r*(ε = 10⁻⁶), greedy, α-protection 0.1, reserve and the clairvoyant MC-SF reference.
+numbers). The default line-up is :func:`numerics.sim.lineup.tuned_lineup`: the pick of a quick
+:func:`numerics.sim.tune.tune` (greedy and flow control at the theory's rates, labelled
+``tuned: SPEC``), then :func:`~numerics.sim.lineup.planned_lineup`'s flow control at the plan's
+r*(ε = 10⁻⁶), greedy, α-protection 0.1, reserve and the clairvoyant MC-SF reference.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from flowstab.cli._args import (
     METRICS,
+    Progress,
     add_overwrite_arg,
     add_run_args,
     fmt,
@@ -57,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="simulate several policies on the same arrivals")
     add_run_args(p)
     p.add_argument("--policies", metavar="SPEC;SPEC;...",
-                   help="policies to run (default: flow at the plan's r*(1e-6), greedy, "
-                   "alpha:0.1, reserve, mcsf)")
+                   help="policies to run (default: the pick of a quick flowstab tune, flow at the "
+                   "plan's r*(1e-6), greedy, alpha:0.1, reserve, mcsf)")
     p.add_argument("--json", action="store_true", help="print a JSON list of summaries")
     p.add_argument("--plot", metavar="FILE.png",
                    help="save a figure: KV utilisation over time and latency CDFs")
@@ -82,7 +85,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from flowstab.plotting import check_plot_path, plot_compare
     from numerics.errors import SpecError
     from numerics.sim import simulate
-    from numerics.sim.lineup import planned_lineup
+    from numerics.sim.lineup import tuned_lineup
 
     settings = run_settings(args)
     workload = settings["workload"]
@@ -96,8 +99,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise SpecError("compare --arrivals trace: give --policies 'SPEC;SPEC;...' (the default line-up "
                         "sets flow rates from an arrival rate per slot, which trace replay does not have)")
     else:
-        policies, notes = planned_lineup(workload, settings["memory_tokens"],
-                                         total_rate(settings["arrival_rate"], workload), settings["slots"])
+        with Progress("compare").ticking("the quick tune for the line-up is still running"):
+            policies, notes = tuned_lineup(workload, settings["memory_tokens"],
+                                           total_rate(settings["arrival_rate"], workload), settings["slots"],
+                                           settings=settings)
     configs = [(label, run_config(policy, settings)) for label, policy in policies]
     progress = start_runs("compare", settings)
     results = []

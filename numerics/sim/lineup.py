@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from numerics.model.workload import Workload
     from numerics.sim.policies import Policy
 
-__all__ = ["LINEUP_EPSILON", "MCSF_MAX_ARRIVALS", "MCSF_MAX_SLOTS", "default_lineup", "planned_lineup"]
+__all__ = ["LINEUP_EPSILON", "MCSF_MAX_ARRIVALS", "MCSF_MAX_SLOTS", "TUNE_FAMILIES", "TUNE_SEEDS",
+           "TUNE_SLOTS", "default_lineup", "planned_lineup", "tuned_lineup"]
 
 #: The line-up's MC-SF reference (Python engine, a sort and a binary search of future-memory checks
 #: every slot: ~0.1 ms per slot) runs only up to these sizes.
@@ -42,6 +43,11 @@ MCSF_MAX_SLOTS = 20_000
 MCSF_MAX_ARRIVALS = 50_000
 #: The overflow target ε whose r*(ε) is the flow-control rate of :func:`planned_lineup`.
 LINEUP_EPSILON = 1e-6
+#: :func:`tuned_lineup`'s search: the compiled families only (seconds, not minutes), on this many
+#: seeds of at most this many slots (``flowstab tune`` runs the full search).
+TUNE_FAMILIES = ("greedy", "flow")
+TUNE_SEEDS = 2
+TUNE_SLOTS = 20_000
 
 Lineup = tuple[list[tuple[str, "Policy"]], list[str]]
 
@@ -108,3 +114,32 @@ def planned_lineup(workload: Workload, memory_tokens: int, total_rate: float, sl
         notes.insert(0, f"flow skipped: no flow-control rate for this workload ({reason})")
         return policies, notes
     return default_lineup(workload, rate, total_rate, slots, epsilon=epsilon)
+
+
+def tuned_lineup(workload: Workload, memory_tokens: int, total_rate: float, slots: int, *,
+                 settings: dict | None = None, epsilon: float = LINEUP_EPSILON) -> Lineup:
+    """:func:`planned_lineup` with :func:`numerics.sim.tune.tune`'s pick first, labelled ``tuned``.
+
+    The search is a quick one: the families of :data:`TUNE_FAMILIES` (greedy and flow control at
+    the theory's rates, all compiled), :data:`TUNE_SEEDS` seeds of min(``slots``,
+    :data:`TUNE_SLOTS`) slots, two confirmed, under the run ``settings`` (the
+    :class:`~numerics.sim.config.SimConfig` keywords other than the workload, M, policy, slots
+    and seed: eviction, batching, step time, ...). Its note says what was picked and how; the full
+    search (adaptive, flowfit, lookahead, SLOs) is ``flowstab tune``.
+    """
+    from numerics.sim.tune import tune
+
+    policies, notes = planned_lineup(workload, memory_tokens, total_rate, slots, epsilon=epsilon)
+    kw = {k: v for k, v in (settings or {}).items()
+          if k in ("eviction", "batching", "max_batched_tokens", "admit_after_preemption", "step_time",
+                   "block_size", "arrivals")}
+    n = min(int(slots), TUNE_SLOTS)
+    seed = (settings or {}).get("seed", 0)
+    result = tune(workload, memory_tokens, total_rate, slots=n, seeds=TUNE_SEEDS, confirm=2,
+                  families=TUNE_FAMILIES, seed=0 if seed is None else seed, **kw)
+    row = result.row
+    notes.insert(0, f"tuned = {result.spec}: the pick of a quick flowstab tune ({len(result.screening)} "
+                    f"candidates of {', '.join(TUNE_FAMILIES)}, {TUNE_SEEDS} seeds × {n:,} slots; "
+                    f"{row['throughput_requests_per_slot']:.4g} requests/slot there); "
+                    "`flowstab tune` searches every family")
+    return [(f"tuned: {result.spec}", result.policy), *policies], notes
