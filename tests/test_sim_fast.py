@@ -37,6 +37,9 @@ policies = st.one_of(
     st.builds(lambda n: f"greedy:max_seqs={n}", st.integers(1, 40)),
     st.builds(lambda a: f"alpha:{a}", st.sampled_from([0.05, 0.2])),
     st.builds(lambda m: f"reserve:max={m}", st.integers(30, 120)),
+    st.builds(lambda r, b, n: f"flowfit:rate={r},budget={b}" + (f",max_seqs={n}" if n else ""),
+              st.sampled_from([0.5, 2.0, 3.7]), st.sampled_from(["randomized", "poisson"]),
+              st.sampled_from([0, 5])),
 )
 two_classes = Workload((
     RequestClass.independent(parse_law("10"), parse_law("20"), 0.3, "a"),

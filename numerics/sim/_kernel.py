@@ -10,7 +10,9 @@ activation rule:
 * 3 (:data:`CLASS_BUDGETS`, Algorithm 1) activates up to ``class_budgets[k]`` requests of class k,
   FIFO within each class, class 0's first;
 * 4 (:data:`MCSF`) activates the longest prefix of the waiting requests sorted by (remaining
-  decode, id) for which the usage stays ≤ M at every future completion time.
+  decode, id) for which the usage stays ≤ M at every future completion time;
+* 5 (``BUDGET_FIT``) rules 0 and 1 at once: at most ``budgets[t]`` head-of-queue requests, each
+  only while the usage stays ≤ (1 − ``pparams[0]``)·M (flow control with a fit check, pparams[0] = 0).
 
 Every rule admits at most ``pparams[1]`` − active requests in a slot (max_seqs; 0: no cap); per-class
 budgets under that cap take the chosen class heads in global FIFO order (arrivals and tail
@@ -320,11 +322,11 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
                     if k == lanes:
                         break
                     cnt += 1
-                elif ql[0] == 0 or (policy == 0 and activated >= budgets[t]):
+                elif ql[0] == 0 or ((policy == 0 or policy == 5) and activated >= budgets[t]):
                     break
                 h = qh[k]
                 rid = qbuf[lane_off[k] + h]
-                if policy == 1:
+                if policy == 1 or policy == 5:
                     if usage + _mem(s_arr[rid] + (g0[rid] if keep else 0) + 1, block) > limit:
                         break
                 elif policy == 2 and reserved + _mem(s_arr[rid] + rcap, block) > memory:

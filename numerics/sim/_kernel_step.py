@@ -238,11 +238,11 @@ def _choose(t, policy, budgets, limit, rcap, room, memory, block, keep, s_arr, g
     usage = sc[_U]
     reserved = sc[_RES]
     cap = min(room, ql[0])
-    if policy == 0 and budgets[t] < cap:
+    if (policy == 0 or policy == 5) and budgets[t] < cap:
         cap = budgets[t]
     while nc < cap:
         rid = _lane_at(0, nc, qbuf, qh, lane_off, lane_cap)
-        if policy == 1:
+        if policy == 1 or policy == 5:  # 5: flow control with a fit check (limit = M)
             need = _mem(s_arr[rid] + (g0[rid] if keep else 0) + 1, block)
             if usage + need > limit:
                 break

@@ -77,7 +77,7 @@ def fast_supported(cfg) -> bool:
 
 
 #: The rules of the step kernel (:mod:`numerics.sim._kernel_step`): all of the event kernel's.
-_STEP_RULES = frozenset({0, 1, 2, CLASS_BUDGETS, MCSF_RULE})
+_STEP_RULES = frozenset({0, 1, 2, CLASS_BUDGETS, MCSF_RULE, 5})  # 5: KernelCode.BUDGET_FIT
 #: The step kernel's codes of the batching modes.
 _MODE_CODES = {"mixed": 0, "prefill-first": 1, "chunked": 2}
 _STEP_KERNEL = None

@@ -234,6 +234,9 @@ class KernelCode(IntEnum):
     FCFS_MEMORY = 1
     #: FCFS while Σ_active (S + L) + S_new + L ≤ M, with L = params[0].
     RESERVE = 2
+    #: BUDGET and FCFS_MEMORY at once: at most B_t head requests, stopping at the first whose
+    #: m(S + g + 1) does not fit under M (params[0] = 0): flow control with a fit check.
+    BUDGET_FIT = 5
 
 
 class KernelParams(NamedTuple):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from numerics.errors import SpecError
 from numerics.model.budget import BUDGET_LAWS
 from numerics.sim.policies.base import BudgetKind, Policy, _admit_fcfs, _draw_budget, _head
-from numerics.sim.state import SlotState
+from numerics.sim.policies.paper import FlowControl
+from numerics.sim.state import KernelCode, KernelParams, SlotState
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class FlowFit(Policy):
 
     rate: float = 1.0
     budget: BudgetKind = "randomized"
+    #: The compiled rule: flow's pre-drawn budgets with the FCFS fit check under M.
+    kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET_FIT
+    kernel_caps_seqs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -39,6 +44,12 @@ class FlowFit(Policy):
     def select(self, sim: SlotState) -> int:
         b = _draw_budget(self._rng, self.rate, self.budget)
         return _admit_fcfs(sim, sim.memory_tokens, min(b, self.seq_room(sim)))
+
+    def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
+        """Every budget drawn up front, as :class:`FlowControl` draws them (the same stream as
+        ``slots`` calls of :meth:`select`); the fit limit is M itself (watermark 0)."""
+        budgets = FlowControl(rate=self.rate, budget=self.budget).draw_budgets(self._rng, slots)
+        return KernelParams(self.kernel_code, budgets, (0.0, 0.0))
 
     def spec(self) -> str:
         return f"flowfit:rate={self.rate:g},budget={self.budget},requeue={self.requeue}{self._seqs_spec()}"
