@@ -172,3 +172,17 @@ def test_plan_exact_uses_the_exact_tail(capsys):
     wl = Workload.single(parse_law("20"), parse_law("uniform:1,100"))
     above = exact_tail(wl, 20000, out["flow_rate"] * (1 + 1e-4)).prob  # 1e-4: 100× Brent's rtol
     assert above > out["epsilon"]
+
+
+def test_help_is_plain_text_not_restructuredtext(capsys):
+    # Issue 15: `flowstab --help` printed the module docstring's raw reStructuredText
+    import re
+
+    from flowstab.cli import COMMANDS, main
+
+    for argv in (["--help"], *([c, "--help"] for c in COMMANDS)):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert not re.search(r"``|:(func|class|mod|data|meth):`", out), (argv, out)

@@ -43,6 +43,15 @@ COMMANDS = ("plan", "demo", "simulate", "compare", "region",
             "calibrate", "check", "design", "report", "sweep", "tune")
 
 
+#: ``flowstab --help``'s text, plain (the module docstring is reStructuredText for the API docs).
+DESCRIPTION = ("flowstab: the stability theory of LLM inference scheduling under a KV-cache limit — "
+               "exact conditions, certified activation rates, simulation of the paper's policies "
+               "against the ones used in practice, and what to run.")
+EPILOG = ("Run 'flowstab COMMAND --help' for a command's flags. Start with 'flowstab demo' (the plan "
+          "on the embedded default workload), 'flowstab tune' (what to run for your workload) or "
+          "'flowstab report' (the HTML report).")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
@@ -54,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``flowstab`` parser with every subcommand of :data:`COMMANDS` registered."""
     from flowstab import __version__
 
-    parser = _Parser(prog="flowstab", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="flowstab", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"flowstab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
