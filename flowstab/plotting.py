@@ -153,10 +153,14 @@ def plot_compare(results: Sequence[tuple[str, SimResult]], path: str | os.PathLi
             ax_kv.axvline(cfg.warmup, color="0.6", lw=0.8, ls="--", label="end of warm-up")
     ax_kv.set_title("KV-cache utilisation over time")
     ax_kv.set_ylim(bottom=0)
-    ax_kv.legend(fontsize="small", loc="best")
     ax_cdf.set_ylabel("fraction of requests with latency ≤ x")
     ax_cdf.set_title("Latency CDF (requests arriving after warm-up)")
-    ax_cdf.legend(fontsize="small", loc="best")
+    # one legend for both panels (the same policies, in the same colours), below them: inside a
+    # panel it covered the data
+    handles, labels = ax_kv.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 4),
+                   fontsize="small", frameon=False)
     if title:
         fig.suptitle(title)
     return savefig(fig, path, dpi=150)

@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from numerics.errors import FlowstabError
     from paper_figs.io import load_or_run, load_results, manifest_entry, read_manifest, write_manifest
-    from paper_figs.style import save_figure
+    from paper_figs.style import mark_quick, save_figure
 
     out_dir = Path(args.out)
     figures = read_manifest(out_dir)
@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             doc = load_results(path)
             t1 = time.perf_counter()
             fig = figure_module(name).plot(doc)
+            if doc["provenance"].get("quick"):
+                mark_quick(fig)
             files = save_figure(fig, out_dir, name)
             t_plot = time.perf_counter() - t1
             figures[name] = manifest_entry(files, path, doc, reused, t_exp, t_plot)

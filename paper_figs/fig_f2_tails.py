@@ -182,6 +182,9 @@ def plot(results: dict) -> Figure:
             hi = np.asarray(sim["prob_high"], dtype=float)[show]
             idx = np.unique(np.linspace(0, p.size - 1, min(p.size, 14)).astype(int)) if p.size else []
             st = BOUND_STYLE["simulation"]
+            # a lower bound of 0 cannot be drawn on a log axis: no lower bar there (it would run
+            # down to the axis floor and read as a measured probability of 10^-16)
+            lo = np.where(lo > 0, lo, p)
             ax.errorbar(slack[show][idx], p[idx], yerr=[p[idx] - lo[idx], hi[idx] - p[idx]],
                         color=st["color"], ls="none", marker=st["marker"], ms=3, mfc="white",
                         elinewidth=0.6, capsize=0, label=st["label"], zorder=5)
@@ -194,11 +197,14 @@ def plot(results: dict) -> Figure:
                 if alpha and ok.any():
                     x0, y0 = ex_s[keep][0], ex_p[keep][0]
                     xr = np.geomspace(x0, slack.max(), 20)
-                    ax.plot(xr, y0 * (xr / x0) ** (1 - alpha), color="0.5", lw=0.7,
-                            label=f"∝ Δ^−{alpha - 1:g} (one long request)")
+                    (ref,) = ax.plot(xr, y0 * (xr / x0) ** (1 - alpha), color="0.5", lw=0.7,
+                                     label=f"∝ Δ^−{alpha - 1:g} (one long request)")
+                    # this panel's own line gets its own legend (the figure's lists the others)
+                    ax.legend(handles=[ref], loc="lower left", fontsize=5.5, frameon=False)
+                ax.set_xlabel(label("slack Δ, log scale", "memory"))
             else:
                 ax.set_xlim(left=0)
-            ax.set_xlabel(label("slack Δ = M − r E[W]", "memory"))
+                ax.set_xlabel(label("slack Δ = M − r E[W]", "memory"))
             decode = law["decode"].replace("scipy:", "").replace(",max=", ", max ")
             if len(decode) > 28:  # keep the title inside the panel
                 decode = decode.replace(", max", "\nclipped at")

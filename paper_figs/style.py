@@ -24,10 +24,12 @@ __all__ = [
     "COLUMN_WIDTH_IN",
     "OKABE_ITO",
     "PAGE_WIDTH_IN",
+    "QUICK_MARK",
     "RC_PARAMS",
     "UNITS",
     "figure_legend",
     "label",
+    "mark_quick",
     "new_figure",
     "plot_policy_bands",
     "plotting",
@@ -216,6 +218,21 @@ def png_bytes(fig) -> bytes:
     with plotting():
         fig.savefig(buf, format="png", dpi=RC_PARAMS["savefig.dpi"], metadata=_METADATA["png"])
     return buf.getvalue()
+
+
+#: The mark :func:`mark_quick` puts on a figure drawn from a quick (small-config) experiment.
+QUICK_MARK = "quick run (small config): not the paper's numbers"
+
+
+def mark_quick(fig) -> None:
+    """Mark ``fig`` as drawn from a ``--quick`` experiment, so that a smoke-test figure is never
+    mistaken for the real one: a grey line in the super-title (the constrained layout makes room
+    for it above the panels), after the figure's own super-title if it has one."""
+    own = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    if own:
+        fig.suptitle(f"{own}\n[{QUICK_MARK}]", fontsize=fig._suptitle.get_fontsize())
+    else:
+        fig.suptitle(f"[{QUICK_MARK}]", fontsize=6, color="0.45", style="italic")
 
 
 def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
