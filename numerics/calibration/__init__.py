@@ -30,7 +30,7 @@ _LAZY = {
     "load_calibration": "numerics.calibration.probe",
     "write_calibration": "numerics.calibration.probe",
     "step_time_from_calibration": "numerics.calibration.probe",
-    "EngineConfig": "numerics.calibration.engine",
+    "EngineResult": "numerics.calibration.engine",
     "run_engine": "numerics.calibration.engine",
     "CheckConfig": "numerics.calibration.compare",
     "run_check": "numerics.calibration.compare",
