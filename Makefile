@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/flowstab report
+	$(BIN)/flowstab demo --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

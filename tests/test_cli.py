@@ -124,11 +124,26 @@ def test_multiclass_toml_plan(capsys, tmp_path):
     assert data["memory_tokens"] == 16492
 
 
-def test_demo_runs(capsys):
-    code, out, err = run(capsys, ["demo"])
+def test_demo_plan_only_runs(capsys):
+    code, out, err = run(capsys, ["demo", "--plan-only"])
     assert code == 0, err
     assert "azure-conv" in out
     assert "λ_max" in out
+
+
+@pytest.mark.slow
+def test_demo_is_the_plan_then_the_report(capsys, tmp_path):
+    # Issue 15: `flowstab demo` and `make demo` were different things; make demo now runs
+    # `flowstab demo --overwrite`, which prints the plan and writes the report
+    out_dir = tmp_path / "r"
+    code, out, err = run(capsys, ["demo", "--out", str(out_dir), "--quiet"])
+    assert code == 0, err
+    assert "λ_max" in out
+    assert (out_dir / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    code, out, err = run(capsys, ["demo", "--out", str(out_dir), "--quiet"])
+    assert code == 2
+    assert out == ""  # refused before the plan was printed
+    assert "exists; pass --overwrite" in err
 
 
 def test_malformed_trace_is_one_line(capsys, tmp_path):

@@ -213,7 +213,7 @@ def test_waste_rate_is_shown_beside_flow_rate(capsys, tmp_path):
     assert "--waste-target 0.01" in html
 
     code, _, _ = _run(capsys, ["report", *TINY, "--no-sim", "--no-verify", "--quiet",
-                               "--waste-target", "none", "--out", str(tmp_path)])
+                               "--waste-target", "none", "--out", str(tmp_path), "--overwrite"])
     assert code == 0
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     data = _data(html)
@@ -362,3 +362,26 @@ def test_config_validation():
     with pytest.raises(WorkloadError, match="Workload"):
         ReportConfig("azure-conv", 2000)  # type: ignore[arg-type]
     assert math.isclose(ReportConfig(wl, 2000, arrival_rates=[1]).arrival_rates[0], 1.0)
+
+
+def test_an_existing_report_is_replaced_only_with_overwrite(capsys, tmp_path, monkeypatch):
+    # Issue 15: the report overwrote report.html silently (and wrote it in place: a full disk left
+    # a partial page). Now it refuses before any work, and writes atomically when told.
+    page = tmp_path / "report.html"
+    page.write_text("an earlier report")
+    import flowstab.report.html as report_html
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the report was computed although its file was refused")
+
+    monkeypatch.setattr(report_html, "build_report", no_work)
+    argv = ["report", *TINY, "--no-sim", "--no-verify", "--quiet", "--out", str(tmp_path)]
+    code, _, err = _run(capsys, argv)
+    assert code == 2
+    assert "exists; pass --overwrite" in err
+    assert page.read_text() == "an earlier report"
+    monkeypatch.undo()
+    code, _, _ = _run(capsys, [*argv, "--overwrite"])
+    assert code == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary left

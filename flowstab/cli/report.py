@@ -7,6 +7,7 @@
                     [--step-time SPEC|none]
                     [--arrival-rate λ ...] [--slots T] [--replications N] [--seed S]
                     [--no-sim] [--no-verify] [--claims ID,ID,...] [--out DIR] [--quiet]
+                    [--overwrite]
 
 Defaults: the preset ``azure-conv`` on a 131 072-token cache (or the workload file's
 ``memory_tokens``), the step-time model of :data:`flowstab.report.DEFAULT_STEP_TIME`, and
@@ -14,6 +15,8 @@ Defaults: the preset ``azure-conv`` on a 131 072-token cache (or the workload fi
 the waste-certified rate beside r*(ε): the largest rate whose certified fraction of emitted tokens
 thrown away by recompute evictions is at most δ (docs/theory.md §13); for unbounded laws the
 report says it is not applicable, and why. Prints the path of ``DIR/report.html``; progress bars go to stderr.
+An existing ``DIR/report.html`` is replaced only with ``--overwrite`` (checked before any work);
+the page is written atomically.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"output folder (default {DEFAULT_OUT}/); the file is DIR/report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR/report.html if it exists (default: refuse, before any work)")
     p.set_defaults(func=_cmd_report)
 
 
@@ -124,7 +129,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from numerics.errors import SpecError
     from numerics.model.steptime import StepTimeModel
 
-    folder = check_out_dir(args.out)  # fail before computing
+    folder = check_out_dir(args.out, args.overwrite)  # fail before computing
     if "waste_target" not in args:  # not given (default SUPPRESS): the report's default δ
         args.waste_target = DEFAULT_WASTE_TARGET
     if not (args.workload or args.prompt or args.decode):
@@ -163,6 +168,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         claims=claims,
         command=_command_line(args, int(m), step_spec),
     )
-    path = write_report(config, folder, progress=not args.quiet)
+    path = write_report(config, folder, progress=not args.quiet, overwrite=args.overwrite)
     print(path)
     return 0

@@ -159,11 +159,12 @@ class ReportConfig:
             object.__setattr__(self, "claims", tuple(self.claims))
 
 
-def check_out_dir(out_dir: str | os.PathLike) -> Path:
+def check_out_dir(out_dir: str | os.PathLike, overwrite: bool = True) -> Path:
     """Create ``out_dir`` if needed and check that ``report.html`` can be written there.
 
     Raises :class:`ReportOutputError` (before anything is computed) when ``out_dir`` is a file,
-    cannot be created, or is not writable.
+    cannot be created, or is not writable, or (without ``overwrite``) already holds a
+    ``report.html``.
     """
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
@@ -175,4 +176,7 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     target = path / "report.html"
     if not os.access(path, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise ReportOutputError(f"--out {path}: not writable; choose another folder with --out")
+    if target.exists() and not overwrite:
+        raise ReportOutputError(f"--out {path}: {target} exists; pass --overwrite to replace it, or "
+                                "choose another folder with --out")
     return path

@@ -341,17 +341,23 @@ def build_report(config: ReportConfig, *, progress: bool = False) -> Report:
     return Report(page(title, "".join(parts), data_json), data, timings)
 
 
-def write_report(config: ReportConfig, out_dir: str | os.PathLike, *, progress: bool = False) -> Path:
-    """Build the report and write ``out_dir/report.html``; returns its path.
+def write_report(config: ReportConfig, out_dir: str | os.PathLike, *, progress: bool = False,
+                 overwrite: bool = True) -> Path:
+    """Build the report and write ``out_dir/report.html`` atomically; returns its path.
 
     Raises :class:`~flowstab.report.config.ReportOutputError` when the folder or the file cannot
-    be written (the folder is checked before anything is computed).
+    be written, or (without ``overwrite``) the file exists — both checked before anything is
+    computed. The page is written to a temporary file and renamed over ``report.html``, so a full
+    disk leaves the previous report (or none), never a partial one.
     """
-    folder = check_out_dir(out_dir)
+    from numerics.errors import OutputError
+    from numerics.files import write_text_atomic
+
+    folder = check_out_dir(out_dir, overwrite)
     report = build_report(config, progress=progress)
     path = folder / "report.html"
     try:
-        path.write_text(report.html, encoding="utf-8")
-    except OSError as exc:
-        raise ReportOutputError(f"--out {folder}: cannot write report.html ({exc.strerror or exc})") from None
+        write_text_atomic(path, report.html, "--out")
+    except OutputError as exc:
+        raise ReportOutputError(str(exc)) from None
     return path
