@@ -204,3 +204,18 @@ def test_bad_inputs():
         BudgetLaw("greedy", 2.0)
     with pytest.raises(WorkloadError, match="unknown bound"):
         FlowTails(wl, 20000).bound("markov", 1.0)
+
+
+@pytest.mark.parametrize("rate", [-1.0, float("nan"), float("inf"), "2", True])
+def test_saturated_moments_refuse_a_bad_rate(rate):
+    # Issue 15 (more of the same kind): flow_saturated_mean(wl, -1) returned E[U] = −2727 and NaN
+    # passed through
+    from numerics.analysis.flow import flow_saturated_mean, flow_saturated_variance
+    from numerics.errors import WorkloadError
+    from numerics.model.workload import Workload
+
+    wl = Workload.single(20, "uniform:1,100")
+    with pytest.raises(WorkloadError, match="activation rate must be a finite number"):
+        flow_saturated_mean(wl, rate)
+    with pytest.raises(WorkloadError, match="activation rate must be a finite number"):
+        flow_saturated_variance(wl, rate)

@@ -39,9 +39,11 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
+from numerics.errors import WorkloadError
 from numerics.model.budget import BudgetKind, BudgetLaw
 from numerics.model.workload import Workload
 
@@ -58,9 +60,19 @@ def _budget(budget: BudgetKind | BudgetLaw, rate: float) -> BudgetLaw:
     return budget if isinstance(budget, BudgetLaw) else BudgetLaw(budget, rate)
 
 
+def _check_rate(rate_per_slot: float) -> float:
+    """The activation rate r as a float; :class:`WorkloadError` unless finite and ≥ 0."""
+    real = isinstance(rate_per_slot, numbers.Real) and not isinstance(rate_per_slot, bool)
+    r = float(rate_per_slot) if real else math.nan
+    if not math.isfinite(r) or r < 0:
+        raise WorkloadError(f"activation rate must be a finite number ≥ 0 requests per slot, got "
+                            f"{rate_per_slot!r}")
+    return r
+
+
 def flow_saturated_mean(workload: Workload, rate_per_slot: float) -> float:
-    """E[U] = r·E[W] (memory analogue of Little's law)."""
-    return rate_per_slot * workload.mean_memory_time
+    """E[U] = r·E[W] (memory analogue of Little's law); r must be finite and ≥ 0."""
+    return _check_rate(rate_per_slot) * workload.mean_memory_time
 
 
 def age_sums(mu: np.ndarray, nu: np.ndarray) -> tuple[float, float]:
@@ -71,7 +83,7 @@ def age_sums(mu: np.ndarray, nu: np.ndarray) -> tuple[float, float]:
 def flow_saturated_variance(workload: Workload, rate_per_slot: float,
                             budget: BudgetKind | BudgetLaw = "randomized") -> float:
     """Var U = r Σ_a (ν_a − μ_a²) + σ_B² Σ_a μ_a² for the given budget law."""
-    law = _budget(budget, rate_per_slot)
+    law = _budget(budget, _check_rate(rate_per_slot))
     if not math.isfinite(workload.decode_second_moment):
         return math.inf
     _g, mu, nu = workload.age_moments()
