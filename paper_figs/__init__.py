@@ -29,6 +29,7 @@ FIGURES = (
     "f8_heavy",
     "f9_traces",
     "f10_seconds",
+    "f11_phase",
 )
 
 

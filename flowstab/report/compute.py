@@ -80,6 +80,9 @@ class Computed:
     verification: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     waste_note: str | None = None
+    #: The "Which scheduler wins" grid (:func:`flowstab.report.phase.report_phase`); None without
+    #: simulation.
+    phase: dict[str, Any] | None = None
 
 
 def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
@@ -106,13 +109,21 @@ def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
     timings["simulation"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    phase = None
+    if sim is not None:
+        from flowstab.report.phase import report_phase
+
+        phase = report_phase(config, sim["seeds"])
+    timings["phase"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     if config.verify:
         verification = _verify(claims, progress)
     else:
         verification = {"status": "not run", "note": "verification skipped (--no-verify)",
                         "results": [], "counts": {}}
     timings["verification"] = time.perf_counter() - t0
-    return Computed(plan, tails, claims, sim, verification, timings, waste_note)
+    return Computed(plan, tails, claims, sim, verification, timings, waste_note, phase)
 
 
 def _plan(config: ReportConfig) -> tuple[Plan, str | None]:
@@ -163,6 +174,7 @@ def report_data(config: ReportConfig, computed: Computed, sha: str, versions: di
             "runs": [{k: v for k, v in run.items() if k != "figure"} for run in sim["runs"]],
         },
         "verification": {k: v for k, v in verification.items()},
+        "phase": computed.phase,
         "timings_s": computed.timings,
         "git_sha": sha,
         "versions": versions,
