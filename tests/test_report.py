@@ -154,8 +154,14 @@ def test_report_cli_writes_a_self_contained_page(capsys, tmp_path):
     assert [run["arrival_rate"] for run in sim["runs"]] == pytest.approx(
         [0.9 * plan.flow_rate, 0.9 * plan.lambda_max], rel=1e-12)
     labels = [p["label"] for p in sim["runs"][0]["policies"]]
-    assert labels[0] == f"flow:rate={plan.flow_rate:.6g}"  # flow at this report's r*(ε)
+    assert labels[0].startswith("tuned: ")  # the recommended operating point, a quick tune's pick
+    assert labels[1] == f"flow:rate={plan.flow_rate:.6g}"  # flow at this report's r*(ε)
     assert {"greedy", "alpha:0.1", "reserve:max=100", "mcsf"} <= set(labels)
+    heavy = sim["runs"][-1]
+    tuned = heavy["policies"][0]
+    # the summary card names that pick, at the heaviest simulated rate
+    card = html[html.index("Recommended operating point"):]
+    assert tuned["spec"] in card[:2000]
     for run in sim["runs"]:
         for p in run["policies"]:
             assert p["stats"]["throughput_requests_per_slot"]["n"] == 2

@@ -201,7 +201,9 @@ def report_claims(plan: Plan, step_time: StepTimeModel | None) -> tuple[str, ...
 def _progress_bar(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, file=sys.stderr, disable=not enabled, leave=False,
+    # disable=None: tqdm turns itself off when stderr is not a terminal (no carriage returns in
+    # logs); False (--quiet) turns it off everywhere
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=None if enabled else True, leave=False,
                 dynamic_ncols=True, unit="run")
 
 
@@ -257,14 +259,20 @@ def compare_policies(cfg: ReportConfig, plan: Plan, *, progress: bool = False, f
     import pandas as pd
 
     from numerics.sim import SimConfig, ci, simulate
-    from numerics.sim.lineup import default_lineup
+    from numerics.sim.lineup import default_lineup, quick_tune
     from numerics.sim.replicate import replication_seeds
 
     rates = _default_rates(cfg, plan)
     _check_sim_size(cfg, rates)
     seeds = replication_seeds(cfg.seed, cfg.replications)
-    plans = [(rate, why, *default_lineup(cfg.workload, plan.flow_rate, rate, cfg.slots, plan.budget,
-                                         plan.epsilon)) for rate, why in rates]
+    plans = []
+    for rate, why in rates:
+        policies, notes = default_lineup(cfg.workload, plan.flow_rate, rate, cfg.slots, plan.budget,
+                                         plan.epsilon)
+        # the recommended operating point: a quick tune at this rate, first in the line-up
+        tuned, note = quick_tune(cfg.workload, cfg.memory_tokens, rate, cfg.slots,
+                                 settings={"step_time": cfg.step_time, "seed": cfg.seed})
+        plans.append((rate, why, [(f"tuned: {tuned.spec}", tuned.policy), *policies], [note, *notes]))
     total = sum(len(pols) for _, _, pols, _ in plans) * len(seeds)
     runs = []
     with _progress_bar(total, "flowstab report: simulating", progress) as bar:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from numerics.sim.policies import Policy
 
 __all__ = ["LINEUP_EPSILON", "MCSF_MAX_ARRIVALS", "MCSF_MAX_SLOTS", "TUNE_FAMILIES", "TUNE_SEEDS",
-           "TUNE_SLOTS", "default_lineup", "planned_lineup", "tuned_lineup"]
+           "TUNE_SLOTS", "default_lineup", "planned_lineup", "quick_tune", "tuned_lineup"]
 
 #: The line-up's MC-SF reference (Python engine, a sort and a binary search of future-memory checks
 #: every slot: ~0.1 ms per slot) runs only up to these sizes.
@@ -127,19 +127,31 @@ def tuned_lineup(workload: Workload, memory_tokens: int, total_rate: float, slot
     and seed: eviction, batching, step time, ...). Its note says what was picked and how; the full
     search (adaptive, flowfit, lookahead, SLOs) is ``flowstab tune``.
     """
+    policies, notes = planned_lineup(workload, memory_tokens, total_rate, slots, epsilon=epsilon)
+    result, note = quick_tune(workload, memory_tokens, total_rate, slots, settings=settings)
+    notes.insert(0, note)
+    return [(f"tuned: {result.spec}", result.policy), *policies], notes
+
+
+def quick_tune(workload: Workload, memory_tokens: int, total_rate: float, slots: int, *,
+               settings: dict | None = None):
+    """The quick :func:`numerics.sim.tune.tune` of :func:`tuned_lineup` (and of the report's
+    recommended operating point): its result and a one-sentence note saying what was picked, and
+    how. ``settings``: :class:`~numerics.sim.config.SimConfig` keywords (eviction, batching, step
+    time, block size, arrivals, seed); the rest is ignored."""
     from numerics.sim.tune import tune
 
-    policies, notes = planned_lineup(workload, memory_tokens, total_rate, slots, epsilon=epsilon)
-    kw = {k: v for k, v in (settings or {}).items()
+    settings = settings or {}
+    kw = {k: v for k, v in settings.items()
           if k in ("eviction", "batching", "max_batched_tokens", "admit_after_preemption", "step_time",
                    "block_size", "arrivals")}
     n = min(int(slots), TUNE_SLOTS)
-    seed = (settings or {}).get("seed", 0)
+    seed = settings.get("seed", 0)
     result = tune(workload, memory_tokens, total_rate, slots=n, seeds=TUNE_SEEDS, confirm=2,
                   families=TUNE_FAMILIES, seed=0 if seed is None else seed, **kw)
     row = result.row
-    notes.insert(0, f"tuned = {result.spec}: the pick of a quick flowstab tune ({len(result.screening)} "
-                    f"candidates of {', '.join(TUNE_FAMILIES)}, {TUNE_SEEDS} seeds × {n:,} slots; "
-                    f"{row['throughput_requests_per_slot']:.4g} requests/slot there); "
-                    "`flowstab tune` searches every family")
-    return [(f"tuned: {result.spec}", result.policy), *policies], notes
+    note = (f"tuned = {result.spec}: the pick of a quick flowstab tune ({len(result.screening)} "
+            f"candidates of {', '.join(TUNE_FAMILIES)}, {TUNE_SEEDS} seeds × {n:,} slots; "
+            f"{row['throughput_requests_per_slot']:.4g} requests/slot there); "
+            "`flowstab tune` searches every family")
+    return result, note
