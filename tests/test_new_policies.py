@@ -98,3 +98,33 @@ def test_adaptive_tracks_the_arrival_rate_below_capacity():
     res = simulate(SimConfig(wl, 10**6, pol, slots=3000, arrival_rate=1.2, seed=1), engine="python")
     assert 1.2 < pol.rate_now() < 1.2 * 1.1 * 1.25  # λ̂·(1 + margin), memory never binds
     assert res.summary["completed_fraction"] > 0.95
+
+
+def test_adaptive_tracks_a_time_varying_arrival_rate_in_trace_replay():
+    # Issue 14: adaptive sets its rate online and must follow a trace whose arrival rate changes.
+    # Replay (1 s per slot) of Poisson arrivals at 1 request/s for 3 000 s, then 2 requests/s for
+    # 3 000 s; memory never binds, so r_t should settle at λ̂(1 + margin) of the current rate. A
+    # fixed flow rate set for the first half (1.1) cannot serve the second: its queue grows.
+    import numpy as np
+
+    from numerics.data.traces import Trace
+    from numerics.model.steptime import StepTimeModel
+
+    rng = np.random.default_rng(5)
+    times = np.concatenate([np.sort(rng.uniform(0, 3000, rng.poisson(3000))),
+                            np.sort(rng.uniform(3000, 6000, rng.poisson(6000)))])
+    n = times.size
+    trace = Trace(np.full(n, 10), np.full(n, 20), times, "two-rate", "lengths")
+    wl = trace.to_workload()
+    run = dict(slots=6000, warmup=0, arrivals="trace", trace=trace, seed=1,
+               step_time=StepTimeModel("const", c0=1.0))
+    pol = parse_policy("adaptive")
+    half = SimConfig(wl, 10**6, pol, **(run | {"slots": 3000}))
+    simulate(half, engine="python")
+    assert 1.0 < pol.rate_now() < 1.0 * 1.1 * 1.25  # the first rate, before the change
+    res = simulate(SimConfig(wl, 10**6, pol, **run), engine="python")
+    assert 2.0 < pol.rate_now() < 2.0 * 1.1 * 1.25  # the second rate, after it
+    assert res.summary["completed_fraction"] > 0.98
+    fixed = simulate(SimConfig(wl, 10**6, parse_policy("flow:rate=1.1"), **run))
+    assert fixed.summary["completed_fraction"] < 0.8
+    assert fixed.summary["queue_slope"] > 0.5  # it grows at about 2 − 1.1 per slot
