@@ -13,6 +13,7 @@ Subcommands, one module each (``flowstab COMMAND --help`` lists each one's flags
     flowstab report     the self-contained HTML report                            (report.py)
     flowstab sweep      grids of simulations to Parquet, --resume, --dask         (sweep.py)
     flowstab tune       the best policy and setting, by simulation with CIs       (tune.py)
+    flowstab hindsight  the hindsight-optimal total latency (HiGHS) vs policies  (hindsight.py)
 
 The argument types and groups they share are in :mod:`flowstab.cli._args`. A command module
 defines ``register(sub)``, which adds its parser to the argparse sub-parsers ``sub`` and sets
@@ -40,7 +41,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``flowstab --help`` lists them.
 COMMANDS = ("plan", "demo", "simulate", "compare", "region",
-            "calibrate", "check", "design", "report", "sweep", "tune")
+            "calibrate", "check", "design", "report", "sweep", "tune", "hindsight")
 
 
 #: ``flowstab --help``'s text, plain (the module docstring is reStructuredText for the API docs).

@@ -52,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_args(p)
     p.add_argument("--policy", required=True,
                    help="flow:rate=R[,budget=..], budgets:4,4, greedy[:watermark=..], "
-                   "reserve[:max=L], alpha:0.1, mcsf, flowfit:rate=R, adaptive[:target=..] or "
-                   "lookahead[:target=..,horizon=H]; "
+                   "reserve[:max=L], alpha:0.1, mcsf, mc, flowfit:rate=R, adaptive[:target=..], "
+                   "lookahead[:target=..,horizon=H], wait[:n_1,..] or nested-wait; "
                    "each takes max_seqs=N (a cap on the "
                    "active requests), e.g. flow:rate=2,max_seqs=64")
     p.add_argument("--replications", type=replications, metavar="N",

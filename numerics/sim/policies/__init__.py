@@ -15,11 +15,15 @@ greedy      vLLM: FCFS while usage + S + 1 ≤ (1 − watermark)·M, ≤ max_seq
 reserve     admit only if Σ_active (S + L) + S_new + L ≤ M (no eviction ever)   TensorRT-LLM
 alpha       α-protection: admit FCFS while usage after admission ≤ (1 − α)·M    Jaillet et al.
 mcsf        clairvoyant Memory-Constrained Shortest-First (knows O)             Jaillet et al.
+mc          FCFS with the same future-memory check (MC-Benchmark); both take    Jaillet et al.
+            ``predict=exact|over:C|noisy:SIGMA`` (policies/clairvoyant.py)
 flowfit     flow's budget B_t, FIFO, stopping at the first request that does    beyond the
             not fit under M (no drop on admission)                              paper
 adaptive    flowfit with r_t set online from λ̂, M/E[W]^ and the overflow seen   beyond the paper
 lookahead   FIFO while it fits and a Chernoff bound on the overflow of the      beyond the
             active set within H slots (given each progress g) stays ≤ target    paper, §14
+wait        WAIT: n_k class-k requests once n_k wait (thresholds ∝ π_k M/E[W])  arXiv:2504.11320
+nested-wait Nested WAIT: FIFO entry batches of n_1 into decode segment 1         arXiv:2504.11320
 ==========  ==================================================================  ==============
 
 New policies subclass :class:`Policy` and implement ``select(state)``, reading only what
@@ -64,12 +68,15 @@ from numerics.sim.policies.base import _head as _head
 from numerics.sim.policies.base import _kv as _kv
 from numerics.sim.policies.base import _num as _num
 from numerics.sim.policies.beyond import AdaptiveFlow, FlowFit
+from numerics.sim.policies.clairvoyant import MC, MCSFPredicted, Prediction
 from numerics.sim.policies.lookahead import Lookahead
 from numerics.sim.policies.paper import ClassBudgets, FlowControl
 from numerics.sim.policies.practice import MCSF, AlphaProtection, Greedy, Reserve
 from numerics.sim.policies.spec import parse_policy
+from numerics.sim.policies.wait import NestedWait, Wait
 
 __all__ = [
+    "MC",
     "MCSF",
     "REQUEUE",
     "AdaptiveFlow",
@@ -80,8 +87,12 @@ __all__ = [
     "FlowFit",
     "Greedy",
     "Lookahead",
+    "MCSFPredicted",
+    "NestedWait",
     "Policy",
+    "Prediction",
     "Requeue",
     "Reserve",
+    "Wait",
     "parse_policy",
 ]

@@ -25,7 +25,9 @@ BudgetKind = Literal["deterministic", "randomized", "poisson"]
 #: The spec name of each built-in policy class (for messages).
 _SPEC_NAMES = {"FlowControl": "flow", "ClassBudgets": "budgets", "Greedy": "greedy",
                "AlphaProtection": "alpha", "Reserve": "reserve", "MCSF": "mcsf",
-               "FlowFit": "flowfit", "AdaptiveFlow": "adaptive", "Lookahead": "lookahead"}
+               "FlowFit": "flowfit", "AdaptiveFlow": "adaptive", "Lookahead": "lookahead",
+               "MC": "mc", "MCSFPredicted": "mcsf",
+               "Wait": "wait", "NestedWait": "nested-wait"}
 
 
 @dataclass(frozen=True)

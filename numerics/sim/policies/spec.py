@@ -8,16 +8,20 @@ from __future__ import annotations
 from numerics.errors import SpecError
 from numerics.sim.policies.base import REQUEUE, Policy, _kv, _num
 from numerics.sim.policies.beyond import AdaptiveFlow, FlowFit
+from numerics.sim.policies.clairvoyant import MC, MCSFPredicted, Prediction
 from numerics.sim.policies.lookahead import Lookahead
 from numerics.sim.policies.paper import ClassBudgets, FlowControl
 from numerics.sim.policies.practice import MCSF, AlphaProtection, Greedy, Reserve
+from numerics.sim.policies.wait import NestedWait, Wait
 
 
 def parse_policy(spec: str) -> Policy:
     """Parse a policy spec: ``flow:rate=R[,budget=..][,requeue=head|tail]``, ``budgets:4,4,4``,
-    ``greedy[:watermark=0.01]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf``,
+    ``greedy[:watermark=0.01]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf[:predict=P]``,
+    ``mc[:predict=P]`` (P: exact, over:C or noisy:SIGMA, the decode-length prediction),
     ``flowfit:rate=R[,budget=..]``, ``adaptive[:target=0.01][,margin=0.1]``,
-    ``lookahead[:target=0.001][,horizon=H]``; every one also
+    ``lookahead[:target=0.001][,horizon=H]``, ``wait[:n_1,...,n_K]``,
+    ``nested-wait[:margin=0.05][,n=N]``; every one also
     takes ``max_seqs=N`` (a cap on the active requests) and ``requeue=head|tail``.
 
     >>> parse_policy("budgets:4,4,4,max_seqs=8").spec()
@@ -66,9 +70,12 @@ def parse_policy(spec: str) -> Policy:
         if value is None:
             raise SpecError(f"policy {spec!r}: alpha needs a value, e.g. alpha:0.2")
         return AlphaProtection(requeue, _num(value, spec), **common)
-    if name == "mcsf":
-        no_extra(set())
-        return MCSF(requeue, **common)
+    if name in ("mc", "mcsf"):  # Jaillet et al.'s future-memory policies (policies/clairvoyant.py)
+        no_extra({"predict"})
+        pred = Prediction.parse(kw.get("predict", "exact"), spec)
+        if name == "mc":
+            return MC(requeue, pred, **common)
+        return MCSF(requeue, **common) if pred.kind == "exact" else MCSFPredicted(requeue, pred, **common)
     if name == "flowfit":
         no_extra({"rate", "budget"})
         if "rate" not in kw:
@@ -83,8 +90,17 @@ def parse_policy(spec: str) -> Policy:
         horizon = kw.get("horizon")
         return Lookahead(requeue, _num(kw.get("target", "0.001"), spec),
                          None if horizon is None else _num(horizon, spec, integer=True), **common)
+    if name == "wait":  # WAIT (arXiv:2504.11320; policies/wait.py)
+        no_extra(set(), npos=len(pos))
+        ths = tuple(_num(p, spec, integer=True) for p in pos) if pos else None
+        return Wait(requeue, ths, **common)
+    if name == "nested-wait":
+        no_extra({"margin", "n"})
+        n = kw.get("n")
+        return NestedWait(requeue, _num(kw.get("margin", "0.05"), spec),
+                          None if n is None else _num(n, spec, integer=True), **common)
     raise SpecError(
         f"policy {spec!r}: unknown policy {name!r}; use flow, flowfit, adaptive, lookahead, budgets, "
-        "greedy, reserve, alpha or mcsf"
+        "greedy, reserve, alpha, mcsf, mc, wait or nested-wait"
     )
 
