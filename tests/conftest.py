@@ -44,3 +44,28 @@ def assert_one_line_cli_error(capsys, argv, needle: str) -> None:
     assert lines[0].startswith("flowstab: error:")
     assert "Traceback" not in err
     assert needle in lines[0]
+
+
+def run_checked(cfg, fifo: bool, *, repeat: bool = False):
+    """Run ``cfg`` on the Python engine with the per-slot invariant checker and return the result.
+
+    Checks what every policy owes: the checker's invariants every slot (conservation, memory ≤ M
+    after eviction, LIFO eviction, and FIFO activation when ``fifo``), every slot checked, the
+    recorded KV never above M, ``max_seqs`` never exceeded; with ``repeat``, the same seed gives
+    the same records.
+    """
+    import pandas as pd
+
+    from numerics.sim import simulate
+    from numerics.sim.checks import InvariantChecker
+
+    checker = InvariantChecker(fifo=fifo)
+    res = simulate(cfg, check=checker, engine="python")
+    checker.finish()
+    assert checker.slots_checked == cfg.slots
+    assert (res.timeseries["kv_tokens"] <= cfg.memory_tokens).all()
+    if cfg.policy.max_seqs is not None:
+        assert res.summary["active_max"] <= cfg.policy.max_seqs
+    if repeat:
+        pd.testing.assert_frame_equal(res.records, simulate(cfg, engine="python").records)
+    return res

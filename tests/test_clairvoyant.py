@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_checked
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,13 +80,7 @@ def configs(draw) -> SimConfig:
 @given(cfg=configs())
 def test_invariants_every_slot(cfg):
     # mc activates from the head of the queue: check the FIFO order too; mcsf reorders
-    checker = InvariantChecker(fifo=isinstance(cfg.policy, MC))
-    res = simulate(cfg, check=checker, engine="python")
-    checker.finish()
-    assert checker.slots_checked == cfg.slots
-    assert (res.timeseries["kv_tokens"] <= cfg.memory_tokens).all()
-    if cfg.policy.max_seqs is not None:
-        assert res.summary["active_max"] <= cfg.policy.max_seqs
+    res = run_checked(cfg, fifo=isinstance(cfg.policy, MC))
     safe = cfg.policy.predict.kind != "noisy" if isinstance(cfg.policy, MC | MCSFPredicted) else True
     if safe and cfg.block_size == 1:
         # the future check with the true lengths, or with over-estimates (whose memory profile

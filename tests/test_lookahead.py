@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_checked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -94,13 +95,7 @@ def configs(draw) -> SimConfig:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=configs())
 def test_invariants_every_slot(cfg):
-    checker = InvariantChecker(fifo=True)
-    res = simulate(cfg, check=checker, engine="python")
-    checker.finish()
-    assert checker.slots_checked == cfg.slots
-    assert (res.timeseries["kv_tokens"] <= cfg.memory_tokens).all()
-    if cfg.policy.max_seqs is not None:
-        assert res.summary["active_max"] <= cfg.policy.max_seqs
+    res = run_checked(cfg, fifo=True)
     if cfg.batching == "mixed":  # the fit check: nothing is dropped in its own slot
         assert res.summary["dropped_on_admission"] == 0
     again = simulate(cfg, engine="python")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import pytest
+from conftest import run_checked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,15 +124,7 @@ def configs(draw) -> SimConfig:
 @given(cfg=configs())
 def test_invariants_every_slot(cfg):
     # Nested WAIT activates from the FIFO head (a count); WAIT per class (ids), not FIFO overall
-    checker = InvariantChecker(fifo=isinstance(cfg.policy, NestedWait))
-    res = simulate(cfg, check=checker, engine="python")
-    checker.finish()
-    assert checker.slots_checked == cfg.slots
-    assert (res.timeseries["kv_tokens"] <= cfg.memory_tokens).all()
-    if cfg.policy.max_seqs is not None:
-        assert res.summary["active_max"] <= cfg.policy.max_seqs
-    again = simulate(cfg, engine="python")
-    pd.testing.assert_frame_equal(res.records, again.records)
+    run_checked(cfg, fifo=isinstance(cfg.policy, NestedWait), repeat=True)
 
 
 @pytest.mark.parametrize("spec", ["wait", "nested-wait:margin=0", "wait:2,3,max_seqs=6"])
