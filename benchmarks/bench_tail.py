@@ -5,7 +5,9 @@ Run: ``.venv/bin/python benchmarks/bench_tail.py [--quick]`` — prints one line
 
 Cases: the exact saturated tail P(U > M) by the main-lobe inversion (``lobe``, the default) and by
 the full-window FFT (``fft``) where that is affordable; issue 4's scale target (M = 10⁶ tokens,
-decode support 10⁴); r*(ε) under the exact tail; and the two-class region solvers.
+decode support 10⁴); r*(ε) under the exact tail; the two-class region solvers; and (issue 15)
+light loads on every preset and trace at M = 131 072, with a 60 s alarm per tail (180 s per rate)
+so that a hang is reported as ``> 60 s`` instead of stalling the run.
 """
 
 from __future__ import annotations
@@ -43,6 +45,60 @@ def tail_cases(quick: bool):
             0.9 * 131072 / conv.mean_memory_time, "randomized", False
 
 
+def light_load_cases(quick: bool):
+    """Issue 15: every preset and, where the data folder is present, every trace, at M = 131 072."""
+    from numerics.data.loaders import load_workload
+    from numerics.data.paths import data_file
+    from numerics.data.presets import PRESETS
+
+    for name in PRESETS:
+        yield f"preset {name}", load_preset(name)
+    if quick:
+        return
+    for name in sorted({p.data_file for p in PRESETS.values()}):
+        path = data_file(name)
+        if path is not None:
+            yield f"trace {name}", load_workload(f"trace:{path}")
+
+
+def _with_alarm(fn, seconds: int):
+    """fn() or the string 'TIMEOUT' after ``seconds`` (a hang is reported, not waited out)."""
+    import signal
+
+    def alarm(*_args):
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        return fn()
+    except TimeoutError:
+        return "TIMEOUT"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def light_load_section(report, quick: bool) -> None:
+    """exact_tail at 0.5, 0.35, 0.2 and 0.05 λ_max and r*(ε = 1e-6) (what ``plan --exact`` runs)."""
+    import time
+
+    m, limit = 131_072, 30 if quick else 60
+    for case, wl in light_load_cases(quick):
+        top = m / wl.mean_memory_time
+        for load in (0.5, 0.2) if quick else (0.5, 0.35, 0.2, 0.05):
+            t0 = time.perf_counter()
+            res = _with_alarm(lambda wl=wl, r=load * top: exact_tail(wl, m, r), limit)
+            t = time.perf_counter() - t0
+            value = f"> {limit} s" if res == "TIMEOUT" else f"P={res.prob:.4g} ({res.method})"
+            report(f"{case}, M=131072, r={load} λ_max", "exact_tail", t, value)
+        t0 = time.perf_counter()
+        fr = _with_alarm(lambda wl=wl: exact_flow_rate(wl, m, 1e-6), 3 * limit)
+        t = time.perf_counter() - t0
+        value = f"> {3 * limit} s" if fr == "TIMEOUT" else f"r*={fr.rate_per_slot / top:.4g} λ_max"
+        report(f"{case}, M=131072, ε=1e-6", "exact_flow_rate", t, value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer cases, one run each")
@@ -78,6 +134,7 @@ def main() -> None:
                                                1.0, "rag")))
     t, _ = best_of(lambda: flow_region_boundary(mixed, 200_000, 1e-6, dirs), 1)
     report(f"chat+rag geometric, M=2e5, {dirs} directions", "flow_region_boundary", t, "")
+    light_load_section(report, args.quick)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": platform.platform(), "python": platform.python_version(),

@@ -20,7 +20,7 @@ Examples
 >>> law = TokenLaw.deterministic(20)
 >>> law.mean, law.second_moment
 (20.0, 400.0)
->>> from scipy import stats
+>>> from scipy import special, stats
 >>> geo = TokenLaw.from_scipy(stats.geom(0.005))
 >>> round(geo.mean, 9), round(geo.second_moment, 6)
 (200.0, 79800.0)
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special, stats
 
 if TYPE_CHECKING:
     from scipy.stats._distn_infrastructure import rv_frozen
@@ -81,6 +81,12 @@ class TokenLaw:
     tail_index : float or None
         Estimated α of P(X > x) ~ x^-α when the support was cut at :data:`MAX_SUPPORT` with visible
         tail mass; None otherwise.
+    tail_moments : tuple of float or None
+        E[X^k; X > values[-1]] for k = 1, 2, ..., where the law's moments are known (a scipy.stats
+        law: its own moments, or closed forms for the log-normal); they take precedence over the
+        tail-index extrapolation in :meth:`moment`. ``inf`` where that moment diverges.
+    moment_source : str
+        How the moments were obtained (shown by :attr:`description`).
 
     Use the constructors (:meth:`deterministic`, :meth:`from_pmf`, :meth:`from_samples`,
     :meth:`from_scipy`) rather than this signature.
@@ -92,6 +98,8 @@ class TokenLaw:
     tail_mass: float = 0.0
     tail_excess: float = 0.0
     tail_index: float | None = None
+    tail_moments: tuple[float, ...] | None = None
+    moment_source: str = "sums over the stored PMF"
     _moments: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -169,9 +177,15 @@ class TokenLaw:
             raise WorkloadError(f"{label}: expected a frozen scipy.stats distribution")
         discrete = isinstance(dist.dist, stats.rv_discrete)
         lo, hi = (float(x) for x in dist.support())
-        if lo < 0 and not (not discrete and dist.cdf(0.0) == 0.0):
+        if lo < 0:
+            # A continuous law with support below 0 is refused even where its mass there rounds
+            # to 0 (norm(loc=100)): the ceiling of a negative value is no token count.
+            hint = ("; truncate it to [0, ∞), e.g. scipy:truncnorm(a=A,b=B,loc=L,scale=S) with "
+                    "A = −L/S, or use a law on [0, ∞) such as lognormal:median=M,sigma=S"
+                    if not discrete else "; shift it with loc ≥ 0")
             raise WorkloadError(
-                f"{label}: token counts must be non-negative but the law's support starts at {lo}"
+                f"{label}: token counts must be non-negative but the law's support starts at "
+                f"{lo}{hint}"
             )
         if discrete:
             start = int(max(lo, 0))
@@ -189,6 +203,18 @@ class TokenLaw:
                     high = dist.sf(n - 1) - dist.sf(n)
                 return np.where(upper, high, low)
 
+        if (max_tokens is not None and max_tokens < (math.ceil(hi) if math.isfinite(hi) else math.inf)
+                and int(max_tokens) - start >= MAX_SUPPORT):
+            # A clip beyond the storable support: build the law, then clip what was stored (exact
+            # when the tail beyond the stored support is below TAIL_EPS).
+            law = cls.from_scipy(dist, label)
+            if law.tail_mass > TAIL_EPS:
+                raise WorkloadError(
+                    f"{label}: max={int(max_tokens)} lies beyond the {MAX_SUPPORT} token counts "
+                    f"that can be stored, and the law has mass {law.tail_mass:.3g} beyond them; "
+                    f"clip it at max ≤ {start + MAX_SUPPORT - 1}"
+                )
+            return law.clip(int(max_tokens)) if int(max_tokens) < law.values[-1] else law
         if max_tokens is not None and max_tokens < (math.ceil(hi) if math.isfinite(hi) else math.inf):
             # Clip while building: masses below the cap, the rest as an atom at it (this avoids
             # storing a long tail only to fold it back).
@@ -213,6 +239,17 @@ class TokenLaw:
         values = np.arange(start, end + 1)
         probs = np.clip(mass(values), 0.0, None)
         tail = float(max(dist.sf(end), 0.0)) if not math.isfinite(hi) else 0.0
+        if not math.isfinite(tail) or tail > 0.5 or not np.any(probs > 0):
+            if np.any(probs > 0) or tail > 0.5:
+                raise WorkloadError(
+                    f"{label}: most of the law lies beyond the {MAX_SUPPORT} token counts that can "
+                    f"be stored (P(X > {end}) = {tail:.3g}); use a smaller scale or clip it with "
+                    f"max=L"
+                )
+            raise WorkloadError(
+                f"{label}: the law puts no mass on the whole numbers {start}..{end}: token counts "
+                "are integers (a discrete law needs an integer loc)"
+            )
         tail_index = None
         excess = 0.0
         if tail > TAIL_EPS and end >= 4:
@@ -230,7 +267,16 @@ class TokenLaw:
         keep = probs > 0
         # Renormalise the stored part against float rounding so that stored + tail sums to 1.
         probs = probs[keep] * ((1.0 - tail) / probs[keep].sum())
-        return cls(values[keep], probs, label, tail, excess, tail_index)
+        values = values[keep]
+        if tail > TAIL_EPS:
+            # The law's own moments overrule the tail-index extrapolation wherever they are known.
+            known = _known_tail_moments(dist, discrete, int(end), values, probs, tail)
+            if known is not None:
+                moments, source = known
+                if math.isfinite(moments[0]):
+                    excess = max(moments[0] - end * tail, tail)
+                return cls(values, probs, label, tail, excess, tail_index, moments, source)
+        return cls(values, probs, label, tail, excess, tail_index)
 
     # ------------------------------------------------------------------ transforms
     def clip(self, max_tokens: int) -> TokenLaw:
@@ -248,6 +294,14 @@ class TokenLaw:
         """X + k."""
         if int(k) != k:
             raise WorkloadError(f"shift must be an integer, got {k!r}")
+        moments = None
+        if self.tail_moments is not None:  # E[(X + k)^j; X > N] = Σ_i C(j, i) k^{j−i} E[X^i; X > N]
+            base = (self.tail_mass, *self.tail_moments)
+            moments = tuple(
+                math.inf if any(not math.isfinite(base[i]) for i in range(j + 1))
+                else math.fsum(math.comb(j, i) * float(k) ** (j - i) * base[i] for i in range(j + 1))
+                for j in range(1, len(base))
+            )
         return TokenLaw(
             self.values + int(k),
             self.probs,
@@ -255,6 +309,8 @@ class TokenLaw:
             self.tail_mass,
             self.tail_excess,
             self.tail_index,
+            moments,
+            self.moment_source,
         )
 
     # ------------------------------------------------------------------ moments
@@ -263,7 +319,9 @@ class TokenLaw:
         if k not in self._moments:
             v = self.values.astype(float)
             head = float(np.sum(v**k * self.probs))
-            if self.tail_index is not None:
+            if self.tail_moments is not None and 1 <= k <= len(self.tail_moments):
+                head += self.tail_moments[k - 1]
+            elif self.tail_index is not None:
                 if self.tail_index <= k + TAIL_INDEX_MARGIN:
                     head = math.inf
                 else:
@@ -291,6 +349,11 @@ class TokenLaw:
         if self.bounded:  # centred sum: no cancellation
             return float(np.sum(self.probs * (self.values - self.mean) ** 2))
         return max(m2 - self.mean**2, 0.0)
+
+    @property
+    def description(self) -> str:
+        """The label with how the moments were obtained."""
+        return f"{self.label} (moments: {self.moment_source})"
 
     @property
     def bounded(self) -> bool:
@@ -427,6 +490,68 @@ def _guide_table(cdf: np.ndarray, values: np.ndarray, cells: int) -> np.ndarray:
     table = np.where(lo == hi, values[np.minimum(lo, values.size - 1)], -1).astype(np.int64)
     table.setflags(write=False)
     return table
+
+
+#: Tail moments E[X^k; X > N] recorded for k = 1..this (the bounds use up to E[O³]).
+_TAIL_MOMENT_ORDERS = 4
+
+
+def _known_tail_moments(dist, discrete: bool, end: int, values: np.ndarray, probs: np.ndarray,
+                        tail: float) -> tuple[tuple[float, ...], str] | None:
+    """E[X^k; X > end], k = 1.._TAIL_MOMENT_ORDERS, from what is known of a scipy.stats law.
+
+    * A discrete law: scipy's own moments E[X^k] (closed forms for the named families) minus the
+      stored part, and at least (end + 1)^k·P(X > end).
+    * A continuous law Y, stored as X = ⌈Y⌉: Y^k ≤ X^k ≤ (Y + 1)^k, so
+      E[X^k; X > end] = E[(Y + 1/2)^k; Y > end] (a binomial sum of E[Y^j; Y > end]) to within
+      half of E[(Y + 1)^k − Y^k; Y > end] (relative error ≤ k/(2·end)); E[Y^j; Y > end] in
+      closed form for the log-normal, by scipy's quadrature otherwise.
+
+    None when scipy cannot give them (then the caller keeps the tail-index extrapolation).
+    """
+    import warnings
+
+    name = getattr(getattr(dist, "dist", None), "name", "law")
+    out = []
+    parts = [tail]  # E[Y^j; Y > end], j = 0, 1, ...
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            shapes, loc, scale = dist.dist._parse_args(*dist.args, **dist.kwds)
+            for k in range(1, _TAIL_MOMENT_ORDERS + 1):
+                full = float(dist.moment(k))
+                if not math.isfinite(full):
+                    out.extend([math.inf] * (_TAIL_MOMENT_ORDERS + 1 - k))
+                    break
+                floor = float(end + 1) ** k * tail
+                if discrete:
+                    head = math.fsum(values.astype(float) ** k * probs)
+                    out.append(max(full - head, floor))
+                    continue
+                if name == "lognorm" and loc == 0:
+                    sigma = float(shapes[0])
+                    z = math.log(end / scale) / sigma
+                    part = math.exp(k * math.log(scale) + (k * sigma) ** 2 / 2
+                                    + float(special.log_ndtr(k * sigma - z)))
+                else:
+                    part = float(dist.expect(lambda y, k=k: y**k, lb=end, ub=math.inf))
+                if not math.isfinite(part) or part < 0:
+                    return None
+                parts.append(part)
+                # E[⌈Y⌉^k; Y > N] ≈ E[(Y + 1/2)^k; Y > N], within half of E[(Y+1)^k − Y^k; Y > N]
+                mid = math.fsum(math.comb(k, j) * 0.5 ** (k - j) * parts[j] for j in range(k + 1))
+                out.append(max(mid, floor))
+        except (ValueError, TypeError, ArithmeticError, AttributeError, IndexError):
+            return None
+    if discrete:
+        source = f"scipy.stats {name}'s own moments E[X^k]"
+    elif name == "lognorm" and loc == 0:
+        source = (f"closed form E[Y^k; Y > {end}] of the log-normal beyond the stored support "
+                  f"(ceiling effect ≤ k/{2 * end:.3g} relative)")
+    else:
+        source = (f"scipy.stats {name}'s quadrature of E[Y^k; Y > {end}] beyond the stored support "
+                  f"(ceiling effect ≤ k/{2 * end:.3g} relative)")
+    return tuple(out), source
 
 
 def _describe(dist) -> str:

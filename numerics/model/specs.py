@@ -33,7 +33,7 @@ import re
 from scipy import stats
 
 from numerics.errors import SpecError, WorkloadError
-from numerics.model.laws import TokenLaw
+from numerics.model.laws import MAX_SUPPORT, TokenLaw
 
 __all__ = ["parse_law", "parse_params"]
 
@@ -103,6 +103,14 @@ def _only_param(kw: dict[str, float], pos: list[float], spec: str, family: str, 
     return kw.get(key, pos[0] if len(pos) == 1 else None)
 
 
+#: The largest geometric mean whose law keeps at least half its mass on the MAX_SUPPORT stored points
+#: {1, ..., MAX_SUPPORT}: (1 − 1/m)^MAX_SUPPORT ≥ 1/2.
+_GEOM_MAX_MEAN = float(math.floor(-1.0 / math.expm1(math.log(0.5) / MAX_SUPPORT)))
+#: The largest Poisson mean whose whole support (to a tail below TAIL_EPS) is storable: mean
+#: + 40·√mean + 1000 < MAX_SUPPORT with room to spare.
+_POISSON_MAX_MEAN = 2.0e6
+
+
 def _check_prob(p: float, spec: str) -> float:
     if not 0 < p <= 1:
         raise SpecError(f"{spec!r}: p must lie in (0, 1], got {p}")
@@ -127,6 +135,12 @@ def _family_law(
             p = 1.0 / kw["mean"]
         else:
             p = _check_prob(kw["p"], spec)
+        if 1.0 / p > _GEOM_MAX_MEAN:
+            raise SpecError(
+                f"{spec!r}: a geometric mean of {1.0 / p:.3g} is too large: the largest supported "
+                f"mean is {_GEOM_MAX_MEAN:.4g} (p ≥ {1.0 / _GEOM_MAX_MEAN:.3g}; at most half its "
+                f"mass beyond the {MAX_SUPPORT} stored token counts)"
+            )
         if p == 1:
             return TokenLaw.deterministic(1, label)
         return TokenLaw.from_scipy(stats.geom(p), label, cap)
@@ -147,6 +161,11 @@ def _family_law(
         mean = _only_param(kw, pos, spec, family, "mean")
         if mean is None or mean <= 0:
             raise SpecError(f"{spec!r}: poisson needs mean=M > 0")
+        if mean > _POISSON_MAX_MEAN:
+            raise SpecError(
+                f"{spec!r}: a Poisson mean of {mean:.3g} is too large: the largest supported mean "
+                f"is {_POISSON_MAX_MEAN:.3g} (its support must fit in {MAX_SUPPORT} token counts)"
+            )
         return TokenLaw.from_scipy(stats.poisson(mean), label, cap)
     if family == "nbinom":
         _take(kw, {"n", "p"}, spec, family)
@@ -214,6 +233,11 @@ def parse_law(spec: str | int) -> TokenLaw:
             if cap < 1:
                 raise SpecError(f"{spec!r}: max must be ≥ 1")
             law = law.clip(cap)
+        elif not math.isfinite(law.mean):
+            raise SpecError(
+                f"{spec!r}: E[X] is infinite for this law (no token-count law of any use has that); "
+                f"clip it with max=L, e.g. '{spec},max=4096'"
+            )
     except SpecError:
         raise
     except WorkloadError as exc:

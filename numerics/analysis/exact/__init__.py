@@ -27,6 +27,21 @@ until it has died out. A lattice (U on dℤ) is divided out exactly, and a coars
 the circle checks for near-lattice side peaks (on finding one, ``auto`` falls back to ``fft``).
 At M = 10⁶ tokens with decode support 10⁴ this takes 1–2 s (``benchmarks/bench_tail.py``).
 
+Beyond the lobe the walk stops once the rest of the circle can change the answer by at most
+0.1·rtol (the integrand's modulus there is bounded by the largest transform ratio times an explicit
+integral; the side-peak scan checks the ratio), and the atom of U at 0 (a budget that can be 0) is
+subtracted exactly. At light load the tilted law keeps atoms far below M (few active requests):
+if the walk still runs long, one class with independent lengths and a Poisson or Bernoulli budget
+goes to ``method="series"`` (the full-window FFT with the product over ages computed by a
+log-series of FFTs), else the tilt is moved 2/σ out, else the walk goes on round the circle.
+
+Where E U ≥ M (r at or above λ_max) the *lower* tail P(U ≤ M) is inverted instead, tilted at its
+own Chernoff minimiser θ < 0; where U > M surely (every cohort holds ⌊r⌋ requests of at least
+s_min + 1 tokens…) the result is ``sure`` (P = 1), and where the Chernoff bound δ ≥ P(U ≤ M) is
+below 1e-17 it is ``chernoff``: P(U > M) = 1 − δ/2 with ``abs_error`` = δ/2. (The untilted FFT
+once used a window sized by M instead of by the law of U, and the law wrapped round it: P(U > M)
+= 0.0068 at 7 λ_max.) :attr:`ExactTail.description` states the method and its error.
+
 The entry points and the rate search are in :mod:`~numerics.analysis.exact.tails`, the two
 inversions in :mod:`~numerics.analysis.exact.fft` and :mod:`~numerics.analysis.exact.lobe`, and
 their result, :class:`ExactTail`, in :mod:`~numerics.analysis.exact.result`.

@@ -119,6 +119,13 @@ def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: 
     lo = max(0, memory - size // 2)
     u = np.arange(lo, lo + size)
     qu = q[u % size]
+    if theta < 0:
+        # E U ≥ M: the tilted law is centred at M from below; sum the lower tail
+        # P(U ≤ M) = E e^{θU} e^{−θM} Σ_{u ≤ M} e^{−θ(u − M)} q(u), each weight ≤ 1.
+        below = u <= memory
+        weights = np.exp(-theta * (u[below] - memory)) * np.clip(qu[below], 0.0, None)
+        low = math.exp(min(log_mgf - theta * memory, 700.0)) * float(weights.sum())
+        return math.log1p(-low) if low < 1 else -math.inf
     above = u > memory
     weights = np.exp(-theta * (u[above] - memory - 1)) * np.clip(qu[above], 0.0, None)
     total = weights.sum()
@@ -128,11 +135,14 @@ def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: 
 
 
 def _fft_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: float,
-              rtol: float) -> ExactTail:
+              rtol: float, mean: float | None = None) -> ExactTail:
     spread = max(64.0, 10.0 * sigma)  # the doubling check below confirms it
     size = 1 << max(10, math.ceil(math.log2(2 * spread + 2)))
     if theta == 0.0:
-        size = max(size, 1 << math.ceil(math.log2(m + spread + 2)))
+        # Untilted: the window [0, L) must hold the whole law of U (not only M), or its mass
+        # above L wraps round onto small values.
+        top = max(m, mean if mean is not None else law.rate_per_slot * workload.mean_memory_time)
+        size = max(size, 1 << math.ceil(math.log2(top + spread + 2)))
     prev = _log_tail(workload, m, law, theta, size)
     change = math.inf
     for _ in range(_MAX_DOUBLINGS):
@@ -151,3 +161,104 @@ def _fft_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: f
         if change <= rtol or (theta == 0.0 and absolute <= _ABS_FLOOR):
             break
     return ExactTail(prev, size, theta, change, "fft")
+
+
+def _series_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: float,
+                 rtol: float) -> ExactTail | None:
+    r"""P(U > M) at light load by the full-window FFT, the product over ages done by FFTs.
+
+    For one class with independent S and O and a budget that is Poisson(r) or Bernoulli(r)
+    (randomized, r < 1), the per-age factor at z = θ + iω is, with x_a(ω) = e^{iω(a+1)} ψ(ω) and ψ
+    the θ-tilted characteristic function of S,
+
+    * Poisson: :math:`r\,G(a) e^{θ(a+1)} M_S(θ) (x_a - 1)` in the log, so
+      :math:`\log E_θ e^{iωU} = r M_S(θ) [ψ(ω) D(ω) - D(0)]` with
+      :math:`D(ω) = \sum_a G(a) e^{θ(a+1)} e^{iω(a+1)}`, one FFT (exact);
+    * Bernoulli: :math:`(1 - rG(a))(1 + g_a x_a)` with
+      :math:`g_a = r G(a) e^{θ(a+1)} M_S(θ) / (1 - rG(a))`, and for max g < 1
+      :math:`\log(1 + g x) = \sum_{k ≥ 1} (-1)^{k+1} g^k x^k / k`, so
+      :math:`\sum_a \log(1 + g_a x_a) = \sum_k (-1)^{k+1} ψ^k D_k(kω)/k`, one FFT per term; the
+      terms stop once :math:`\sum_a g_a^{K+1}/((K+1)(1-g_a)) < 10^{-17}` (the truncation error of
+      the log-transform, at every ω).
+
+    So the cost is O(K · L log L) instead of O(L · ages), and the inversion (window of L points
+    around M, L doubling until two answers agree to ``rtol``) is that of ``method="fft"``. None
+    where it does not apply (several classes, joint lengths, another budget, max g ≥ 0.9).
+    """
+    if len(workload.classes) != 1 or theta <= 0:
+        return None
+    lengths = workload.classes[0].lengths
+    r = law.rate_per_slot
+    if not isinstance(lengths, IndependentLengths) or not (
+        law.kind == "poisson" or (law.kind == "randomized" and r < 1)
+    ):
+        return None
+    n = workload.n_ages
+    g_surv = np.asarray(lengths.decode.survival_by_age(n), dtype=float)
+    ages1 = np.arange(1, n + 1)
+    log_ms = lengths.prompt.log_mgf(theta)
+    s_vals = lengths.prompt.values
+    with np.errstate(divide="ignore", under="ignore"):
+        s_w = np.exp(np.log(lengths.prompt.probs) + theta * s_vals - log_ms)  # tilted PMF of S
+        log_alive = np.log(g_surv) + theta * ages1 + log_ms  # log E[e^{θ X_a}; O > a]
+    if float(np.max(log_alive)) > 700:
+        return None
+    alive = np.exp(log_alive)
+    if law.kind == "poisson":
+        log_mgf = float(r * np.sum(alive - g_surv))
+        gk = None
+    else:
+        base = 1 - r * g_surv
+        gk = r * alive / base
+        if float(gk.max()) >= 0.9:
+            return None
+        log_mgf = float(np.sum(np.log(base)) + np.sum(np.log1p(gk)))
+        terms = 1
+        while float(np.sum(gk ** (terms + 1) / ((terms + 1) * (1 - gk)))) >= 1e-17:
+            terms += 1
+            if terms > 400:
+                return None
+
+    def log_tail(size: int) -> float:
+        # Half spectra of real arrays (rfft: Σ_u x_u e^{−iω_k u}, the conjugates of the transforms
+        # above, which have real coefficients): q = irfft of exp(conj log-transform).
+        psi = np.fft.rfft(np.bincount(s_vals % size, weights=s_w, minlength=size))
+        pos = ages1 % size
+        if gk is None:
+            d = np.fft.rfft(np.bincount(pos, weights=alive, minlength=size))
+            log_ratio = r * (psi * d - float(alive.sum()))
+        else:
+            log_ratio = np.full(psi.size, -float(np.sum(np.log1p(gk))), dtype=complex)
+            power = np.ones(psi.size, dtype=complex)
+            gpow = np.ones(n)
+            for k in range(1, terms + 1):
+                power *= psi
+                gpow *= gk
+                d_k = np.fft.rfft(np.bincount((k * ages1) % size, weights=gpow, minlength=size))
+                log_ratio += ((-1) ** (k + 1) / k) * power * d_k
+        with np.errstate(under="ignore"):
+            q = np.fft.irfft(np.exp(log_ratio), n=size)
+        lo = max(0, m - size // 2)
+        u = np.arange(lo, lo + size)
+        above = u > m
+        weights = np.exp(-theta * (u[above] - m - 1)) * np.clip(q[u[above] % size], 0.0, None)
+        total = float(weights.sum())
+        return log_mgf - theta * (m + 1) + math.log(total) if total > 0 else -math.inf
+
+    spread = max(64.0, 10.0 * sigma)
+    size = 1 << max(10, math.ceil(math.log2(2 * spread + 2)))
+    prev = log_tail(size)
+    change = math.inf
+    for _ in range(_MAX_DOUBLINGS):
+        if size >= (1 << _MAX_LOG2_L):
+            break
+        size *= 2
+        cur = log_tail(size)
+        change = 0.0 if cur == prev else (
+            abs(math.expm1(cur - prev)) if math.isfinite(cur) and math.isfinite(prev) else math.inf)
+        prev = cur
+        if change <= rtol:
+            break
+    if not change <= rtol or prev > 1e-9:
+        return None
+    return ExactTail(min(prev, 0.0), size, theta, change, "series")

@@ -8,6 +8,7 @@ out the lattice U lives on, with a coarse scan of the rest of the circle for sid
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class _AgeTransforms:
         r = budget.rate_per_slot
         self.k = math.floor(r)
         self.f = r - self.k
+        self.log_p_zero = _log_prob_zero(log_stay, budget)
         if budget.kind == "randomized" and self.f > 0:
             lf = math.log(self.f)
             self.beta = np.exp(lf + log_phi - np.logaddexp(math.log1p(-self.f), lf + log_phi))
@@ -91,8 +93,34 @@ class _AgeTransforms:
         if budget.kind == "randomized" and self.f > 0:
             self.beta = self.beta[:n]
         self.ages1 = np.arange(1, n + 1, dtype=float)
+        self._prompt_cache: dict = {}
 
-    def _class_ratio(self, idx: int, lengths, omega: np.ndarray) -> np.ndarray:
+    def _prompt_ratio(self, idx: int, lengths, omega: np.ndarray,
+                      grid: tuple[int, np.ndarray] | None) -> np.ndarray:
+        """E_θ[e^{iωS}] of an independent prompt: by one cached FFT of the tilted PMF folded mod L
+        when ω = 2πj/L lies on a grid of L points (``grid = (L, j)``) and the support is large,
+        else by direct sums."""
+        s = lengths.prompt.values
+        lw = np.log(lengths.prompt.probs) + self.theta * s.astype(float)
+        w = np.exp(lw - lw.max())
+        if grid is not None and s.size > _FFT_PROMPT_POINTS and grid[0] <= _FFT_PROMPT_MAX_L:
+            size, js = grid
+            key = (idx, size)
+            # direct sums until they have cost about as much as the FFT would (short walks)
+            spent = self._prompt_cache.get(("spent", key), 0) + s.size * omega.size
+            self._prompt_cache[("spent", key)] = spent
+            use_fft = self._prompt_cache.get("key") == key or spent > size
+            if not use_fft:
+                return (w[:, None] * np.exp(1j * np.outer(s.astype(float), omega))).sum(axis=0) / w.sum()
+            if self._prompt_cache.get("key") != key:
+                folded = np.bincount(s % size, weights=w, minlength=size)
+                self._prompt_cache["key"] = key
+                self._prompt_cache["psi"] = np.conj(np.fft.fft(folded)) / w.sum()
+            return self._prompt_cache["psi"][np.asarray(js) % size]
+        return (w[:, None] * np.exp(1j * np.outer(s.astype(float), omega))).sum(axis=0) / w.sum()
+
+    def _class_ratio(self, idx: int, lengths, omega: np.ndarray,
+                     grid: tuple[int, np.ndarray] | None = None) -> np.ndarray:
         """R_{c,a}(ω) · e^{iω(a+1)} for every age (rows) and frequency (columns)."""
         theta = self.theta
         # e^{iω(a+1)} down the ages by a running product (a multiply instead of a complex exp)
@@ -101,18 +129,23 @@ class _AgeTransforms:
         phase[1:] = phase[0]
         np.cumprod(phase, axis=0, out=phase)
         if isinstance(lengths, IndependentLengths):
-            s = lengths.prompt.values.astype(float)
-            lw = np.log(lengths.prompt.probs) + theta * s
-            w = np.exp(lw - lw.max())
-            psi = (w[:, None] * np.exp(1j * np.outer(s, omega))).sum(axis=0) / w.sum()
-            return phase * psi[None, :]
+            return phase * self._prompt_ratio(idx, lengths, omega, grid)[None, :]
         s = lengths.prompt_values.astype(float)
         o = lengths.decode_values
         lw = np.log(lengths.probs) + theta * s
         w = np.exp(lw - lw.max())
         n = self.n_ages
         per_o = np.zeros((max(int(o.max()), n) + 1, omega.size), dtype=complex)
-        np.add.at(per_o, o, w[:, None] * np.exp(1j * np.outer(s, omega)))
+        # Σ over the pairs of each decode value: pairs sorted by O once, then one reduceat
+        order = self._prompt_cache.get(("order", idx))
+        if order is None:
+            perm = np.argsort(o, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(o[perm]) != 0])
+            uniq, inv = np.unique(s[perm], return_inverse=True)  # e^{iωs} once per prompt value
+            order = self._prompt_cache[("order", idx)] = (perm, starts, o[perm][starts], uniq, inv)
+        perm, starts, o_first, uniq, inv = order
+        terms = w[perm, None] * np.exp(1j * np.outer(uniq, omega))[inv]
+        per_o[o_first] = np.add.reduceat(terms, starts, axis=0)
         per_o_real = np.bincount(o, weights=w, minlength=per_o.shape[0])
         suffix = np.cumsum(per_o[::-1], axis=0)[::-1][1 : n + 1]  # Σ_{o > a}, a = 0..n-1
         suffix_real = np.cumsum(per_o_real[::-1])[::-1][1 : n + 1]
@@ -120,16 +153,18 @@ class _AgeTransforms:
             out = suffix / suffix_real[:, None]
         return phase * np.nan_to_num(out)
 
-    def log_ratio(self, omega: np.ndarray) -> np.ndarray:
-        r"""log E[e^{(θ+iω)U}] − log E[e^{θU}] at each ω (complex)."""
+    def log_ratio(self, omega: np.ndarray, grid: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+        r"""log E[e^{(θ+iω)U}] − log E[e^{θU}] at each ω (complex); ``grid = (L, j)`` says that
+        ω = 2πj/L (it lets large prompt supports be transformed by one FFT)."""
         omega = np.asarray(omega, dtype=float)
         out = np.zeros(omega.size, dtype=complex)
         chunk = max(1, _CHUNK_ELEMENTS // max(self.n_ages, 1))
         for lo in range(0, omega.size, chunk):
             om = omega[lo : lo + chunk]
+            sub = None if grid is None else (grid[0], np.asarray(grid[1])[lo : lo + chunk])
             rho = np.repeat(self.p0[:, None], om.size, axis=1).astype(complex)
             for idx, (w, (_la, lengths)) in enumerate(zip(self.weights, self.parts, strict=True)):
-                rho += w[:, None] * self._class_ratio(idx, lengths, om)
+                rho += w[:, None] * self._class_ratio(idx, lengths, om, sub)
             with np.errstate(divide="ignore", under="ignore"):
                 if self.budget.kind == "poisson":
                     phi = np.exp(np.minimum(self.log_phi, 700.0))
@@ -145,12 +180,30 @@ class _AgeTransforms:
         return out
 
 
-#: The main lobe is followed outward until a block of frequencies adds less than this, relative.
-_LOBE_TAIL = 1e-18
+#: The main lobe is followed outward until the rest of the circle can change the answer by at most
+#: this fraction of ``rtol`` (a bound on the integrand's modulus there, given the largest transform
+#: ratio beyond, which the side-peak scan checks: see ``follow``). A transform with a floor (atoms
+#: of U far from M) is no longer walked round the whole circle: the floor's share is bounded.
+_LOBE_RTOL = 0.1
 _BLOCK = 64  # frequencies evaluated at once while following the lobe outward
 _SCAN_POINTS = 512  # coarse scan of |E e^{(θ+iω)U}| beyond the lobe, looking for lattice peaks
 #: A scanned |transform ratio| above this means U is close to a lattice the lobe cannot see.
 _PEAK_LIMIT = 1e-12
+
+
+def _log_prob_zero(log_stay: np.ndarray, budget: BudgetLaw) -> float:
+    """log P(U = 0) = Σ_a log P_B(P(O ≤ a)) (−∞ when some cohort is never empty)."""
+    r = budget.rate_per_slot
+    if budget.kind == "poisson":
+        return float(np.sum(r * np.expm1(log_stay)))
+    k = math.floor(r)
+    f = r - k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.zeros(log_stay.shape) if k == 0 else k * log_stay
+        if budget.kind == "randomized" and f > 0:
+            out = out + np.logaddexp(math.log1p(-f), math.log(f) + log_stay)
+    total = float(np.sum(out))
+    return total if not math.isnan(total) else -math.inf
 
 
 class _Product:
@@ -159,13 +212,20 @@ class _Product:
     def __init__(self, parts: list[tuple[Workload, BudgetLaw]], theta: float) -> None:
         self.ages = [_AgeTransforms(wl, law, theta) for wl, law in parts]
         self.log_mgf = sum(a.log_mgf for a in self.ages)
+        #: log P(U = 0): every part and every age holds nothing (requests hold ≥ 1 token)
+        self.log_p_zero = sum(a.log_p_zero for a in self.ages)
+        #: the tilted law's atom at U = 0, P(U = 0)/E e^{θU}: a constant in the transform ratio,
+        #: which the inversion subtracts (it never reaches the circle's far side as a floor)
+        with np.errstate(under="ignore"):
+            self.atom_zero = math.exp(self.log_p_zero - self.log_mgf) if self.log_p_zero > -700 else 0.0
 
-    def log_ratio(self, omega: np.ndarray) -> np.ndarray:
-        return sum(a.log_ratio(omega) for a in self.ages)
+    def log_ratio(self, omega: np.ndarray, grid: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+        return sum(a.log_ratio(omega, grid) for a in self.ages)
 
 
 def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_star: float,
-                   sigma: float, rtol: float, full_circle: bool = False) -> ExactTail:
+                   sigma: float, rtol: float, full_circle: bool = False,
+                   long_walk: Callable[[], ExactTail | None] | None = None) -> ExactTail:
     r"""P(U > M) by the inversion integral over the main lobe of the tilted transform.
 
     For integer U and θ > 0,
@@ -178,7 +238,9 @@ def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_s
     evaluated, not all N. A lattice (U on dℤ) is divided out exactly; a coarse scan of the rest
     of the circle checks that no near-lattice side peak was missed. ``parts`` are independent
     (workload, budget law) pairs whose memories add: one for a single budget, one per class for
-    per-class budgets.
+    per-class budgets. ``long_walk``, if given, is asked for the answer once the first walk has run
+    past _WALK_LIMIT frequencies (before the tilt is moved); it returns None where it does not
+    apply.
     """
     d = 0
     for wl, _law in parts:
@@ -198,40 +260,117 @@ def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_s
         return math.sqrt(var) if math.isfinite(var) and var > 1e-4 * sig_u**2 else sig_u
 
     if upper:
-        theta = max(theta_star, 1.0 / (tilted_sd(theta_star) if theta_star > 0 else sig_u))
+        theta0 = max(theta_star, 1.0 / (tilted_sd(theta_star) if theta_star > 0 else sig_u))
+    elif theta_star < 0:  # the lower tail's Chernoff minimiser: the tilted law is centred at M
+        theta0 = min(theta_star, -1.0 / tilted_sd(theta_star))
     else:
-        theta = -max(1.0 / sig_u, (mean - memory) / sig_u**2)
-    sig_t = tilted_sd(theta)
+        theta0 = -max(1.0 / sig_u, (mean - memory) / sig_u**2)
+    # Atoms of the tilted law far from M (few active requests at light load: U = one prompt plus
+    # its age, ...) keep the transform from dying out beyond its lobe. Their share relative to the
+    # answer falls like e^{−Δθ·|M − u|} when the tilt moves past the Chernoff one by Δθ, at the cost
+    # of a smaller, less well-conditioned answer (a factor ≈ e^{−(σΔθ)²/2}): if the walk beyond
+    # the lobe runs past _WALK_LIMIT frequencies, ``long_walk`` is asked first, then the tilt moves
+    # out by _TILT_STEPS/σ_t and the inversion starts again; if that fails too, the base tilt walks
+    # as far as it must.
+    sig0 = tilted_sd(theta0)
+    sign = 1.0 if upper else -1.0
+    def attempt(step: float, limit: int | None) -> ExactTail:
+        theta = theta0 + sign * step / sig0
+        return _lobe_at(parts, theta, d, mv, upper, sig_u, tilted_sd(theta), rtol, full_circle, limit)
+
+    if full_circle:
+        return attempt(0.0, None)
+    try:
+        return attempt(0.0, _WALK_LIMIT)
+    except _WalkTooLong:
+        pass
+    if long_walk is not None:
+        result = long_walk()
+        if result is not None:
+            return result
+    for step in _TILT_STEPS:
+        try:
+            return attempt(step, _WALK_LIMIT)
+        except (_WalkTooLong, _LobeUnreliable):
+            continue
+    return attempt(0.0, None)  # walk as far as it must at the first tilt
+
+
+#: Prompt supports larger than this are transformed by one FFT over the grid (see _prompt_ratio),
+#: for grids of at most _FFT_PROMPT_MAX_L points (64 MiB of complex128).
+_FFT_PROMPT_POINTS = 512
+_FFT_PROMPT_MAX_L = 1 << 22
+
+#: Tilts tried after the base one, as multiples of 1/σ_t beyond it (see :func:`_lobe_log_tail`).
+_TILT_STEPS = (2.0,)
+#: Frequencies the walks of one attempt may evaluate (all grid doublings together) before the tilt
+#: is moved out.
+_WALK_LIMIT = 64 * 64
+
+
+class _WalkTooLong(Exception):
+    """The transform has not died out after _WALK_LIMIT frequencies: try a larger tilt."""
+
+
+def _lobe_at(parts: list[tuple[Workload, BudgetLaw]], theta: float, d: int, mv: int, upper: bool,
+             sig_u: float, sig_t: float, rtol: float, full_circle: bool,
+             limit: int | None) -> ExactTail:
+    """The inversion of :func:`_lobe_log_tail` at one tilt θ (``limit``: see _WALK_LIMIT)."""
     ages = _Product(parts, theta)
     theta_v = theta * d
     n_pts = 1 << max(6, math.ceil(math.log2(32 * max(sig_t, sig_u) / d + 1)))
+    # |1/(1 − e^{∓z})| ≤ 1/(b|sin ω|) on [0, π/2] and ≤ 1 on [π/2, π], with b = e^{−|θ|}: the
+    # integral of the integrand's modulus beyond ω is at most peak·_rest(ω), peak the largest
+    # |transform ratio| there.
+    b = math.exp(-abs(theta_v))
 
-    def integrand(omega_v: np.ndarray) -> np.ndarray:
-        lr = ages.log_ratio(omega_v / d)
+    def rest(omega: float) -> float:
+        """(1/π)∫_ω^π dω'/|1 − e^{∓(θ + iω')}|, bounded above (both sides of the circle)."""
+        return (math.log(np.pi / (2 * omega)) / (2 * b) if omega < np.pi / 2 else 0.0) + 0.5
+
+    # The atom of U at 0 (P(U = 0) > 0 when a budget can be 0) is a constant c0 in the transform
+    # ratio, a floor round the whole circle. It lies below M, so it adds nothing to P(U > M): it is
+    # subtracted here, and added back exactly to P(U ≤ M) below.
+    c0 = ages.atom_zero
+
+    def integrand(omega_v: np.ndarray, grid: tuple[int, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        lr = ages.log_ratio(omega_v / d, grid)
         z = theta_v + 1j * omega_v
         with np.errstate(under="ignore"):
+            psi = np.exp(lr) - c0
+            ratio = np.abs(psi)
             if upper:
-                return np.exp(lr - 1j * omega_v * (mv + 1)) / (1 - np.exp(-z))
-            return np.exp(lr - 1j * omega_v * mv) / (1 - np.exp(z))
+                return psi * np.exp(-1j * omega_v * (mv + 1)) / (1 - np.exp(-z)), ratio
+            return psi * np.exp(-1j * omega_v * mv) / (1 - np.exp(z)), ratio
 
-    def follow(h: float, start: int, step: int) -> tuple[float, int]:
-        """Σ 2·Re F(jh) over j = start, start + step, … until the lobe has died out."""
+    def follow(h: float, start: int, step: int, base: float) -> tuple[float, int]:
+        """Σ 2·Re F(jh) over j = start, start + step, … until the lobe has died out: until the
+        whole rest of the circle can add at most _LOBE_RTOL·rtol of the answer (the integrand's
+        modulus there is at most the block's largest ratio times ``rest``, which the side-peak scan
+        below checks). ``base`` is the grid sum so far, to which the walk adds."""
         acc = 0.0
         j = start
         last = math.floor(np.pi / h)
         while j <= last:
+            if limit is not None and evaluated[0] > limit:
+                raise _WalkTooLong
             js = np.arange(j, min(j + step * _BLOCK, last + 1), step)
-            vals = integrand(js * h)
+            evaluated[0] += js.size
+            # ω_v = j·h = 2πj/N on the grid, so ω = ω_v/d = 2πj/(N·d)
+            vals, ratio = integrand(js * h, (round(2 * np.pi / h) * d, js))
             weight = np.where(js == last, 1.0 if np.isclose(last * h, np.pi) else 2.0, 2.0)
             acc += float(np.sum(weight * vals.real))
             j = int(js[-1]) + step
-            if not full_circle and np.max(np.abs(vals)) * _BLOCK <= _LOBE_TAIL * abs(acc + f0):
+            bound = 2 * float(np.max(ratio)) * rest(j * h)
+            if not full_circle and bound <= _LOBE_RTOL * rtol * h * abs(base + acc) / (2 * np.pi):
                 break
         return acc, j
 
-    f0 = float(integrand(np.zeros(1))[0].real)
+    evaluated = [0]  # frequencies evaluated by the walks of this attempt (against ``limit``)
+    f0 = float(integrand(np.zeros(1))[0][0].real)
     h = 2 * np.pi / n_pts
-    total, reach = follow(h, 1, 1)  # Σ over the grid h, including F(0) below
+    total, reach = follow(h, 1, 1, f0)  # Σ over the grid h, including F(0) below
     total += f0
     prev = h * total / (2 * np.pi)
     change = math.inf
@@ -239,7 +378,7 @@ def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_s
         # halve h: the old points are the even ones of the new grid; add the odd ones
         n_pts *= 2
         h /= 2
-        odd, reach_odd = follow(h, 1, 2)
+        odd, reach_odd = follow(h, 1, 2, total)
         reach = max(2 * reach, reach_odd)
         total += odd
         value = h * total / (2 * np.pi)
@@ -255,14 +394,16 @@ def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_s
     if top < np.pi:
         scan = np.linspace(top, np.pi, _SCAN_POINTS)
         with np.errstate(under="ignore"):
-            peak = float(np.max(np.exp(ages.log_ratio(scan / d).real)))
-    if peak > _PEAK_LIMIT and not full_circle:
+            peak = float(np.max(np.abs(np.exp(ages.log_ratio(scan / d)) - c0)))
+    if not full_circle and (peak > _PEAK_LIMIT
+                            and 2 * peak * rest(top) > _LOBE_RTOL * rtol * abs(value)):
         raise _LobeUnreliable(f"a side peak ({peak:.2g}) of the transform beyond its main lobe: U is "
                               "nearly lattice-valued")
     if upper:
         log_prob = (ages.log_mgf - theta_v * (mv + 1) + math.log(value)) if value > 0 else -math.inf
     else:
-        low = math.exp(ages.log_mgf - theta_v * mv) * value
+        low = math.exp(ages.log_mgf - theta_v * mv) * value + (
+            math.exp(ages.log_p_zero) if ages.log_p_zero > -745 else 0.0)
         log_prob = math.log1p(-min(low, 1.0)) if low < 1 else -math.inf
     if log_prob > _LOG_ONE_TOL:
         raise _LobeUnreliable(f"the inversion gave a probability above 1 (log {log_prob:.3g})")

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from numerics.analysis.bounds import BoundNotApplicable, FlowRate, FlowTails
-from numerics.analysis.exact.fft import _fft_tail
+from numerics.analysis.exact.fft import _fft_tail, _series_tail
 from numerics.analysis.exact.lobe import _lobe_log_tail, _LobeUnreliable
 from numerics.analysis.exact.result import ExactTail
 from numerics.analysis.flow import flow_log_mgf
@@ -59,28 +59,85 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
     law = BudgetLaw(budget, rate_per_slot)
     m = tails.memory_tokens
     if tails.bounded and law.max_count * tails._max_terms_sum <= m:
-        return ExactTail(-math.inf, 0, 0.0, 0.0, "sure")  # U ≤ M surely
+        return ExactTail(-math.inf, 0, 0.0, 0.0, "sure", 0.0)  # U ≤ M surely
     if rate_per_slot == 0:
-        return ExactTail(-math.inf, 0, 0.0, 0.0, "sure")
-    theta = 0.0 if rate_per_slot * workload.mean_memory_time >= m else tails.chernoff_theta(law)
+        return ExactTail(-math.inf, 0, 0.0, 0.0, "sure", 0.0)
+    mean = rate_per_slot * workload.mean_memory_time
     sigma = math.sqrt(tails.variance(law))
+    if mean < m:
+        theta = tails.chernoff_theta(law)
+    else:
+        # E U ≥ M: invert the lower tail P(U ≤ M) instead, tilted at its own Chernoff minimiser
+        # θ < 0 (so that the tilted law is centred at M, whatever r), unless the support of U or
+        # the Chernoff bound on P(U ≤ M) already settles P(U > M) to double precision.
+        if _least_memory(workload, law) > m:
+            return ExactTail(0.0, 0, 0.0, 0.0, "sure", 0.0)  # U > M surely
+        theta, log_delta = _lower_chernoff(workload, m, law, sigma)
+        if log_delta < _LOG_NEGLIGIBLE:
+            delta = math.exp(log_delta)
+            return _with_penalty(ExactTail(-delta / 2, 0, theta, 0.0, "chernoff", delta / 2),
+                                 tails.penalty(rate_per_slot))
     result = None
     if method in ("lobe", "auto"):
         try:
-            result = _lobe_log_tail([(workload, law)], m, theta, sigma, rtol)
+            series = None if method == "lobe" else (
+                lambda: _series_tail(workload, m, law, theta, sigma, rtol))
+            result = _lobe_log_tail([(workload, law)], m, theta, sigma, rtol, long_walk=series)
         except _LobeUnreliable as exc:
             if method == "lobe":
                 raise WorkloadError(f"method='lobe': {exc.args[0]}; use method='fft'") from None
     if result is None:
-        result = _fft_tail(workload, m, law, theta, sigma, rtol)
+        result = _fft_tail(workload, m, law, theta, sigma, rtol, mean)
     return _with_penalty(result, tails.penalty(rate_per_slot))
+
+
+#: A Chernoff bound δ ≥ P(U ≤ M) below this settles P(U > M) = 1 − δ/2 ± δ/2 to double precision.
+_LOG_NEGLIGIBLE = math.log(1e-17)
+
+
+def _least_memory(workload: Workload, law: BudgetLaw) -> float:
+    """The least value U can take: every cohort holds at least its smallest budget n_min, and
+    every request at age a < o_min holds at least s_min + a + 1 tokens (s_min, o_min the smallest
+    prompt and decode over the classes), so U ≥ n_min·Σ_{a<o_min} (s_min + a + 1)."""
+    n_min = 0 if law.kind == "poisson" else math.floor(law.rate_per_slot)
+    if n_min == 0:
+        return 0.0
+    s_min = min(c.lengths.prompt_law.min_value for c in workload.classes)
+    o_min = min(c.lengths.decode_law.min_value for c in workload.classes)
+    return float(n_min * (s_min * o_min + o_min * (o_min + 1) // 2))
+
+
+def _lower_chernoff(workload: Workload, memory: int, law: BudgetLaw,
+                    sigma: float) -> tuple[float, float]:
+    """(θ, log δ): θ < 0 minimising log E e^{θU} − θM, and δ = that minimum's exp ≥ P(U ≤ M)."""
+    from scipy import optimize
+
+    def h(t: float) -> float:
+        val = flow_log_mgf(workload, t, law) - t * memory
+        return val if math.isfinite(val) else math.inf
+
+    t = -1.0 / max(sigma, 1.0)
+    h_t = h(t)
+    for _ in range(200):  # double |θ| until the convex objective turns up
+        if h_t < _LOG_NEGLIGIBLE:
+            return t, h_t  # already negligible: no need for the minimiser itself
+        h_next = h(2 * t)
+        if not h_next < h_t:
+            break
+        t, h_t = 2 * t, h_next
+    res = optimize.minimize_scalar(h, bounds=(2 * t, 0.0), method="bounded",
+                                   options={"xatol": abs(t) * 1e-6})
+    if res.fun < h_t:
+        return float(res.x), float(min(res.fun, 0.0))
+    return t, float(min(h_t, 0.0))
 
 
 def _with_penalty(result: ExactTail, penalty: float) -> ExactTail:
     """Add r·E[#requests beyond the stored support] (unbounded laws) to the tail, in log space."""
     if penalty <= 0:
         return result
-    return dataclasses.replace(result, log_prob=float(np.logaddexp(result.log_prob, math.log(penalty))))
+    log_prob = min(float(np.logaddexp(result.log_prob, math.log(penalty))), 0.0)
+    return dataclasses.replace(result, log_prob=log_prob, abs_error=None)
 
 
 def exact_overflow(workload: Workload, memory_tokens: int, rate_per_slot: float,
