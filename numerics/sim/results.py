@@ -184,13 +184,14 @@ def _stats(x: np.ndarray, prefix: str, unit: str, quantile_list: tuple[int, ...]
     return out
 
 
-def _window_stats(latency: np.ndarray, finished: np.ndarray, latency_censored: np.ndarray,
+def _window_stats(latency_censored: np.ndarray, latency_finished: np.ndarray,
                   ttft_censored: np.ndarray, unit: str) -> dict:
     """Latency (censored, then finished-only) and TTFT (censored) statistics of the window."""
     out = _stats(latency_censored, "latency", unit, (95, 99))
     if unit == "slots":  # the same fraction in seconds: reported once
-        out["latency_censored_fraction"] = float((~finished).mean()) if finished.size else float("nan")
-    out |= _stats(latency[finished], "latency_finished", unit, (95, 99))
+        n = latency_censored.size
+        out["latency_censored_fraction"] = (n - latency_finished.size) / n if n else float("nan")
+    out |= _stats(latency_finished, "latency_finished", unit, (95, 99))
     out |= _stats(ttft_censored, "ttft", unit, (99,))
     return out
 
@@ -334,16 +335,12 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
     window = cfg.slots - w
     horizon = cfg.slots
     lo = int(np.searchsorted(arrival, w, side="left"))
-    arr_w = arrival[lo:]
-    first_w = _ints(sim.first_act, m)[lo:]
-    done_all = _ints(sim.done_slot, m)
-    done_w = done_all[lo:]
-    fin_w = done_w >= 0
-    started_w = first_w >= 0
-    lat_w = done_w - arr_w + 1
-    lat_cens = np.where(fin_w, lat_w, horizon - arr_w)
-    ttft_cens = np.where(started_w, first_w - arr_w + 1, horizon - arr_w)
-    n_done_in_win = int(np.count_nonzero(done_all >= w))
+    first_all = np.asarray(_ints(sim.first_act, m), dtype=np.int64)
+    done_all = np.asarray(_ints(sim.done_slot, m), dtype=np.int64)
+    from numerics.sim._summary_kernel import slot_window
+
+    lat_cens, lat_fin, ttft_cens, n_done_in_win = slot_window(arrival, first_all, done_all, lo, horizon, w)
+    n_win = lat_cens.size
     kv_w = np.asarray(traj["kv_win"], dtype=np.int64)
     kv_mean, kv_std = _mean_std(kv_w)
     nan = float("nan")
@@ -360,8 +357,8 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
         "active_end": int(sim.n_active),
         "throughput_requests_per_slot": n_done_in_win / window,
         "throughput_tokens_per_slot": (sim.win_tokens - sim.win_wasted) / window,
-        "completed_fraction": float(fin_w.mean()) if fin_w.size else nan,
-        **_window_stats(lat_w, fin_w, lat_cens, ttft_cens, "slots"),
+        "completed_fraction": lat_fin.size / n_win if n_win else nan,
+        **_window_stats(lat_cens, lat_fin, ttft_cens, "slots"),
         "kv_util_mean": kv_mean / cfg.memory_tokens,
         "kv_util_std": kv_std / cfg.memory_tokens,
         "kv_peak_tokens": int(kv_w.max()) if kv_w.size else 0,
@@ -374,6 +371,8 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
     if cfg.step_time is not None:
         seconds = float(sim.clock_at[cfg.slots] - sim.clock_at[w])
         end_s = float(sim.clock_at[cfg.slots])
+        arr_w, first_w, done_w = arrival[lo:], first_all[lo:], done_all[lo:]
+        fin_w, started_w = done_w >= 0, first_w >= 0
         arr_s_w = _arrival_seconds(sim, arr_w, lo)
         end_clock = sim.end_clock
         lat_s_w = np.where(fin_w, end_clock[np.maximum(done_w, 0)] - arr_s_w, np.nan)
@@ -384,7 +383,7 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
                 "throughput_requests_per_s": n_done_in_win / seconds if seconds > 0 else nan,
                 "throughput_tokens_per_s": (sim.win_tokens - sim.win_wasted) / seconds
                 if seconds > 0 else nan,
-                **_window_stats(lat_s_w, fin_w, np.where(fin_w, lat_s_w, end_s - arr_s_w),
+                **_window_stats(np.where(fin_w, lat_s_w, end_s - arr_s_w), lat_s_w[fin_w],
                                 np.where(started_w, ttft_s_w, end_s - arr_s_w), "s"),
             }
         )
