@@ -52,3 +52,61 @@ def slot_window(arrival, first, done, lo, horizon, warmup):  # pragma: no cover 
             lat_c[j] = horizon - a
         ttft_c[j] = f - a + 1 if f >= 0 else horizon - a
     return lat_c, lat_f[:nf], ttft_c, done_in_window
+
+
+@njit(cache=True)
+def int_order_stats(x, ranks):  # pragma: no cover - compiled
+    """The values of ranks ``ranks`` (0-based, sorted order) of the integers ``x``, by counting.
+
+    One pass for the range, one to count each value, one walk up the cumulative counts: O(n +
+    range), no sort and no array-sized temporary. The caller keeps the range small (≤ n/2).
+    """
+    lo = x[0]
+    hi = x[0]
+    for v in x:
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    counts = np.zeros(hi - lo + 1, np.int64)
+    for v in x:
+        counts[v - lo] += 1
+    out = np.empty(ranks.size, np.int64)
+    order = np.argsort(ranks)
+    k = 0
+    cum = 0
+    for value in range(hi - lo + 1):
+        cum += counts[value]
+        while k < ranks.size and ranks[order[k]] < cum:
+            out[order[k]] = lo + value
+            k += 1
+        if k == ranks.size:
+            break
+    return out
+
+
+@njit(cache=True)
+def int_range(x):  # pragma: no cover - compiled
+    """(min, max) of the non-empty integer array ``x`` in one pass."""
+    lo = x[0]
+    hi = x[0]
+    for v in x:
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    return lo, hi
+
+
+@njit(cache=True)
+def mean_and_sq_dev(y):  # pragma: no cover - compiled
+    """(mean, Σ (y − mean)²) of the non-empty array ``y``: two passes, float64 accumulators."""
+    total = 0.0
+    for v in y:
+        total += v
+    mean = total / y.size
+    ss = 0.0
+    for v in y:
+        d = v - mean
+        ss += d * d
+    return mean, ss

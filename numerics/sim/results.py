@@ -99,8 +99,6 @@ class SimResult:
 #: products x·digit (x < 2**27 slots) sum below 2**62, inside int64.
 _LIMB_BITS = 16
 _CHUNK = 2**19
-#: Elements per chunk of :func:`_mean_std`'s deviations (512 KiB of float64).
-_STAT_CHUNK = 2**16
 
 
 def _slope(y: np.ndarray) -> float:
@@ -129,18 +127,15 @@ def _slope(y: np.ndarray) -> float:
 
 def _mean_std(y: np.ndarray) -> tuple[float, float]:
     """Mean and population standard deviation of y (NaN, NaN when empty), as ``y.mean()`` and
-    ``y.std()`` give them up to rounding: the mean from a float64 sum, the variance from the
-    deviations' dot product, in chunks that stay in cache (no array-sized temporary)."""
+    ``y.std()`` give them up to rounding: two compiled passes with float64 accumulators
+    (:func:`numerics.sim._summary_kernel.mean_and_sq_dev`), no array-sized temporary."""
+    from numerics.sim._summary_kernel import mean_and_sq_dev
+
     n = int(y.size)
     if n == 0:
         return float("nan"), float("nan")
-    mean = float(y.sum(dtype=np.float64)) / n
-    ss = 0.0
-    for lo in range(0, n, _STAT_CHUNK):
-        d = y[lo:lo + _STAT_CHUNK] - mean
-        d *= d  # not np.dot: BLAS threads cost more than they save on chunks this small
-        ss += float(d.sum())
-    return mean, math.sqrt(ss / n)
+    mean, ss = mean_and_sq_dev(y)
+    return float(mean), math.sqrt(ss / n)
 
 
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
@@ -152,23 +147,25 @@ def quantiles(x: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     """``np.quantile(x, probs)`` (numpy's default, linear method), the same floats.
 
     For integers whose range is at most half their number (latencies in slots), the order
-    statistics come from the cumulative counts of the values instead of a partition: the k-th
-    smallest value (from 0) is ``lo + #{v : C(v) ≤ k}``, with C the cumulative counts of
-    ``x − lo``, and the interpolation is numpy's own (:math:`h = (n − 1)p`, the values at ⌊h⌋
+    statistics come from counting the values (:func:`numerics.sim._summary_kernel.int_order_stats`,
+    compiled) instead of a partition: the k-th smallest value (from 0) is the first v whose
+    cumulative count exceeds k, and the interpolation is numpy's own (:math:`h = (n − 1)p`, the values at ⌊h⌋
     and ⌊h⌋ + 1, numpy's two-sided lerp).
     """
     n = int(x.size)
     if n == 0 or x.dtype.kind not in "iu":
         return np.quantile(x, probs)
-    lo, hi = int(x.min()), int(x.max())
+    from numerics.sim._summary_kernel import int_order_stats, int_range
+
+    x = np.asarray(x, dtype=np.int64)
+    lo, hi = int_range(x)
     if hi - lo > n // 2:
         return np.quantile(x, probs)
-    cum = np.cumsum(np.bincount(x - lo, minlength=hi - lo + 1))
     h = (n - 1) * np.asarray(probs, dtype=float)
-    below = np.floor(h).astype(np.intp)
+    below = np.floor(h).astype(np.int64)
     above = np.minimum(below + 1, n - 1)
-    a = (lo + np.searchsorted(cum, below, side="right")).astype(float)
-    b = (lo + np.searchsorted(cum, above, side="right")).astype(float)
+    stats = int_order_stats(x, np.concatenate([below, above]))
+    a, b = stats[:below.size].astype(float), stats[below.size:].astype(float)
     t = h - below
     diff = b - a
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
@@ -335,8 +332,8 @@ def _summary(cfg: SimConfig, sim, traj: dict, waiting_end: int) -> dict:
     window = cfg.slots - w
     horizon = cfg.slots
     lo = int(np.searchsorted(arrival, w, side="left"))
-    first_all = np.asarray(_ints(sim.first_act, m), dtype=np.int64)
-    done_all = np.asarray(_ints(sim.done_slot, m), dtype=np.int64)
+    first_all = np.asarray(_ints(sim.first_act, m))  # int32 from the kernel, int64 from lists
+    done_all = np.asarray(_ints(sim.done_slot, m))
     from numerics.sim._summary_kernel import slot_window
 
     lat_cens, lat_fin, ttft_cens, n_done_in_win = slot_window(arrival, first_all, done_all, lo, horizon, w)
