@@ -5,26 +5,26 @@ Each slot the engine asks the policy which waiting requests to activate. A polic
 (any order of the queue; used by per-class budgets and the clairvoyant MC-SF). Overflow handling is
 the engine's (LIFO eviction while memory exceeds M), the same for every policy.
 
-==========  ==================================================================  ==============
-spec        policy                                                              source
-==========  ==================================================================  ==============
-flow        Algorithm 2: budget B_t with mean r (deterministic / randomized /   Dong & Cao
-            Poisson), FIFO activation
-budgets     Algorithm 1: up to b_k class-k requests per slot (FIFO per class)   Dong & Cao
-greedy      vLLM: FCFS while usage + S + 1 ≤ (1 − watermark)·M, ≤ max_seqs      vLLM V0/V1
-reserve     admit only if Σ_active (S + L) + S_new + L ≤ M (no eviction ever)   TensorRT-LLM
-alpha       α-protection: admit FCFS while usage after admission ≤ (1 − α)·M    Jaillet et al.
-mcsf        clairvoyant Memory-Constrained Shortest-First (knows O)             Jaillet et al.
-mc          FCFS with the same future-memory check (MC-Benchmark); both take    Jaillet et al.
-            ``predict=exact|over:C|noisy:SIGMA`` (policies/clairvoyant.py)
-flowfit     flow's budget B_t, FIFO, stopping at the first request that does    beyond the
-            not fit under M (no drop on admission)                              paper
-adaptive    flowfit with r_t set online from λ̂, M/E[W]^ and the overflow seen   beyond the paper
-lookahead   FIFO while it fits and a Chernoff bound on the overflow of the      beyond the
-            active set within H slots (given each progress g) stays ≤ target    paper, §14
-wait        WAIT: n_k class-k requests once n_k wait (thresholds ∝ π_k M/E[W])  arXiv:2504.11320
-nested-wait Nested WAIT: FIFO entry batches of n_1 into decode segment 1         arXiv:2504.11320
-==========  ==================================================================  ==============
+===========  ==================================================================  ==============
+spec         policy                                                              source
+===========  ==================================================================  ==============
+flow         Algorithm 2: budget B_t with mean r (deterministic / randomized /   Dong & Cao
+             Poisson), FIFO activation
+budgets      Algorithm 1: up to b_k class-k requests per slot (FIFO per class)   Dong & Cao
+greedy       vLLM: FCFS while usage + S + 1 ≤ (1 − watermark)·M, ≤ max_seqs      vLLM V0/V1
+reserve      admit only if Σ_active (S + L) + S_new + L ≤ M (no eviction ever)   TensorRT-LLM
+alpha        α-protection: admit FCFS while usage after admission ≤ (1 − α)·M    Jaillet et al.
+mcsf         clairvoyant Memory-Constrained Shortest-First (knows O)             Jaillet et al.
+mc           FCFS with the same future-memory check (MC-Benchmark); both take    Jaillet et al.
+             ``predict=exact|over:C|noisy:SIGMA`` (policies/clairvoyant.py)
+flowfit      flow's budget B_t, FIFO, stopping at the first request that does    beyond the
+             not fit under M (no drop on admission)                              paper
+adaptive     flowfit with r_t set online from λ̂, M/E[W]^ and the overflow seen   beyond the paper
+lookahead    FIFO while it fits and a Chernoff bound on the overflow of the      beyond the
+             active set within H slots (given each progress g) stays ≤ target    paper, §14
+wait         WAIT: n_k class-k requests once n_k wait (thresholds ∝ π_k M/E[W])  arXiv:2504.11320
+nested-wait  Nested WAIT: FIFO entry batches of n_1 into decode segment 1        arXiv:2504.11320
+===========  ==================================================================  ==============
 
 New policies subclass :class:`Policy` and implement ``select(state)``, reading only what
 :class:`~numerics.sim.state.SlotState` declares; ``requeue`` says where evicted requests go
