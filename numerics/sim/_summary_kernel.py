@@ -55,12 +55,8 @@ def slot_window(arrival, first, done, lo, horizon, warmup):  # pragma: no cover 
 
 
 @njit(cache=True)
-def int_order_stats(x, ranks):  # pragma: no cover - compiled
-    """The values of ranks ``ranks`` (0-based, sorted order) of the integers ``x``, by counting.
-
-    One pass for the range, one to count each value, one walk up the cumulative counts: O(n +
-    range), no sort and no array-sized temporary. The caller keeps the range small (≤ n/2).
-    """
+def int_range(x):  # pragma: no cover - compiled
+    """(min, max) of the non-empty integer array ``x`` in one pass."""
     lo = x[0]
     hi = x[0]
     for v in x:
@@ -68,6 +64,17 @@ def int_order_stats(x, ranks):  # pragma: no cover - compiled
             lo = v
         elif v > hi:
             hi = v
+    return lo, hi
+
+
+@njit(cache=True)
+def int_order_stats(x, ranks):  # pragma: no cover - compiled
+    """The values of ranks ``ranks`` (0-based, sorted order) of the integers ``x``, by counting.
+
+    One pass for the range, one to count each value, one walk up the cumulative counts: O(n +
+    range), no sort and no array-sized temporary. The caller keeps the range small (≤ n/2).
+    """
+    lo, hi = int_range(x)
     counts = np.zeros(hi - lo + 1, np.int64)
     for v in x:
         counts[v - lo] += 1
@@ -84,18 +91,6 @@ def int_order_stats(x, ranks):  # pragma: no cover - compiled
             break
     return out
 
-
-@njit(cache=True)
-def int_range(x):  # pragma: no cover - compiled
-    """(min, max) of the non-empty integer array ``x`` in one pass."""
-    lo = x[0]
-    hi = x[0]
-    for v in x:
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
-    return lo, hi
 
 
 @njit(cache=True)
