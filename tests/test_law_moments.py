@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,3 +126,26 @@ def test_every_accepted_spec_is_a_proper_token_law(spec, cap):
     assert law.mean >= 0
     m2 = law.second_moment
     assert m2 == math.inf or (math.isfinite(m2) and m2 >= law.mean**2 * (1 - 1e-9))
+
+
+def test_scipy_names_pmf_cdf_rvs():
+    # Issue 15: laws lacked the pmf / cdf / rvs names users of scipy.stats expect
+    from scipy import stats
+
+    from numerics.model.specs import parse_law
+
+    law = parse_law("uniform:1,6")
+    assert law.pmf(3) == pytest.approx(1 / 6)
+    assert law.pmf(0) == 0.0
+    assert law.pmf(7) == 0.0
+    np.testing.assert_allclose(law.pmf([1, 2, 9]), [1 / 6, 1 / 6, 0.0])
+    np.testing.assert_allclose(law.cdf([0, 1, 3.5, 6, 10]), [0, 1 / 6, 0.5, 1, 1])
+    assert law.cdf(2) + law.sf(2) == pytest.approx(1.0)
+    draws = law.rvs(size=1000, random_state=3)
+    assert draws.shape == (1000,)
+    np.testing.assert_array_equal(draws, law.sample(1000, 3))  # the same stream
+    geom = parse_law("geom:mean=4")  # against scipy's own geometric law (p = 1/4)
+    np.testing.assert_allclose(geom.pmf(np.arange(1, 30)), stats.geom(0.25).pmf(np.arange(1, 30)),
+                               rtol=1e-9)
+    np.testing.assert_allclose(geom.cdf(np.arange(1, 30)), stats.geom(0.25).cdf(np.arange(1, 30)),
+                               rtol=1e-9)

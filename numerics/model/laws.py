@@ -382,6 +382,28 @@ class TokenLaw:
         out = cum[idx] + self.tail_mass
         return float(out) if out.ndim == 0 else out
 
+    # ------------------------------------------------------------------ scipy.stats names
+    def pmf(self, k: ArrayLike) -> np.ndarray | float:
+        """P(X = k), as ``scipy.stats`` names it (0 off the stored support; the tail mass beyond
+        it is not at any one point)."""
+        k = np.asarray(k)
+        idx = np.clip(np.searchsorted(self.values, k), 0, self.values.size - 1)
+        out = np.where(self.values[idx] == k, self.probs[idx], 0.0)
+        return float(out) if out.ndim == 0 else out
+
+    def cdf(self, x: ArrayLike) -> np.ndarray | float:
+        """P(X ≤ x) = 1 − :meth:`sf`, as ``scipy.stats`` names it: the masses up to x, summed
+        (not 1 − sf, which rounds below 0 left of the support)."""
+        cum = np.concatenate([[0.0], np.cumsum(self.probs)])
+        out = cum[np.searchsorted(self.values, np.asarray(x), side="right")]
+        return float(out) if out.ndim == 0 else out
+
+    def rvs(self, size: int | tuple[int, ...] = 1,
+            random_state: np.random.Generator | int | None = None) -> np.ndarray:
+        """i.i.d. draws, as ``scipy.stats`` names them: :meth:`sample` with ``random_state`` as
+        the generator (or its seed)."""
+        return self.sample(size, random_state)
+
     def survival_by_age(self, n_ages: int) -> np.ndarray:
         """G(a) = P(X > a) for a = 0, ..., n_ages - 1 (cached; read-only)."""
         key = ("survival", int(n_ages))
