@@ -219,3 +219,19 @@ def test_saturated_moments_refuse_a_bad_rate(rate):
         flow_saturated_mean(wl, rate)
     with pytest.raises(WorkloadError, match="activation rate must be a finite number"):
         flow_saturated_variance(wl, rate)
+
+
+def test_flow_rate_broadcasts_over_epsilon():
+    # Issue 15: flow_rate(eps=array) raised instead of broadcasting
+    from numerics.analysis.bounds import flow_rate
+    from numerics.model.workload import Workload
+
+    wl = Workload.single(20, "uniform:1,100")
+    eps = np.array([[1e-2, 1e-4], [1e-6, 1e-9]])
+    fr = flow_rate(wl, 20_000, eps)
+    assert fr.rate_per_slot.shape == fr.bound.shape == fr.overflow_bound.shape == eps.shape
+    for idx in np.ndindex(eps.shape):
+        one = flow_rate(wl, 20_000, float(eps[idx]))
+        assert fr.rate_per_slot[idx] == one.rate_per_slot
+        assert fr.bound[idx] == one.bound
+    assert np.all(np.diff(fr.rate_per_slot.ravel()) < 0)  # smaller ε, smaller certified rate

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from numerics.analysis.flow import age_sums, log_mgf_from_ages, log_stay_by_age
@@ -334,7 +335,27 @@ cantelli_bound = _twin("cantelli", "Cantelli's one-sided Chebyshev bound V/(V + 
 gaussian_approximation = _twin("gaussian", "Φ̄(Δ/√V): the normal approximation of P(U > M) — NOT a bound.")
 
 
-def flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
+def flow_rate(workload: Workload, memory_tokens: int, epsilon: float | ArrayLike,
               budget: BudgetKind = "randomized", bound: BoundChoice = "best") -> FlowRate:
-    """r*(ε): the largest mean activation rate whose overflow bound is ≤ ε."""
-    return FlowTails(workload, memory_tokens).flow_rate(epsilon, budget, bound)
+    """r*(ε): the largest mean activation rate whose overflow bound is ≤ ε.
+
+    ``epsilon`` may be an array (numpy's broadcasting convention): the result is then one
+    :class:`FlowRate` whose ``rate_per_slot``, ``overflow_bound`` and ``epsilon`` are arrays of
+    its shape and ``bound`` an array of the bound names, one per ε (the per-age arrays are
+    computed once).
+
+    >>> from numerics.model.workload import Workload
+    >>> wl = Workload.single(20, "uniform:1,100")
+    >>> fr = flow_rate(wl, 20_000, [1e-3, 1e-6])
+    >>> fr.rate_per_slot.shape, bool(fr.rate_per_slot[0] > fr.rate_per_slot[1])
+    ((2,), True)
+    """
+    tails = FlowTails(workload, memory_tokens)
+    if np.ndim(epsilon) == 0:
+        return tails.flow_rate(epsilon, budget, bound)
+    eps = np.asarray(epsilon, dtype=float)
+    rates = [tails.flow_rate(float(e), budget, bound) for e in eps.ravel()]
+    shape = eps.shape
+    return FlowRate(np.array([r.rate_per_slot for r in rates]).reshape(shape),
+                    np.array([r.bound for r in rates], dtype=object).reshape(shape),
+                    np.array([r.overflow_bound for r in rates]).reshape(shape), eps, budget)
