@@ -183,6 +183,25 @@ def nested_wait_thresholds(workload: Workload, memory_tokens: int,
     return n1, ends, n1 * ratio
 
 
+
+def _per_memory(policy: Policy, memory_tokens: int, needs: str, compute):
+    """``compute(workload, M)`` for the policy's cached workload, computed once per M.
+
+    Raises :class:`SettingError` when no workload was given (``check_workload`` not called),
+    naming what the policy needs from it.
+    """
+    cache = getattr(policy, "_cache", None)
+    if cache is not None and cache[0] == memory_tokens:
+        return cache[1]
+    try:
+        wl = policy._workload
+    except AttributeError:
+        raise SettingError(f"{policy.spec_name} needs {needs}: build a SimConfig with it (or call "
+                           "policy.check_workload(workload)) before running") from None
+    out = compute(wl, int(memory_tokens))
+    object.__setattr__(policy, "_cache", (memory_tokens, out))
+    return out
+
 @dataclass(frozen=True)
 class Wait(Policy):
     """WAIT: per class k, activate n_k class-k requests (FIFO in the class) in a slot where at least
@@ -228,17 +247,7 @@ class Wait(Policy):
         """n_1..n_K in use for memory M (given, or :func:`wait_thresholds` of the cached workload)."""
         if self.thresholds is not None:
             return self.thresholds
-        cache = getattr(self, "_cache", None)
-        if cache is not None and cache[0] == memory_tokens:
-            return cache[1]
-        try:
-            wl = self._workload
-        except AttributeError:
-            raise SettingError("wait needs the workload's class laws: build a SimConfig with it (or "
-                               "call policy.check_workload(workload)) before running") from None
-        n = wait_thresholds(wl, int(memory_tokens))
-        object.__setattr__(self, "_cache", (memory_tokens, n))
-        return n
+        return _per_memory(self, memory_tokens, "the workload's class laws", wait_thresholds)
 
     def select(self, sim: SlotState) -> list[int]:
         room = self.seq_room(sim)
@@ -294,18 +303,11 @@ class NestedWait(Policy):
 
     def limits_for(self, memory_tokens: int) -> tuple[int, int]:
         """(n_1, d_1): the entry threshold and the length of segment 1, for memory M."""
-        cache = getattr(self, "_cache", None)
-        if cache is not None and cache[0] == memory_tokens:
-            return cache[1]
-        try:
-            wl = self._workload
-        except AttributeError:
-            raise SettingError("nested-wait needs the workload's decode law: build a SimConfig with "
-                               "it (or call policy.check_workload(workload)) before running") from None
-        n1, ends, _ = nested_wait_thresholds(wl, int(memory_tokens), self.margin)
-        out = (self.n if self.n is not None else n1, int(ends[0]))
-        object.__setattr__(self, "_cache", (memory_tokens, out))
-        return out
+        def limits(wl: Workload, m: int) -> tuple[int, int]:
+            n1, ends, _ = nested_wait_thresholds(wl, m, self.margin)
+            return self.n if self.n is not None else n1, int(ends[0])
+
+        return _per_memory(self, memory_tokens, "the workload's decode law", limits)
 
     def select(self, sim: SlotState) -> int:
         room = self.seq_room(sim)
