@@ -60,6 +60,28 @@ def _mem(x, b):
 
 
 @njit(cache=True)
+def _queue_lanes(n, cls, lanes, mcsf, lane_of_cls):
+    """The waiting queue's ring buffers, one lane per class for per-class budgets (else one lane;
+    MC-SF keeps its queue in a heap, so a stub lane): (lane_cap, lane_off, qbuf). Shared by the
+    event kernel and the step kernel (:mod:`numerics.sim._kernel_step`); run once per run."""
+    lane_cap = np.zeros(lanes, np.int64)
+    if mcsf:
+        lane_cap[0] = 1
+    elif lane_of_cls:
+        for i in range(n):
+            lane_cap[cls[i]] += 1
+        for k in range(lanes):
+            lane_cap[k] += 1
+    else:
+        lane_cap[0] = n + 1
+    lane_off = np.zeros(lanes, np.int64)
+    for k in range(1, lanes):
+        lane_off[k] = lane_off[k - 1] + lane_cap[k - 1]
+    qbuf = np.empty(lane_off[lanes - 1] + lane_cap[lanes - 1], np.int32)
+    return lane_cap, lane_off, qbuf
+
+
+@njit(cache=True)
 def _heap_push(hkey, hid, size, key, rid):
     i = size
     while i > 0:
@@ -151,20 +173,7 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     seq_max = int(pparams[1])  # max_seqs, every rule (0: no cap)
     lanes = class_budgets.size if policy == CLASS_BUDGETS else 1
     lane_of_cls = policy == CLASS_BUDGETS
-    lane_cap = np.zeros(lanes, np.int64)
-    if mcsf:
-        lane_cap[0] = 1
-    elif lane_of_cls:
-        for i in range(n):
-            lane_cap[cls[i]] += 1
-        for k in range(lanes):
-            lane_cap[k] += 1
-    else:
-        lane_cap[0] = n + 1
-    lane_off = np.zeros(lanes, np.int64)
-    for k in range(1, lanes):
-        lane_off[k] = lane_off[k - 1] + lane_cap[k - 1]
-    qbuf = np.empty(lane_off[lanes - 1] + lane_cap[lanes - 1], np.int32)
+    lane_cap, lane_off, qbuf = _queue_lanes(n, cls, lanes, mcsf, lane_of_cls)
     qh = np.zeros(lanes, np.int64)
     ql = np.zeros(lanes, np.int64)
     merged = lane_of_cls and seq_max > 0  # per-class budgets under max_seqs

@@ -39,7 +39,7 @@ import math
 import numpy as np
 from numba import njit
 
-from numerics.sim._kernel import _heap_pop, _heap_push, _peak_usage
+from numerics.sim._kernel import _heap_pop, _heap_push, _mem, _peak_usage, _queue_lanes
 
 __all__ = ["step_kernel"]
 
@@ -47,11 +47,6 @@ __all__ = ["step_kernel"]
 _INF = 1 << 60
 # indices of the scalar state kept in one int64 array ``sc`` (numba has no mutable scalars)
 _U, _NA, _LEFT, _PF, _SE, _SD, _WW, _RES, _SP, _HS, _QL, _KF, _KB = range(13)
-
-
-@njit(cache=True, inline="always")
-def _mem(x, b):
-    return x if b == 1 else ((x + b - 1) // b) * b
 
 
 @njit(cache=True, inline="always")
@@ -290,20 +285,7 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
     seq_max = int(pparams[1])
     lane_of_cls = policy == 3
     lanes = class_budgets.size if lane_of_cls else 1
-    lane_cap = np.zeros(lanes, np.int64)
-    if mcsf:
-        lane_cap[0] = 1
-    elif lane_of_cls:
-        for i in range(n):
-            lane_cap[cls[i]] += 1
-        for k in range(lanes):
-            lane_cap[k] += 1
-    else:
-        lane_cap[0] = n + 1
-    lane_off = np.zeros(lanes, np.int64)
-    for k in range(1, lanes):
-        lane_off[k] = lane_off[k - 1] + lane_cap[k - 1]
-    qbuf = np.empty(lane_off[lanes - 1] + lane_cap[lanes - 1], np.int32)
+    lane_cap, lane_off, qbuf = _queue_lanes(n, cls, lanes, mcsf, lane_of_cls)
     qh = np.zeros(lanes, np.int64)
     ql = np.zeros(lanes, np.int64)
     merged = lane_of_cls and seq_max > 0
