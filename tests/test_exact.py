@@ -105,7 +105,9 @@ def test_main_lobe_inversion_equals_the_full_window_fft(wl, rho, kind):
     if lobe is None:
         assert "side peak" in message or "did not converge" in message
         return
-    assert lobe.method in ("lobe", "sure")
+    # far below capacity (E U ≫ M) the lobe path may answer by the certified Chernoff method
+    # (P = 1 − δ/2, error ≤ δ/2 ≤ 1e-17): the same probability, checked against the FFT below
+    assert lobe.method in ("lobe", "sure", "chernoff")
     assert lobe.prob == pytest.approx(fft.prob, rel=LOBE_RTOL, abs=CONV_ATOL)
 
 
