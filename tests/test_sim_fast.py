@@ -59,13 +59,13 @@ STEP_TIMES = [StepTimeModel.from_spec("const:0.05"), LINEAR,
 
 @st.composite
 def any_policy(draw, n_classes: int) -> str:
-    """Every policy of the kernel: the FIFO ones, per-class budgets for n_classes, MC-SF."""
+    """Every policy of the kernel: the FIFO ones, per-class budgets for n_classes, MC-SF, MC."""
     requeue = draw(st.sampled_from(["head", "tail"]))
-    kind = draw(st.sampled_from(["fifo", "budgets", "mcsf"]))  # the new rules a third each
+    kind = draw(st.sampled_from(["fifo", "budgets", "mcsf", "mc"]))  # the new rules a quarter each
     if kind == "fifo":
         return draw(policies)
-    if kind == "mcsf":
-        return f"mcsf:requeue={requeue}"
+    if kind in ("mcsf", "mc"):
+        return f"{kind}:requeue={requeue}"
     budgets = draw(st.lists(st.integers(0, 3), min_size=n_classes, max_size=n_classes))
     return "budgets:" + ",".join(map(str, budgets)) + f",requeue={requeue}"
 
@@ -209,10 +209,10 @@ def test_fast_engine_is_identical_with_drops_and_evictions(spec, eviction):
 @pytest.mark.parametrize("block", [1, 16])
 @pytest.mark.parametrize("eviction", ["recompute", "keep-progress"])
 @pytest.mark.parametrize("spec", ["budgets:2,1", "budgets:3,0,requeue=tail", "mcsf", "mcsf:requeue=tail",
-                                  "reserve:max=90", "greedy:watermark=0"])
+                                  "reserve:max=90", "greedy:watermark=0", "mc", "mc:requeue=tail"])
 def test_fast_engine_is_identical_for_the_rules_it_has_newly(spec, block, eviction):
     # the rules and memories that used to run on the Python engine only, under an overload that
-    # queues, evicts (MC-SF and reserve in blocks of 16 are not exact: they may evict) and drops
+    # queues, evicts (MC-SF, MC and reserve in blocks of 16 are not exact: they may evict) and drops
     step = StepTimeModel.from_spec("linear:c0=0.01,cb=1e-4,ck=1e-6,cp=1e-3")
     cfg = SimConfig(two_classes, 400, parse_policy(spec), slots=900, arrival_rate=1.2, warmup=90,
                     seed=7, eviction=eviction, step_time=step, block_size=block)
@@ -254,7 +254,7 @@ def test_fast_engine_refuses_what_it_cannot_run():
     from numerics.sim.checks import InvariantChecker
 
     wl = Workload.single(parse_law("5"), parse_law("10"))
-    for spec, block in (("mcsf", 1), ("budgets:2", 1), ("greedy", 16), ("mcsf", 16),
+    for spec, block in (("mcsf", 1), ("budgets:2", 1), ("greedy", 16), ("mcsf", 16), ("mc", 4),
                         ("budgets:2,max_seqs=3", 1), ("flow:rate=1,max_seqs=2", 1)):
         cfg = SimConfig(wl, 500, parse_policy(spec), slots=50, arrival_rate=0.5, block_size=block)
         assert fast_supported(cfg)
@@ -291,6 +291,12 @@ def test_kernel_support_is_declared_by_the_policy():
     class Fair(ClassBudgets):
         pass
 
+    from numerics.sim.policies.clairvoyant import MC
+
+    @dataclass(frozen=True)
+    class Late(MC):  # MC's check on another order: not the kernel's
+        pass
+
     wl = Workload.single(parse_law("5"), parse_law("10"))
     assert Greedy.kernel_code is KernelCode.FCFS_MEMORY
     assert Cautious.kernel_code is None
@@ -298,8 +304,11 @@ def test_kernel_support_is_declared_by_the_policy():
     tuned = SimConfig(wl, 500, Tuned(), slots=50, arrival_rate=0.5)
     assert not fast_supported(cautious)
     assert fast_supported(tuned)
-    for policy in (Shortest(), Fair(budgets=(2,))):
+    for policy in (Shortest(), Fair(budgets=(2,)), Late(),
+                   parse_policy("mc:predict=noisy:0.3"), parse_policy("mc:predict=over:1.5")):
+        # MC compiles with its true lengths only: a prediction is drawn by the Python policy
         assert not fast_supported(SimConfig(wl, 500, policy, slots=50, arrival_rate=0.5))
+    assert fast_supported(SimConfig(wl, 500, parse_policy("mc:predict=exact"), slots=50, arrival_rate=0.5))
     with pytest.raises(WorkloadError, match="fast engine"):
         simulate(cautious, engine="fast")
     pd.testing.assert_frame_equal(simulate(tuned, engine="python").records,

@@ -33,7 +33,8 @@ STAIRCASE = StepTimeModel.from_spec("staircase:c=0.01,a=0.02,b0=16")
 SPECS = ["greedy", "greedy:watermark=0,max_seqs=5", "flow:rate=1.3",
          "flow:rate=2,budget=poisson,requeue=tail", "flow:rate=2,budget=deterministic,max_seqs=6",
          "budgets:2,1", "budgets:2,2,max_seqs=4,requeue=tail", "alpha:0.1", "alpha:0.05,max_seqs=7",
-         "reserve:max=40", "reserve:max=40,max_seqs=3", "mcsf", "mcsf:max_seqs=4,requeue=tail"]
+         "reserve:max=40", "reserve:max=40,max_seqs=3", "mcsf", "mcsf:max_seqs=4,requeue=tail",
+         "mc", "mc:max_seqs=4,requeue=tail"]
 #: (batching, max_batched_tokens, admit_after_preemption): V0 without and with a prefill cap,
 #: V1 (no admission after preemption, its default), V0 with chunked prefill, mixed under V1's rule.
 MODES = [("prefill-first", None, None), ("prefill-first", 24, True), ("chunked", 16, None),
@@ -65,7 +66,7 @@ def test_the_step_kernel_is_identical_on_the_grid(mode, eviction, block, load):
     spec = SPECS[i % len(SPECS)]
     a = _same(_config(spec, mode, eviction, block, load, seed=i, step_time=LINEAR, stride=1 + i % 3))
     assert a.summary["completed"] > 0
-    if load == "overload" and not spec.startswith(("reserve", "mcsf")):
+    if load == "overload" and not spec.startswith(("reserve", "mc")):
         # the overload reaches the preemption paths (reserve and MC-SF plan not to overflow)
         assert a.summary["evictions"] + a.summary["dropped_on_admission"] > 0, spec
 

@@ -12,7 +12,11 @@ activation rule:
 * 4 (:data:`MCSF`) activates the longest prefix of the waiting requests sorted by (remaining
   decode, id) for which the usage stays ≤ M at every future completion time;
 * 5 (``BUDGET_FIT``) rules 0 and 1 at once: at most ``budgets[t]`` head-of-queue requests, each
-  only while the usage stays ≤ (1 − ``pparams[0]``)·M (flow control with a fit check, pparams[0] = 0).
+  only while the usage stays ≤ (1 − ``pparams[0]``)·M (flow control with a fit check, pparams[0] = 0);
+* 6 (:data:`MC`, Jaillet et al.'s MC-Benchmark with the true lengths) MC-SF's future-memory check
+  in FIFO order: the same heap, keyed by queue position instead of by remaining decode (arrivals
+  and tail requeues numbered up from 0, head requeues down from −1), so it admits the head of
+  the queue while the check passes and stops at the first that fails.
 
 Every rule admits at most ``pparams[1]`` − active requests in a slot (max_seqs; 0: no cap); per-class
 budgets under that cap take the chosen class heads in global FIFO order (arrivals and tail
@@ -46,12 +50,14 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["CLASS_BUDGETS", "MCSF", "kernel"]
+__all__ = ["CLASS_BUDGETS", "MC", "MCSF", "kernel"]
 
 #: The kernel's code of per-class budgets (Algorithm 1).
 CLASS_BUDGETS = 3
 #: The kernel's code of MC-SF.
 MCSF = 4
+#: The kernel's code of MC (FIFO with MC-SF's future-memory check).
+MC = 6
 
 
 @njit(cache=True, inline="always")
@@ -169,7 +175,10 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
     stack = np.empty(n + 1, np.int32)
     sp = 0
     # ---- the waiting queue: ring buffers per lane, or a heap for MC-SF
-    mcsf = policy == MCSF
+    mcsf = policy == MCSF or policy == MC  # the future-memory rules keep their queue in a heap
+    fifo_heap = policy == MC  # keyed by queue position (MC), else by remaining decode (MC-SF)
+    hfront = -1  # MC's heap keys: head requeues down from −1, arrivals and tail requeues up from 0
+    hback = 0
     seq_max = int(pparams[1])  # max_seqs, every rule (0: no cap)
     lanes = class_budgets.size if policy == CLASS_BUDGETS else 1
     lane_of_cls = policy == CLASS_BUDGETS
@@ -245,7 +254,11 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
             if trace:
                 arrival_slot[rid] = t
             if mcsf:
-                hsize = _heap_push(hkey, hid, hsize, o_arr[rid], rid)
+                if fifo_heap:
+                    hsize = _heap_push(hkey, hid, hsize, hback, rid)
+                    hback += 1
+                else:
+                    hsize = _heap_push(hkey, hid, hsize, o_arr[rid], rid)
             else:
                 k = cls[rid] if lane_of_cls else 0
                 j = qh[k] + ql[k]
@@ -415,7 +428,14 @@ def kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requeue_h
                     g0[rid] = 0
                     if t >= warmup:
                         win_wasted += g
-            if mcsf:
+            if fifo_heap:
+                if requeue_head:
+                    hsize = _heap_push(hkey, hid, hsize, hfront, rid)
+                    hfront -= 1
+                else:
+                    hsize = _heap_push(hkey, hid, hsize, hback, rid)
+                    hback += 1
+            elif mcsf:
                 hsize = _heap_push(hkey, hid, hsize, o_arr[rid] - (g0[rid] if keep else 0), rid)
             else:
                 k = cls[rid] if lane_of_cls else 0

@@ -19,8 +19,9 @@ operations in each slot:
 ``policy`` picks the admission rule, with the codes of :mod:`numerics.sim._kernel`: 0 (per-slot
 budgets, pre-drawn), 1 (FCFS while usage + m(S + g + 1) ≤ (1 − ``pparams[0]``)·M), 2 (reserve
 m(S + L) per active request, L = ``pparams[0]``), 3 (per-class budgets, Algorithm 1; under
-max_seqs the class heads in global FIFO order) and 4 (MC-SF: the longest prefix of the waiting
-requests sorted by (remaining decode, id) feasible at every future completion). Each rule
+max_seqs the class heads in global FIFO order), 4 (MC-SF: the longest prefix of the waiting
+requests sorted by (remaining decode, id) feasible at every future completion) and 6 (MC: the same
+check on the waiting requests in FIFO order, the heap keyed by queue position). Each rule
 decides first, on the state the Python policy reads (the usage after step 2), and the choice is
 then cut and admitted, as the Python loop does. ``pparams[1]`` is max_seqs (0: no cap).
 
@@ -46,7 +47,7 @@ __all__ = ["step_kernel"]
 #: A token budget that never runs out (the Python loop's math.inf).
 _INF = 1 << 60
 # indices of the scalar state kept in one int64 array ``sc`` (numba has no mutable scalars)
-_U, _NA, _LEFT, _PF, _SE, _SD, _WW, _RES, _SP, _HS, _QL, _KF, _KB = range(13)
+_U, _NA, _LEFT, _PF, _SE, _SD, _WW, _RES, _SP, _HS, _QL, _KF, _KB, _HF, _HB = range(15)
 
 
 @njit(cache=True, inline="always")
@@ -119,7 +120,7 @@ def _lane_at(k, i, qbuf, qh, lane_off, lane_cap):
 def _evict(t, in_window, keep, requeue_head, memory, block, s_arr, o_arr, cls, policy, rcap,
            stack, gen, g0, pf, hold, chunk, used, emits, act_slot, active, n_evict, n_drop,
            wasted, full, sc, lane_of_cls, merged, qbuf, qh, ql, lane_off, lane_cap, qkey,
-           hkey, hid):
+           hkey, hid, okey):
     """Pop the active stack (LIFO) while memory exceeds M: a request admitted in this slot is
     dropped on admission, an older one evicted; their tokens go back to the step's budget."""
     while sc[_U] > memory:
@@ -153,7 +154,17 @@ def _evict(t, in_window, keep, requeue_head, memory, block, s_arr, o_arr, cls, p
                 g0[rid] = 0
                 if in_window:
                     sc[_WW] += g
-        if policy == 4:
+        if policy == 6:  # MC: the heap is keyed by queue position (head requeues first)
+            if requeue_head:
+                key = sc[_HF]
+                sc[_HF] -= 1
+            else:
+                key = sc[_HB]
+                sc[_HB] += 1
+            okey[rid] = key
+            sc[_HS] = _heap_push(hkey, hid, sc[_HS], key, rid)
+            sc[_QL] += 1
+        elif policy == 4:
             sc[_HS] = _heap_push(hkey, hid, sc[_HS], o_arr[rid] - (g0[rid] if keep else 0), rid)
             sc[_QL] += 1
         else:
@@ -277,11 +288,14 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
     active = np.zeros(n, np.bool_)
     stack = np.empty(n + 1, np.int32)
     cand = np.empty(n + 1, np.int32)
-    sc = np.zeros(13, np.int64)
+    sc = np.zeros(15, np.int64)
     sc[_KF] = -1
+    sc[_HF] = -1
     # ---- the waiting queue: ring buffers per lane (one per class for per-class budgets), or a
     # heap keyed by (remaining decode, id) for MC-SF
-    mcsf = policy == 4
+    mcsf = policy == 4 or policy == 6  # the future-memory rules (MC-SF, MC) keep a heap
+    fifo_heap = policy == 6
+    okey = np.empty(n if fifo_heap else 1, np.int64)  # MC: each waiting request's heap key
     seq_max = int(pparams[1])
     lane_of_cls = policy == 3
     lanes = class_budgets.size if lane_of_cls else 1
@@ -338,7 +352,12 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
             if trace:
                 arrival_slot[rid] = t
             if mcsf:
-                sc[_HS] = _heap_push(hkey, hid, sc[_HS], o_arr[rid], rid)
+                key = o_arr[rid]
+                if fifo_heap:  # arrivals and tail requeues numbered up from 0
+                    key = sc[_HB]
+                    sc[_HB] += 1
+                    okey[rid] = key
+                sc[_HS] = _heap_push(hkey, hid, sc[_HS], key, rid)
                 sc[_QL] += 1
             else:
                 _enqueue(rid, False, cls, lane_of_cls, merged, qbuf, qh, ql, lane_off, lane_cap,
@@ -373,7 +392,7 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
             _evict(t, in_window, keep, requeue_head, memory, block, s_arr, o_arr, cls, policy,
                    rcap, stack, gen, g0, pf, hold, chunk, used, emits, act_slot, active, n_evict,
                    n_drop, wasted, full, sc, lane_of_cls, merged, qbuf, qh, ql, lane_off,
-                   lane_cap, qkey, hkey, hid)
+                   lane_cap, qkey, hkey, hid, okey)
         # 3. admission: the rule's choice, cut to the step's token budget
         nc = 0
         if sc[_QL] > 0 and (admit_after or sc[_SE] == 0):
@@ -409,7 +428,8 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
         if mcsf:  # the ones cut go back to the heap
             for i in range(k, nc):
                 rid = cand[i]
-                sc[_HS] = _heap_push(hkey, hid, sc[_HS], o_arr[rid] - (g0[rid] if keep else 0), rid)
+                key = okey[rid] if fifo_heap else o_arr[rid] - (g0[rid] if keep else 0)
+                sc[_HS] = _heap_push(hkey, hid, sc[_HS], key, rid)
                 sc[_QL] += 1
         base = sc[_SP]
         for i in range(k):
@@ -445,7 +465,7 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
             _evict(t, in_window, keep, requeue_head, memory, block, s_arr, o_arr, cls, policy,
                    rcap, stack, gen, g0, pf, hold, chunk, used, emits, act_slot, active, n_evict,
                    n_drop, wasted, full, sc, lane_of_cls, merged, qbuf, qh, ql, lane_off,
-                   lane_cap, qkey, hkey, hid)
+                   lane_cap, qkey, hkey, hid, okey)
         if mode == 1 and sc[_SP] <= base:  # no prefill: a decode step
             for i in range(sc[_SP]):
                 rid = stack[i]
@@ -463,7 +483,7 @@ def step_kernel(s_arr, o_arr, arrival_slot, budgets, policy, pparams, keep, requ
                 _evict(t, in_window, keep, requeue_head, memory, block, s_arr, o_arr, cls,
                        policy, rcap, stack, gen, g0, pf, hold, chunk, used, emits, act_slot,
                        active, n_evict, n_drop, wasted, full, sc, lane_of_cls, merged, qbuf, qh,
-                       ql, lane_off, lane_cap, qkey, hkey, hid)
+                       ql, lane_off, lane_cap, qkey, hkey, hid, okey)
         sp = sc[_SP]
         batch = 0
         kv = 0

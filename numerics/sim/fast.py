@@ -21,9 +21,9 @@ decision rule of their own (or ``max_seqs`` on a rule that does not declare ``ke
 
 Which policies it covers is the policies' own declaration: a policy with a ``kernel_code``
 (:class:`~numerics.sim.state.KernelCode`) hands the kernel its inputs through ``kernel_params``;
-per-class budgets and MC-SF, whose inputs are their own fields, are the kernel's rules
-:data:`CLASS_BUDGETS` and :data:`MCSF_RULE` for exactly those classes (a subclass runs on the
-Python engine).
+per-class budgets, MC-SF and MC, whose inputs are their own fields, are the kernel's rules
+:data:`CLASS_BUDGETS`, :data:`MCSF_RULE` and :data:`MC_RULE` for exactly those classes (MC only with
+its true lengths, ``predict=exact``; a subclass runs on the Python engine).
 
 ``records=False`` keeps only what the summary needs (:func:`numerics.sim.simulate`): no
 per-request records beyond the first-activation and completion slots (int32), no time series
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CLASS_BUDGETS", "MCSF_RULE", "fast_supported", "kernel_rule", "run_fast"]
+__all__ = ["CLASS_BUDGETS", "MCSF_RULE", "MC_RULE", "fast_supported", "kernel_rule", "run_fast"]
 
 #: The kernel's codes of the step-time kinds (-1: no clock).
 _STEP_CODES = {None: -1, "const": 0, "linear": 1, "staircase": 2}
@@ -44,6 +44,8 @@ _STEP_CODES = {None: -1, "const": 0, "linear": 1, "staircase": 2}
 #: per-class budgets and MC-SF (the values of :data:`numerics.sim._kernel.CLASS_BUDGETS` / ``MCSF``).
 CLASS_BUDGETS = 3
 MCSF_RULE = 4
+#: MC with the true lengths (the value of :data:`numerics.sim._kernel.MC`).
+MC_RULE = 6
 _KERNEL = None
 
 
@@ -60,6 +62,10 @@ def kernel_rule(policy) -> int | None:
         return CLASS_BUDGETS
     if type(policy) is MCSF:
         return MCSF_RULE
+    from numerics.sim.policies.clairvoyant import MC
+
+    if type(policy) is MC and policy.predict.kind == "exact":
+        return MC_RULE
     return None
 
 
@@ -77,7 +83,7 @@ def fast_supported(cfg) -> bool:
 
 
 #: The rules of the step kernel (:mod:`numerics.sim._kernel_step`): all of the event kernel's.
-_STEP_RULES = frozenset({0, 1, 2, CLASS_BUDGETS, MCSF_RULE, 5})  # 5: KernelCode.BUDGET_FIT
+_STEP_RULES = frozenset({0, 1, 2, CLASS_BUDGETS, MCSF_RULE, 5, MC_RULE})  # 5: KernelCode.BUDGET_FIT
 #: The step kernel's codes of the batching modes.
 _MODE_CODES = {"mixed": 0, "prefill-first": 1, "chunked": 2}
 _STEP_KERNEL = None
@@ -128,7 +134,7 @@ def run_fast(sim, records: bool = True) -> dict:
     if rule == CLASS_BUDGETS:
         pol.check_classes(sim.n_classes)
         class_budgets = np.asarray(pol.budgets, np.int64)
-    elif rule != MCSF_RULE:
+    elif rule not in (MCSF_RULE, MC_RULE):
         kp = pol.kernel_params(sim, slots)
         if kp.budgets is not None:
             budgets = np.asarray(kp.budgets, np.int64)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -208,6 +208,8 @@ class MC(_PredictingMixin, Policy):
     """
 
     predict: Prediction = field(default=EXACT)
+    #: With ``predict=exact`` the compiled kernels run it (their rule 6), max_seqs included.
+    kernel_caps_seqs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
