@@ -90,6 +90,8 @@ _LAZY = {
     "waste_rate": "numerics.analysis.waste",
     "fit_admission_count": "numerics.sim.policies.lookahead",
     "lookahead_chernoff": "numerics.sim.policies.lookahead",
+    "wait_stability_rate": "numerics.sim.policies.wait",
+    "wait_thresholds": "numerics.sim.policies.wait",
 }
 
 
@@ -177,6 +179,8 @@ __all__ = [
     "parse_law",
     "rate_per_second",
     "token_budget_capacity",
+    "wait_stability_rate",
+    "wait_thresholds",
     "waste_bound",
     "waste_certificate",
     "waste_rate",

@@ -312,6 +312,22 @@ def check_lookahead_chernoff(pc, m, theta):
     assert_allclose(num, float(sym), rtol=TWIN_RTOL)
 
 
+@given(classes=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 300), st.integers(1, 5)),
+                        min_size=1, max_size=3),
+       m=st.integers(1, 200_000))
+def check_wait_thresholds(classes, m):
+    # exact: π_k = rate_k/Σ rate, w_k = s_k o_k + o_k(o_k + 1)/2 for deterministic lengths
+    wl = Workload(tuple(RequestClass.independent(parse_law(str(s)), parse_law(str(o)), float(r), f"c{k}")
+                        for k, (s, o, r) in enumerate(classes)))
+    total = sum(r for _, _, r in classes)
+    mix = [sp.Rational(r, total) for _, _, r in classes]
+    ws = [s * o + sp.Rational(o * (o + 1), 2) for s, o, _ in classes]
+    n = numerics.wait_thresholds(wl, m)
+    assert n == tuple(int(k) for k in theory.wait_thresholds(mix, ws, m))
+    assert_allclose(numerics.wait_stability_rate(wl, n), float(theory.wait_stability_rate(mix, n)),
+                    rtol=TWIN_RTOL)
+
+
 CHECKERS = {
     "def:memory-time": check_memory_time,
     "thm:mean-memory-time": check_mean_memory_time,
@@ -343,6 +359,8 @@ CHECKERS = {
     "thm:lookahead-no-drop": check_fit_admission_count,
     "prop:flowfit-is-flow": check_fit_admission_count,
     "bound:lookahead": check_lookahead_chernoff,
+    "thm:wait-no-eviction": check_wait_thresholds,
+    "prop:wait-stability": check_wait_thresholds,
 }
 
 

@@ -53,7 +53,7 @@ from theory.neighbours import (
     token_budget_capacity,
     zipf_survival,
 )
-from theory.policies import fit_admission_count, lookahead_chernoff
+from theory.policies import fit_admission_count, lookahead_chernoff, wait_stability_rate, wait_thresholds
 from theory.queues import bulk_queue_mean, kingman_bound
 from theory.registry import REGISTRY, Result, get
 from theory.waste import waste_bound
@@ -99,6 +99,8 @@ __all__ = [
     "policies",
     "queues",
     "token_budget_capacity",
+    "wait_stability_rate",
+    "wait_thresholds",
     "waste",
     "waste_bound",
     "zipf_survival",

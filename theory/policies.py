@@ -1,14 +1,20 @@
-r"""The admission policies beyond the paper: ``flowfit`` and ``lookahead`` (sympy).
+r"""The admission policies beyond the paper: ``flowfit``, ``lookahead``, and WAIT (sympy).
 
-Numeric twin: :mod:`numerics.sim.policies.lookahead` (``fit_admission_count`` and
-``lookahead_chernoff``, the same quantities in integers and floats; ``tests/test_twins.py``
-checks that they agree).
+Numeric twins: :mod:`numerics.sim.policies.lookahead` (``fit_admission_count`` and
+``lookahead_chernoff``) and :mod:`numerics.sim.policies.wait` (``wait_thresholds`` and
+``wait_stability_rate``), the same quantities in integers and floats; ``tests/test_twins.py``
+checks that they agree.
 
 * ``thm:flowfit-no-drop`` — in the slot model flowfit never loses an admission in its own slot;
 * ``thm:lookahead-no-drop`` — nor does lookahead;
 * ``prop:flowfit-is-flow`` — when memory never binds, flowfit makes flow control's choices;
 * ``bound:lookahead`` — lookahead's per-decision union-Chernoff bound is an upper bound on the
-  probability that the active set overflows within its horizon (docs/theory.md §14).
+  probability that the active set overflows within its horizon (docs/theory.md §14);
+* ``thm:wait-no-eviction`` — WAIT (Ao, Luo, Simchi-Levi & Wang, arXiv:2504.11320; rules in
+  docs/neighbours_wait.md) with deterministic per-class lengths never holds more than
+  Σ_k n_k w_k ≤ M tokens, so it never evicts;
+* ``prop:wait-stability`` — WAIT's class-k queue is stable iff λπ_k < n_k, so WAIT is stable
+  below min_k n_k/π_k ≤ M/E[W] and its queue grows at Σ_k (λπ_k − n_k)^+ per slot above.
 
 What is only *measured*, not claimed: their throughput and latency against greedy and against
 flow control (docs/theory.md §14.5).
@@ -30,7 +36,7 @@ import sympy as sp
 from theory.registry import Result, register
 from theory.symbols import Quantity
 
-__all__ = ["fit_admission_count", "lookahead_chernoff"]
+__all__ = ["fit_admission_count", "lookahead_chernoff", "wait_stability_rate", "wait_thresholds"]
 
 
 def fit_admission_count(usage: Quantity, needs: Sequence[Quantity], memory: Quantity,
@@ -54,6 +60,18 @@ def lookahead_chernoff(probs: Sequence[Quantity], costs: Sequence[Quantity], mem
         p = sp.sympify(p)
         value *= 1 - p + p * sp.exp(theta * sp.sympify(c))
     return sp.Min(value, 1)
+
+
+def wait_thresholds(mix: Sequence[Quantity], mean_w: Sequence[Quantity], memory: Quantity) -> tuple:
+    r"""WAIT's thresholds n_k = max(1, ⌊π_k M / E[W]⌋), E[W] = Σ_k π_k E[W_k] (exact)."""
+    mix = [sp.nsimplify(p) for p in mix]
+    ew = sum(p * sp.nsimplify(w) for p, w in zip(mix, mean_w, strict=True))
+    return tuple(sp.Max(1, sp.floor(p * sp.sympify(memory) / ew)) for p in mix)
+
+
+def wait_stability_rate(mix: Sequence[Quantity], thresholds: Sequence[Quantity]) -> sp.Expr:
+    r"""min_k n_k / π_k: the total arrival rate below which every class-k queue is stable."""
+    return sp.Min(*(sp.sympify(n) / sp.nsimplify(p) for n, p in zip(thresholds, mix, strict=True)))
 
 
 _SLOT_MODEL = "the slot model (batching mixed), any block size, either eviction mode"
@@ -112,4 +130,35 @@ register(Result(
     r"P\big(\max_{1\le h\le H}U_{t+h}>M\big)\le\sum_{j<J}\min_{\theta\ge0}e^{-\theta(M+1)}"
     r"\prod_i\big(1-p_i(h_j)+p_i(h_j)e^{\theta\,m(S_i+g_i+h_{j+1})}\big)",
     "lookahead_chernoff",
+))
+
+register(Result(
+    "thm:wait-no-eviction",
+    "WAIT never evicts with deterministic per-class lengths",
+    "With S_k ≡ s_k and O_k ≡ o_k, WAIT activates at most n_k class-k requests per slot, each "
+    "active for o_k slots holding s_k + a + 1 tokens at age a, so the active memory is at most "
+    "Σ_k n_k Σ_{a<o_k} (s_k + a + 1) = Σ_k n_k w_k, w_k = s_k o_k + o_k(o_k + 1)/2. With "
+    "n_k = ⌊π_k M / E[W]⌋ ≥ 1, Σ_k n_k w_k ≤ Σ_k π_k M w_k / E[W] = M: no overflow, no eviction.",
+    (_SLOT_MODEL + ", block size 1",
+     "deterministic lengths per class (class k: S ≡ s_k, O ≡ o_k), class visible to the policy",
+     "every π_k M / E[W] ≥ 1 (else n_k = 1 comes from the max and the sum may exceed M)"),
+    "Ao, Luo, Simchi-Levi & Wang, arXiv:2504.11320 (the rule); the slot-model bound derived here "
+    "(docs/neighbours_wait.md)",
+    r"U_t\le\sum_k n_k w_k\le M,\quad n_k=\Big\lfloor\frac{\pi_k M}{E[W]}\Big\rfloor",
+    "wait_thresholds",
+))
+
+register(Result(
+    "prop:wait-stability",
+    "WAIT is stable iff λπ_k < n_k for every class",
+    "Class k's waiting queue gains Poisson(λπ_k) arrivals and, whenever at least n_k wait, loses "
+    "exactly n_k per slot (a bulk-service queue), so it is stable iff λπ_k < n_k; WAIT is stable "
+    "below λ_W = min_k n_k/π_k and its total queue grows at Σ_k (λπ_k − n_k)^+ per slot above. "
+    "With n_k = ⌊π_k M/E[W]⌋, λ_W ≤ M/E[W] = λ_max (integrality gap < max_k 1/π_k).",
+    (_SLOT_MODEL, "Poisson arrivals, classes drawn i.i.d. with mix π",
+     "thresholds from wait_thresholds, every π_k M / E[W] ≥ 1"),
+    "Ao, Luo, Simchi-Levi & Wang, arXiv:2504.11320 (asymptotic optimality of WAIT); the slot-model "
+    "threshold derived here (docs/neighbours_wait.md)",
+    r"\text{stable}\iff\lambda<\lambda_W=\min_k\frac{n_k}{\pi_k}\le\frac{M}{E[W]}",
+    "wait_stability_rate",
 ))

@@ -15,6 +15,8 @@ this). A module holds the checks of the results its namesake in :mod:`theory` re
 * :mod:`~proofs_check.checks.policies` — flowfit and lookahead: no drop on admission, flowfit =
   flow when memory never binds, lookahead's overflow bound;
 * :mod:`~proofs_check.checks.queues` — the activation queue and the Kingman bound;
+* :mod:`~proofs_check.checks.wait` — WAIT (arXiv:2504.11320): no eviction with deterministic
+  lengths, the stability threshold;
 * :mod:`~proofs_check.checks.waste` — the waste certificate of LIFO recompute eviction.
 
 Each check function takes the mode's parameters and, as keyword arguments with the registered
@@ -43,8 +45,9 @@ from proofs_check.checks import (
     neighbours,
     policies,
     queues,
+    wait,
     waste,
 )
 
 __all__ = ["bounds", "capacity", "closed_forms", "conditions", "flow", "fluid", "neighbours", "policies",
-           "queues", "waste"]
+           "queues", "wait", "waste"]
