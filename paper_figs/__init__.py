@@ -30,6 +30,7 @@ FIGURES = (
     "f9_traces",
     "f10_seconds",
     "f11_phase",
+    "f12_section42",
 )
 
 

@@ -96,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mark_quick(fig)
             files = save_figure(fig, out_dir, name)
             writer = getattr(figure_module(name), "write_table", None)
-            if writer is not None:  # the figure's numbers beside it, as CSV
-                files.append(writer(doc, out_dir / f"{name}.csv"))
+            if writer is not None:  # the figure's numbers beside it, as CSV (and more: a list)
+                written = writer(doc, out_dir / f"{name}.csv")
+                files.extend(written if isinstance(written, list) else [written])
             t_plot = time.perf_counter() - t1
             figures[name] = manifest_entry(files, path, doc, reused, t_exp, t_plot)
             how = "reused" if reused else f"computed in {t_exp:.1f} s"

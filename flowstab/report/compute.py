@@ -83,6 +83,9 @@ class Computed:
     #: The "Which scheduler wins" grid (:func:`flowstab.report.phase.report_phase`); None without
     #: simulation.
     phase: dict[str, Any] | None = None
+    #: The "Trace comparison in seconds" grid (:func:`flowstab.report.section42.report_section42`);
+    #: None without simulation.
+    section42: dict[str, Any] | None = None
 
 
 def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
@@ -117,13 +120,21 @@ def compute(config: ReportConfig, *, progress: bool = False) -> Computed:
     timings["phase"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    section42 = None
+    if sim is not None:
+        from flowstab.report.section42 import report_section42
+
+        section42 = report_section42(config, sim["seeds"])
+    timings["section42"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     if config.verify:
         verification = _verify(claims, progress)
     else:
         verification = {"status": "not run", "note": "verification skipped (--no-verify)",
                         "results": [], "counts": {}}
     timings["verification"] = time.perf_counter() - t0
-    return Computed(plan, tails, claims, sim, verification, timings, waste_note, phase)
+    return Computed(plan, tails, claims, sim, verification, timings, waste_note, phase, section42)
 
 
 def _plan(config: ReportConfig) -> tuple[Plan, str | None]:
@@ -175,6 +186,7 @@ def report_data(config: ReportConfig, computed: Computed, sha: str, versions: di
         },
         "verification": {k: v for k, v in verification.items()},
         "phase": computed.phase,
+        "section42": computed.section42,
         "timings_s": computed.timings,
         "git_sha": sha,
         "versions": versions,
