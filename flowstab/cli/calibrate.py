@@ -31,6 +31,7 @@ from flowstab.cli._args import (
     add_overwrite_arg,
     add_workload_args,
     memory,
+    nonnegative_int,
     positive_float,
     positive_int,
     resolve_workload,
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), help="default: numpy on cpu, torch on cuda")
     p.add_argument("--memory-fraction", type=positive_float, default=0.9,
                    help="share of device memory for weights + KV pool (default 0.9)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--check-memory", type=memory, metavar="M", help="KV tokens M for the check")
     p.add_argument("--requests", type=positive_int, help="requests per check run")
     p.add_argument("--splitwise", metavar="CSV", help="fit splitwise-sim's perf_model.csv and print the fits")

@@ -26,6 +26,9 @@ Examples
 
 from __future__ import annotations
 
+import math
+
+from numerics.errors import SettingError
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import Workload
 
@@ -45,6 +48,9 @@ def compute_coupled_capacity(
 
 def rate_per_second(workload: Workload, rate_per_slot: float, step_time: StepTimeModel) -> float:
     """Requests per second at a per-slot activation rate r, with the step time at fill r·E[W]."""
+    if isinstance(rate_per_slot, bool) or not math.isfinite(rate_per_slot) or rate_per_slot < 0:
+        raise SettingError(f"`rate_per_slot` must be a finite number ≥ 0 of requests per slot, got "
+                           f"{rate_per_slot!r}", "rate_per_slot")
     tau = float(
         step_time.seconds(
             rate_per_slot * workload.mean_decode,

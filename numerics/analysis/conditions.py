@@ -52,9 +52,13 @@ __all__ = [
 def memory_time(prompt: ArrayLike, decode: ArrayLike) -> int | np.ndarray | float:
     """W = S·O + O(O+1)/2: memory-slots a request occupies (works elementwise on arrays)."""
     if isinstance(prompt, int | np.integer) and isinstance(decode, int | np.integer):
+        if prompt < 0 or decode < 0:
+            raise WorkloadError(f"memory_time needs token counts ≥ 0, got prompt {prompt}, decode {decode}")
         return int(prompt) * int(decode) + int(decode) * (int(decode) + 1) // 2
     s = np.asarray(prompt)
     o = np.asarray(decode)
+    if s.dtype.kind in "iuf" and o.dtype.kind in "iuf" and (np.any(s < 0) or np.any(o < 0)):
+        raise WorkloadError("memory_time needs token counts ≥ 0 (prompt and decode lengths)")
     return s * o + o * (o + 1) / 2
 
 
@@ -75,6 +79,11 @@ def necessary_condition(rates: ArrayLike, mean_memory_times: ArrayLike, memory_t
     """Σ_k λ_k E[W_k] ≤ M (Prop. 3.2): False means no scheduler keeps the system stable."""
     rates = np.asarray(rates, dtype=float)
     w = np.asarray(mean_memory_times, dtype=float)
+    if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
+        raise WorkloadError(f"necessary_condition: arrival rates must be finite and ≥ 0, got "
+                            f"{rates.tolist()}")
+    if np.any(np.isnan(w)) or np.any(w < 0):
+        raise WorkloadError(f"necessary_condition: mean memory-times must be ≥ 0, got {w.tolist()}")
     return bool(np.dot(rates, w) <= memory_tokens)
 
 

@@ -245,6 +245,28 @@ def _program(inst: Instance, upper: int | None):
     return cost, assign, mem, req, tau
 
 
+def _check_size_floor(inst: Instance) -> None:
+    """Raise the size error of :func:`_program` early, from a lower bound on its variable count.
+
+    At most k = ⌊M / (min s + 1)⌋ requests hold memory in one slot, so the total completion time
+    is at least that of shortest-decode-first on k parallel machines (the optimum of P‖ΣC, a
+    relaxation); that lower bound on the latency gives a lower bound on the per-request start
+    windows of :func:`_program`'s cut.
+    """
+    a, s, o = inst.arrival, inst.prompt, inst.decode
+    k = max(1, int(inst.memory // (int(s.min()) + 1)))
+    spt = np.sort(o)
+    done = np.zeros(len(spt), dtype=np.int64)
+    for j in range(len(spt)):
+        done[j] = spt[j] + (done[j - k] if j >= k else 0)
+    upper = max(int(done.sum() - a.sum()), int(o.sum()))
+    last_start = np.minimum(inst.horizon() - o, a + (upper - int(o.sum())))
+    floor = int(np.maximum(last_start - a + 1, 1).sum())
+    if floor > MAX_VARIABLES:
+        raise SettingError(f"the program would have at least {floor:,} variables (> {MAX_VARIABLES:,}); "
+                           "use fewer requests or the LP relaxation (--lp)", "requests")
+
+
 @contextlib.contextmanager
 def _quiet_stdout():
     """Send file descriptor 1 to /dev/null for the block (output written from C code too), so
@@ -283,6 +305,7 @@ def solve_hindsight(inst: Instance, *, time_limit: float = 60.0, mip_rel_gap: fl
         raise SettingError(f"`time_limit` must be > 0 seconds, got {time_limit!r}", "time_limit")
     if not 0 <= mip_rel_gap < 1:
         raise SettingError(f"`mip_rel_gap` must lie in [0, 1), got {mip_rel_gap!r}", "mip_rel_gap")
+    _check_size_floor(inst)  # before the list schedules, which take minutes on a huge instance
     lists = [list_schedule(inst, order) for order in ("fcfs", "shortest")]
     best_list = min(lists, key=lambda st: schedule_latency(inst, st))
     heuristic = schedule_latency(inst, best_list)

@@ -80,6 +80,10 @@ def workload_from_frame(cls, frame, prompt: str = "prompt", decode: str = "decod
         return x
 
     s, o = column(prompt), column(decode)
+    for col, x in ((prompt, s), (decode, o)):
+        if x.dtype.kind not in "iuf":
+            raise WorkloadError(f"from_frame: column {col!r} must hold token counts (numbers), got "
+                                f"{x.dtype} values such as {x[0]!r}")
     if s.size != o.size:
         raise WorkloadError(f"from_frame: columns {prompt!r} and {decode!r} differ in length")
     if class_column is None:

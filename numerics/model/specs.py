@@ -281,6 +281,9 @@ def _build(spec: str, cap: int | None = None) -> tuple[TokenLaw, dict[str, float
         law = _family_law(family, pos, law_kw, spec, cap)
     else:
         head, _, rest = spec.partition(",")
+        if head.strip().lower() in _FAMILIES:
+            raise SpecError(f"{spec!r}: {head.strip()} needs its parameters after a colon, e.g. "
+                            "geom:mean=200, uniform:1,100, zipf:a=2.5,max=4096")
         n = _integer(head, spec, "a deterministic length")
         if n < 0:
             raise SpecError(f"{spec!r}: a length must be ≥ 0")

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from numerics.errors import SpecError, WorkloadError
 from numerics.sim.policies.base import Policy, _admit_fcfs, _future_feasible
 from numerics.sim.state import KernelCode, KernelParams, SlotState
@@ -76,6 +78,13 @@ class Reserve(Policy):
 
     max_tokens: int | None = None
     kernel_code: ClassVar[KernelCode | None] = KernelCode.RESERVE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        cap = self.max_tokens
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | np.integer) or cap < 1):
+            raise SpecError(f"reserve max must be a positive integer number of decode tokens "
+                            f"(e.g. reserve:max=2048), got {cap!r}")
 
     def check_workload(self, workload: Workload) -> None:
         if self.max_tokens is None and not math.isfinite(workload.max_decode):
