@@ -42,6 +42,21 @@ below 1e-17 it is ``chernoff``: P(U > M) = 1 − δ/2 with ``abs_error`` = δ/2.
 once used a window sized by M instead of by the law of U, and the law wrapped round it: P(U > M)
 = 0.0068 at 7 λ_max.) :attr:`ExactTail.description` states the method and its error.
 
+Speed (issue 15: every preset and trace in ≤ 5 s). With fewer than 20 requests expected under the
+tilt (one class, independent lengths, Bernoulli budget) ``auto`` tries ``series`` first: that law is
+a few long requests, lumpy, and its transform dies out slowly; the series' window [0, L) is sized
+by the tilted σ, and one grid suffices where the tilted mass beyond it is proved negligible (a
+Chernoff bound on the tilted law). A side peak found beyond the lobe that falls as the tilt moves
+out (a floor of few-request atoms) moves the tilt by up to 4/σ_t before the fallback. Where the
+full-window FFT would still be needed and cost more than about 5 s, a tail whose Chernoff bound δ
+is below ``negligible`` (1e-15) is ``chernoff-upper``: P = δ/2 ± δ/2, stated in ``abs_error``.
+Every inversion runs under a time budget (``max_seconds``, 60 s per tail, 120 s per rate search):
+a walk that cannot finish in it raises :class:`~numerics.errors.SettingError` at once instead of
+running on. The transforms of large prompt supports on equally spaced frequencies are running
+products (one complex multiply per term, not one exponential), and joint (trace) laws sum their
+pairs by one sparse matrix product. The rate search interpolates in log r from the Chernoff rate,
+a certified lower end, in 4 to 6 tails.
+
 The entry points and the rate search are in :mod:`~numerics.analysis.exact.tails`, the two
 inversions in :mod:`~numerics.analysis.exact.fft` and :mod:`~numerics.analysis.exact.lobe`, and
 their result, :class:`ExactTail`, in :mod:`~numerics.analysis.exact.result`.

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from numerics.analysis.exact.result import ExactTail
+from numerics.analysis.exact.result import ExactTail, _check_time
 from numerics.analysis.flow import log_mgf_from_ages, log_stay_by_age
 from numerics.model.budget import BudgetLaw
 from numerics.model.workload import IndependentLengths, Workload
@@ -75,6 +75,7 @@ def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: 
     n_ages = max(1, min(n_ages, wl.n_ages))
     kk = math.floor(r)
     f = r - kk
+    tilt = budget.tilted(np.log(phi_all[:n_ages])) if budget.kind == "law" else None
     per_class = []
     for c, w in zip(wl.classes, wl.mix, strict=True):
         rows, uniq = _class_transform(c.lengths, theta, size)
@@ -84,6 +85,7 @@ def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: 
     log_ratio = np.zeros(size, dtype=complex)
     chunk = max(1, _CHUNK_ELEMENTS // size)
     for start in range(0, n_ages, chunk):
+        _check_time()
         ages = np.arange(start, min(n_ages, start + chunk))
         phi_z = np.zeros((ages.size, size), dtype=complex)
         phi_t = phi_all[ages]
@@ -105,6 +107,10 @@ def _log_tail(wl: Workload, memory: int, budget: BudgetLaw, theta: float, size: 
             phi_z += w * ((1 - ga)[:, None] + terms)
         if budget.kind == "poisson":
             log_ratio += (r * (phi_z - phi_t[:, None])).sum(axis=0)
+            continue
+        if tilt is not None:  # a budget law: Π_a E_a[(φ_a(z)/φ_a(θ))^B], E_a tilted at φ_a(θ)
+            with np.errstate(divide="ignore", under="ignore"):
+                log_ratio += np.log(np.prod(tilt.ratio(phi_z / phi_t[:, None], ages), axis=0))
             continue
         # |φ_a(z)/φ_a(θ)| ≤ 1, so a product over the chunk never overflows; if it underflows the
         # whole transform is below 1e-308 at that frequency, which is what its log then says.
@@ -163,6 +169,60 @@ def _fft_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: f
     return ExactTail(prev, size, theta, change, "fft")
 
 
+#: The series' tilt is lowered until max_a g_a is this (about 25 terms), where the Chernoff tilt
+#: would make it ≥ 0.9.
+_SERIES_G = 0.2
+_SERIES_G_MAX = 0.9
+
+
+#: Below this many requests expected under the tilted law, ``auto`` tries the series before the
+#: lobe: the tilted law of a sum of so few requests is lumpy and its transform dies out slowly.
+_FEW_REQUESTS = 20.0
+
+
+def _few_requests(workload: Workload, law: BudgetLaw, theta: float) -> bool:
+    """Whether the θ-tilted law of U holds fewer than _FEW_REQUESTS requests on average, for one
+    class with independent lengths and a Bernoulli (randomized, r < 1) budget (else False)."""
+    if len(workload.classes) != 1 or theta <= 0 or not (
+            law.kind == "randomized" and law.rate_per_slot < 1):
+        return False
+    lengths = workload.classes[0].lengths
+    if not isinstance(lengths, IndependentLengths):
+        return False
+    r = law.rate_per_slot
+    g_surv = np.asarray(lengths.decode.survival_by_age(workload.n_ages), dtype=float)
+    ages1 = np.arange(1, workload.n_ages + 1)
+    with np.errstate(divide="ignore", over="ignore"):
+        lg = np.log(r * g_surv) + theta * ages1 + lengths.prompt.log_mgf(theta) - np.log1p(-r * g_surv)
+        count = float(np.sum(np.exp(lg - np.logaddexp(0.0, lg))))  # Σ_a β_a, β = g/(1 + g)
+    return count < _FEW_REQUESTS
+
+
+def _series_theta(lengths: IndependentLengths, g_surv: np.ndarray, ages1: np.ndarray, r: float,
+                  theta: float) -> tuple[float, bool]:
+    """θ itself if max_a g_a(θ) < 0.9, else the θ' < θ with max_a g_a(θ') = _SERIES_G (bisection;
+    g_a increases with θ), and whether it was lowered."""
+    def log_gmax(t: float) -> float:
+        with np.errstate(divide="ignore"):
+            lg = np.log(r * g_surv) + t * ages1 + lengths.prompt.log_mgf(t) - np.log1p(-r * g_surv)
+        return float(np.max(lg))
+
+    if log_gmax(theta) < math.log(_SERIES_G_MAX):
+        return theta, False
+    lo, hi = 0.0, theta
+    if log_gmax(0.0) >= math.log(_SERIES_G):
+        return 0.0, True
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if log_gmax(mid) < math.log(_SERIES_G):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-6 * theta:
+            break
+    return lo, True
+
+
 def _series_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma: float,
                  rtol: float) -> ExactTail | None:
     r"""P(U > M) at light load by the full-window FFT, the product over ages done by FFTs.
@@ -182,8 +242,13 @@ def _series_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma
       the log-transform, at every ω).
 
     So the cost is O(K · L log L) instead of O(L · ages), and the inversion (window of L points
-    around M, L doubling until two answers agree to ``rtol``) is that of ``method="fft"``. None
-    where it does not apply (several classes, joint lengths, another budget, max g ≥ 0.9).
+    around M, L doubling until two answers agree to ``rtol``) is that of ``method="fft"``. Where
+    max g ≥ 0.9 at the Chernoff tilt (very light load with heavy prompts: the tilted law is a few
+    requests of near-maximal prompt), the tilt is lowered until max g = 0.2. The window is
+    [0, L) with L > 2(M + 1) at least (at light load the tilted law is far wider than the
+    untilted σ says, and below the Chernoff tilt it sits below M; its mass beyond L, which would
+    wrap round, is what the doubling of L checks). None where it does not apply (several
+    classes, joint lengths, another budget), or where the two grids do not agree.
     """
     if len(workload.classes) != 1 or theta <= 0:
         return None
@@ -196,6 +261,8 @@ def _series_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma
     n = workload.n_ages
     g_surv = np.asarray(lengths.decode.survival_by_age(n), dtype=float)
     ages1 = np.arange(1, n + 1)
+    if law.kind == "randomized":
+        theta, _reduced = _series_theta(lengths, g_surv, ages1, r, theta)
     log_ms = lengths.prompt.log_mgf(theta)
     s_vals = lengths.prompt.values
     with np.errstate(divide="ignore", under="ignore"):
@@ -232,6 +299,7 @@ def _series_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma
             power = np.ones(psi.size, dtype=complex)
             gpow = np.ones(n)
             for k in range(1, terms + 1):
+                _check_time()
                 power *= psi
                 gpow *= gk
                 d_k = np.fft.rfft(np.bincount((k * ages1) % size, weights=gpow, minlength=size))
@@ -247,8 +315,35 @@ def _series_tail(workload: Workload, m: int, law: BudgetLaw, theta: float, sigma
 
     spread = max(64.0, 10.0 * sigma)
     size = 1 << max(10, math.ceil(math.log2(2 * spread + 2)))
+    # The window starts at 0: at light load the tilted law's spread σ_θ can be far above the
+    # untilted σ (a few requests of large prompt), and below the Chernoff tilt it is not centred
+    # at M. σ_θ² = κ''(θ) by a central difference of the log-MGF.
+    def kappa(t: float) -> float:
+        expo = t * ages1 + lengths.prompt.log_mgf(t)
+        if float(np.max(expo)) > 700:
+            return math.inf
+        x = np.exp(expo) - 1
+        return float(r * np.sum(g_surv * x) if law.kind == "poisson" else np.sum(np.log1p(r * g_surv * x)))
+
+    dh = 1e-3 * theta if theta > 0 else 1e-3 / max(sigma, 1.0)
+    var_t = (kappa(theta + dh) - 2 * kappa(theta) + kappa(theta - dh)) / dh**2
+    sd_t = math.sqrt(var_t) if math.isfinite(var_t) and var_t > 0 else sigma
+    size = max(size, 1 << math.ceil(math.log2(max(2 * (m + 1), m + 1 + 12 * sd_t))))
     prev = log_tail(size)
     change = math.inf
+    # One grid suffices where the tilted law's mass beyond the window, Q = P_θ(U ≥ L) (all that
+    # the window [0, L) can get wrong: the tail sum's weights are ≤ 1), is proved negligible:
+    # Q ≤ min_η exp(κ(θ+η) − κ(θ) − ηL), relative to the tilted tail sum T (≥ 1e-4, so that FFT
+    # rounding, ~1e-16 per point, is far below it). ``relative_change`` is then Q/T.
+    if math.isfinite(prev):
+        log_t = prev - log_mgf + theta * (m + 1)
+        k0 = kappa(theta)
+        etas = np.geomspace(1e-2, 50.0, 12) / max(sd_t, 1.0)  # any η gives a valid bound
+        log_q = min(kappa(theta + e) - k0 - e * size for e in etas)  # κ = +∞ beyond e^700
+        if log_t > math.log(1e-4) and log_q - log_t < math.log(0.1 * rtol):
+            if prev > 1e-9:
+                return None
+            return ExactTail(min(prev, 0.0), size, theta, math.exp(log_q - log_t), "series")
     for _ in range(_MAX_DOUBLINGS):
         if size >= (1 << _MAX_LOG2_L):
             break

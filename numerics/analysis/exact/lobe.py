@@ -8,12 +8,13 @@ out the lattice U lives on, with a coarse scan of the rest of the circle for sid
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
 
 from numerics.analysis.exact.fft import _CHUNK_ELEMENTS, _MAX_DOUBLINGS, _k_log
-from numerics.analysis.exact.result import ExactTail
+from numerics.analysis.exact.result import ExactTail, _check_time, _OutOfTime, _time_left
 from numerics.analysis.flow import flow_log_mgf, log_stay_by_age
 from numerics.model.budget import BudgetLaw
 from numerics.model.workload import IndependentLengths, Workload
@@ -38,6 +39,41 @@ def _lattice_span(workload: Workload) -> int:
         if d == 1:
             return 1
     return max(d, 1)
+
+
+def _direct_cf(values: np.ndarray, weights: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    r"""Σ_s w_s e^{iωs} / Σ_s w_s at each ω. For equally spaced ω_k = ω_0 + kΔ (the walks' blocks
+    and the side-peak scan) the phases are :math:`e^{iω_0 s}(e^{iΔs})^k`, a running product (one
+    complex multiply per term instead of one complex exponential; rounding grows like k·2⁻⁵³,
+    k ≤ 256 per restart), in chunks of at most 16 MiB (see :func:`_phases`), and summed."""
+    s = values.astype(float)
+    rows = max(1, _CHUNK_ELEMENTS // 4 // max(s.size, 1))
+    out = np.empty(omega.size, dtype=complex)
+    for lo in range(0, omega.size, rows):
+        sub = omega[lo : lo + rows]
+        ph = _phases(s, sub)
+        ph *= weights  # (no BLAS call: tiny products are slow under a busy multithreaded BLAS)
+        out[lo : lo + sub.size] = ph.sum(axis=1)
+    return out / weights.sum()
+
+
+def _phases(s: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """e^{iω_k s_j} (rows k, columns j); by running products along k where ω is equally spaced,
+    restarted from an exact exponential every 256 rows."""
+    s = np.asarray(s, dtype=float)
+    m = omega.size
+    if m >= 3:
+        step = omega[1] - omega[0]
+        if np.all(np.abs(np.diff(omega) - step) <= 1e-12 * max(abs(step), 1e-300)):
+            out = np.empty((m, s.size), dtype=complex)
+            ratio = np.exp(1j * step * s)
+            for lo in range(0, m, 256):
+                k = min(256, m - lo)
+                out[lo] = np.exp(1j * omega[lo] * s)
+                out[lo + 1 : lo + k] = ratio
+                np.cumprod(out[lo : lo + k], axis=0, out=out[lo : lo + k])
+            return out
+    return np.exp(1j * np.outer(omega, s))
 
 
 _AGE_TAIL = 1e-17  # ages whose factors all lie this close to 1 are left out of the product
@@ -83,6 +119,9 @@ class _AgeTransforms:
         # dropped, as the full-circle FFT does.
         if budget.kind == "poisson":
             contrib = 2 * r * np.exp(np.minimum(np.logaddexp.reduce(np.stack(logs[1:]), axis=0), 700.0))
+        elif budget.kind == "law":  # |E_a[ρ^B] − 1| ≤ E_a[B]·|ρ − 1|, E_a the law tilted at φ_a
+            self.tilt = budget.tilted(log_phi)
+            contrib = 2 * self.tilt.mean * (1 - self.p0)
         else:
             contrib = 2 * (self.k + 1) * (1 - self.p0)
         rest = np.cumsum(contrib[::-1])[::-1]
@@ -106,18 +145,19 @@ class _AgeTransforms:
         if grid is not None and s.size > _FFT_PROMPT_POINTS and grid[0] <= _FFT_PROMPT_MAX_L:
             size, js = grid
             key = (idx, size)
-            # direct sums until they have cost about as much as the FFT would (short walks)
+            # direct sums until they have cost about as much as the FFT would (short walks; a
+            # term of a direct sum by running products costs about 1/16 of an FFT point)
             spent = self._prompt_cache.get(("spent", key), 0) + s.size * omega.size
             self._prompt_cache[("spent", key)] = spent
-            use_fft = self._prompt_cache.get("key") == key or spent > size
+            use_fft = self._prompt_cache.get("key") == key or spent > 16 * size
             if not use_fft:
-                return (w[:, None] * np.exp(1j * np.outer(s.astype(float), omega))).sum(axis=0) / w.sum()
+                return _direct_cf(s, w, omega)
             if self._prompt_cache.get("key") != key:
                 folded = np.bincount(s % size, weights=w, minlength=size)
                 self._prompt_cache["key"] = key
                 self._prompt_cache["psi"] = np.conj(np.fft.fft(folded)) / w.sum()
             return self._prompt_cache["psi"][np.asarray(js) % size]
-        return (w[:, None] * np.exp(1j * np.outer(s.astype(float), omega))).sum(axis=0) / w.sum()
+        return _direct_cf(s, w, omega)
 
     def _class_ratio(self, idx: int, lengths, omega: np.ndarray,
                      grid: tuple[int, np.ndarray] | None = None) -> np.ndarray:
@@ -137,15 +177,21 @@ class _AgeTransforms:
         n = self.n_ages
         per_o = np.zeros((max(int(o.max()), n) + 1, omega.size), dtype=complex)
         # Σ over the pairs of each decode value: pairs sorted by O once, then one reduceat
+        # Σ over the pairs of each decode value: one sparse matrix (decode value × prompt value,
+        # the pairs' tilted weights) times the phases e^{iωs} of each distinct prompt value
         order = self._prompt_cache.get(("order", idx))
         if order is None:
-            perm = np.argsort(o, kind="stable")
-            starts = np.flatnonzero(np.r_[True, np.diff(o[perm]) != 0])
-            uniq, inv = np.unique(s[perm], return_inverse=True)  # e^{iωs} once per prompt value
-            order = self._prompt_cache[("order", idx)] = (perm, starts, o[perm][starts], uniq, inv)
-        perm, starts, o_first, uniq, inv = order
-        terms = w[perm, None] * np.exp(1j * np.outer(uniq, omega))[inv]
-        per_o[o_first] = np.add.reduceat(terms, starts, axis=0)
+            from scipy import sparse
+
+            o_first, o_row = np.unique(o, return_inverse=True)
+            uniq, s_col = np.unique(s, return_inverse=True)
+            mat = sparse.csr_matrix((w, (o_row, s_col)), shape=(o_first.size, uniq.size))
+            order = self._prompt_cache[("order", idx)] = (o_first, uniq, mat)
+        o_first, uniq, mat = order
+        rows = max(1, _CHUNK_ELEMENTS // 4 // max(uniq.size, 1))
+        for lo in range(0, omega.size, rows):
+            sub = omega[lo : lo + rows]
+            per_o[o_first, lo : lo + sub.size] = mat @ _phases(uniq, sub).T
         per_o_real = np.bincount(o, weights=w, minlength=per_o.shape[0])
         suffix = np.cumsum(per_o[::-1], axis=0)[::-1][1 : n + 1]  # Σ_{o > a}, a = 0..n-1
         suffix_real = np.cumsum(per_o_real[::-1])[::-1][1 : n + 1]
@@ -169,6 +215,10 @@ class _AgeTransforms:
                 if self.budget.kind == "poisson":
                     phi = np.exp(np.minimum(self.log_phi, 700.0))
                     out[lo : lo + chunk] = self.budget.rate_per_slot * (phi[:, None] * (rho - 1)).sum(0)
+                    continue
+                if self.budget.kind == "law":  # Π_a E_a[ρ_a^B], each factor of modulus ≤ 1
+                    ratio = self.tilt.ratio(rho, slice(0, self.n_ages))
+                    out[lo : lo + chunk] = np.log(np.prod(ratio, axis=0))
                     continue
                 # |ρ_a| ≤ 1: a product down the ages cannot overflow; if it underflows, the
                 # transform is below 1e-308 of its value at ω = 0 there, which its log then says.
@@ -196,6 +246,8 @@ def _log_prob_zero(log_stay: np.ndarray, budget: BudgetLaw) -> float:
     r = budget.rate_per_slot
     if budget.kind == "poisson":
         return float(np.sum(r * np.expm1(log_stay)))
+    if budget.kind == "law":
+        return float(np.sum(budget.log_pgf_of_log(log_stay)))
     k = math.floor(r)
     f = r - k
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -280,10 +332,32 @@ def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_s
 
     if full_circle:
         return attempt(0.0, None)
+    started = time.monotonic()
     try:
         return attempt(0.0, _WALK_LIMIT)
     except _WalkTooLong:
-        pass
+        per_second = _WALK_LIMIT / max(time.monotonic() - started, 1e-6)
+    except _SidePeak as exc:
+        # A broad floor beyond the lobe (atoms of the tilted law far below M: few active requests)
+        # falls like e^{−step·(M − E U)/σ_t} as the tilt moves out by step/σ_t, while the answer
+        # shrinks by about e^{−step²/2}: move the tilt just far enough (a true lattice peak does not
+        # fall; then the caller's fallback decides).
+        rate = max((memory - mean) / sig0, 0.0)
+        need = math.log(exc.peak / exc.needed) + math.log(100.0)
+        last_peak = exc.peak
+        for step in _PEAK_STEPS:
+            if step * rate - step**2 / 2 < need and step < _PEAK_STEPS[-1]:
+                continue
+            try:
+                return attempt(step, _WALK_LIMIT)
+            except _SidePeak as again:
+                if not again.peak < 0.1 * last_peak:
+                    raise
+                last_peak = again.peak
+                need = math.log(again.peak / again.needed) + math.log(100.0) + step * rate - step**2 / 2
+            except _WalkTooLong:
+                break
+        raise
     if long_walk is not None:
         result = long_walk()
         if result is not None:
@@ -293,7 +367,12 @@ def _lobe_log_tail(parts: list[tuple[Workload, BudgetLaw]], memory: int, theta_s
             return attempt(step, _WALK_LIMIT)
         except (_WalkTooLong, _LobeUnreliable):
             continue
-    return attempt(0.0, None)  # walk as far as it must at the first tilt
+    # walk as far as it must at the first tilt: about N frequencies for the last two grids (N ≥
+    # 32 σ_t), at the first walk's pace; if that cannot finish within the time budget, say so now
+    n_pts = 1 << max(6, math.ceil(math.log2(32 * max(sig0, sig_u) / d + 1)))
+    if 1.5 * n_pts / per_second > _time_left():
+        raise _OutOfTime
+    return attempt(0.0, None)
 
 
 #: Prompt supports larger than this are transformed by one FFT over the grid (see _prompt_ratio),
@@ -303,6 +382,9 @@ _FFT_PROMPT_MAX_L = 1 << 22
 
 #: Tilts tried after the base one, as multiples of 1/σ_t beyond it (see :func:`_lobe_log_tail`).
 _TILT_STEPS = (2.0,)
+#: Tilts tried when the base one finds a broad floor beyond the lobe (a side peak that falls as the
+#: tilt moves out); beyond 4/σ_t the answer loses a factor e^{8} of its conditioning.
+_PEAK_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 #: Frequencies the walks of one attempt may evaluate (all grid doublings together) before the tilt
 #: is moved out.
 _WALK_LIMIT = 64 * 64
@@ -355,6 +437,7 @@ def _lobe_at(parts: list[tuple[Workload, BudgetLaw]], theta: float, d: int, mv: 
         while j <= last:
             if limit is not None and evaluated[0] > limit:
                 raise _WalkTooLong
+            _check_time()
             js = np.arange(j, min(j + step * _BLOCK, last + 1), step)
             evaluated[0] += js.size
             # ω_v = j·h = 2πj/N on the grid, so ω = ω_v/d = 2πj/(N·d)
@@ -397,8 +480,8 @@ def _lobe_at(parts: list[tuple[Workload, BudgetLaw]], theta: float, d: int, mv: 
             peak = float(np.max(np.abs(np.exp(ages.log_ratio(scan / d)) - c0)))
     if not full_circle and (peak > _PEAK_LIMIT
                             and 2 * peak * rest(top) > _LOBE_RTOL * rtol * abs(value)):
-        raise _LobeUnreliable(f"a side peak ({peak:.2g}) of the transform beyond its main lobe: U is "
-                              "nearly lattice-valued")
+        raise _SidePeak(f"a side peak ({peak:.2g}) of the transform beyond its main lobe: U is "
+                        "nearly lattice-valued", peak, _LOBE_RTOL * rtol * abs(value) / (2 * rest(top)))
     if upper:
         log_prob = (ages.log_mgf - theta_v * (mv + 1) + math.log(value)) if value > 0 else -math.inf
     else:
@@ -416,3 +499,12 @@ _LOG_ONE_TOL = 1e-9
 
 class _LobeUnreliable(Exception):
     """The main-lobe inversion cannot vouch for its answer (side peak, no convergence)."""
+
+
+class _SidePeak(_LobeUnreliable):
+    """The scan beyond the lobe found |transform ratio| = ``peak``; ``needed`` was the most allowed."""
+
+    def __init__(self, message: str, peak: float, needed: float) -> None:
+        super().__init__(message)
+        self.peak = peak
+        self.needed = max(needed, 1e-300)

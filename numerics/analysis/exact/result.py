@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,8 +16,10 @@ __all__ = ["ExactTail", "TailMethod"]
 #: ``circle`` (the lobe integral over all frequencies), ``sure`` (U ≤ M surely, or U > M surely:
 #: no inversion), ``chernoff`` (E U ≥ M and the Chernoff bound on the lower tail,
 #: P(U ≤ M) ≤ δ, is below double-precision resolution: P(U > M) = 1 − δ/2 ± δ/2), ``series``
-#: (light load, one class: the full-window FFT with the product over ages done by FFTs).
-TailMethod = Literal["fft", "lobe", "circle", "sure", "chernoff", "series"]
+#: (light load, one class: the full-window FFT with the product over ages done by FFTs),
+#: ``chernoff-upper`` (E U < M, the exact inversion would cost more than its budget and the
+#: Chernoff bound δ ≥ P(U > M) is below the caller's negligible level: P(U > M) = δ/2 ± δ/2).
+TailMethod = Literal["fft", "lobe", "circle", "sure", "chernoff", "series", "chernoff-upper"]
 
 _METHOD_TEXT = {
     "fft": "tilted FFT over a full window",
@@ -21,6 +27,8 @@ _METHOD_TEXT = {
     "circle": "inversion integral over the whole circle",
     "sure": "no inversion: the support of U decides",
     "chernoff": "Chernoff bound on P(U ≤ M)",
+    "chernoff-upper": "Chernoff bound δ ≥ P(U > M), no inversion (the exact one was too costly and "
+                      "P(U > M) is below the negligible level)",
     "series": "tilted FFT over a full window, the ages' product by a log-series of FFTs",
 }
 
@@ -40,10 +48,12 @@ class ExactTail:
     relative_change : float
         Relative change of P(U > M) between the last two grid sizes (the convergence evidence of
         ``fft``, ``lobe`` and ``circle``; 0 where nothing was inverted).
-    method : {"fft", "lobe", "circle", "sure", "chernoff", "series"}
+    method : {"fft", "lobe", "circle", "sure", "chernoff", "series", "chernoff-upper"}
     abs_error : float or None
         A proved bound on |prob − P(U > M)| where the method gives one (``sure``: 0,
-        ``chernoff``: δ/2); None for the inversions, whose evidence is ``relative_change``.
+        ``chernoff`` and ``chernoff-upper``: δ/2); None for the inversions, whose evidence is
+        ``relative_change`` (for ``series`` on one grid: the proved bound on the tilted law's
+        mass beyond the window, relative to the answer).
     """
 
     log_prob: float
@@ -67,3 +77,37 @@ class ExactTail:
         side = "lower tail P(U ≤ M) inverted, " if self.theta < 0 else ""
         return (f"{text} ({side}θ = {self.theta:.4g}, {self.grid_points} grid points); relative "
                 f"change between the last two grids {self.relative_change:.2g}")
+
+
+class _OutOfTime(Exception):
+    """The wall-clock budget of an exact computation (``max_seconds``) ran out."""
+
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("exact_deadline", default=None)
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float | None) -> Iterator[None]:
+    """Run the block under a deadline ``seconds`` from now (None: no limit); an enclosing budget
+    (a rate search's) is kept where it ends sooner."""
+    outer = _DEADLINE.get()
+    mine = None if seconds is None else time.monotonic() + seconds
+    deadline = mine if outer is None else (outer if mine is None else min(outer, mine))
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _check_time() -> None:
+    """Raise _OutOfTime once the current deadline has passed (called in the inversions' loops)."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise _OutOfTime
+
+
+def _time_left() -> float:
+    """Seconds left before the current deadline (+∞ without one)."""
+    deadline = _DEADLINE.get()
+    return math.inf if deadline is None else deadline - time.monotonic()

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from numerics.analysis.bounds import BoundNotApplicable, FlowRate, FlowTails
-from numerics.analysis.exact.fft import _fft_tail, _series_tail
+from numerics.analysis.exact.fft import _few_requests, _fft_tail, _series_tail
 from numerics.analysis.exact.lobe import _lobe_log_tail, _LobeUnreliable
-from numerics.analysis.exact.result import ExactTail
+from numerics.analysis.exact.result import ExactTail, _OutOfTime, _time_budget
 from numerics.analysis.flow import flow_log_mgf
-from numerics.errors import WorkloadError
-from numerics.model.budget import BudgetKind, BudgetLaw
+from numerics.errors import SettingError, WorkloadError
+from numerics.model.budget import BudgetKind, BudgetLaw, as_budget, is_law_spec
 from numerics.model.workload import RequestClass, Workload, ensure_memory
 
 __all__ = ["TailChoice", "exact_flow_rate", "exact_overflow", "exact_tail", "exact_tail_per_class"]
@@ -30,18 +31,21 @@ __all__ = ["TailChoice", "exact_flow_rate", "exact_overflow", "exact_tail", "exa
 TailChoice = Literal["auto", "lobe", "fft"]
 
 
-def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
-               budget: BudgetKind = "randomized", rtol: float = 1e-8,
-               method: TailChoice = "auto") -> ExactTail:
+def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | None,
+               budget: BudgetKind | str | BudgetLaw = "randomized", rtol: float = 1e-8,
+               method: TailChoice = "auto", max_seconds: float | None = 60.0,
+               negligible: float = 1e-15) -> ExactTail:
     """Exact P(U > M) of the saturated flow-control memory (see the module docstring).
 
     Parameters
     ----------
     workload : Workload
     memory_tokens : int
-    rate_per_slot : float
-        The activation rate r (the budget law's mean).
-    budget : {"randomized", "deterministic", "poisson"}
+    rate_per_slot : float or None
+        The activation rate r (the budget law's mean; None or that mean for a budget law).
+    budget : {"randomized", "deterministic", "poisson"} or str or BudgetLaw
+        A named law, or any length law in parentheses, ``"(uniform:0,6)"``
+        (:func:`numerics.model.budget.as_budget`).
     rtol : float
         Relative agreement required between two successive grid sizes.
     method : {"auto", "fft", "lobe"}
@@ -50,13 +54,69 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
         only (cost O(lobe points · ages), about 100 points whatever M; it scans the rest of the
         circle for side peaks and raises if it finds one); ``auto`` uses ``lobe`` and falls back
         to ``fft`` when the scan finds a side peak.
+    max_seconds : float or None
+        Wall-clock budget of the inversion (None: none). Past it, the answer is the Chernoff
+        bound's bracket if that bound is below ``negligible``, else a :class:`SettingError`.
+    negligible : float
+        A tail below this need not be resolved: where ``auto`` would fall back to a full-window
+        FFT costlier than about 5 s (or the budget runs out) and the Chernoff bound δ ≥ P(U > M)
+        is below it, the result is ``chernoff-upper``: P(U > M) = δ/2 with ``abs_error`` δ/2.
+
+    Raises
+    ------
+    SettingError
+        The inversion ran past ``max_seconds`` and the tail is not provably negligible.
     """
+    if not (max_seconds is None or (isinstance(max_seconds, float | int) and max_seconds > 0)):
+        raise SettingError(f"`max_seconds` must be > 0 or None, got {max_seconds!r}", "max_seconds")
+    if not (isinstance(negligible, float | int) and 0 <= negligible < 1):
+        raise WorkloadError(f"negligible must lie in [0, 1), got {negligible!r}")
+    try:
+        with _time_budget(max_seconds):
+            return _exact_tail(workload, memory_tokens, rate_per_slot, budget, rtol, method,
+                               negligible)
+    except _OutOfTime:
+        tails = FlowTails(workload, memory_tokens)
+        law = as_budget(budget, rate_per_slot)
+        upper = _negligible_upper(tails, law, negligible)
+        if upper is not None:
+            return upper
+        raise SettingError(
+            f"the exact tail would run past its time budget (`max_seconds` = {max_seconds:g} s, or "
+            f"the rate search's) at M = {tails.memory_tokens}, r = {law.rate_per_slot:.6g}, and its "
+            f"Chernoff bound is not below {negligible:g}; raise `max_seconds`, or use a bound (plan "
+            "without --exact)", "max_seconds") from None
+
+
+def _negligible_upper(tails: FlowTails, law: BudgetLaw, negligible: float) -> ExactTail | None:
+    """``chernoff-upper`` (P = δ/2 ± δ/2) where E U < M and the Chernoff bound δ ≤ negligible."""
+    if law.rate_per_slot * tails.workload.mean_memory_time >= tails.memory_tokens:
+        return None
+    try:
+        log_delta = tails.log_bound("chernoff", law)
+    except BoundNotApplicable:
+        return None
+    if not log_delta <= math.log(max(negligible, 1e-300)):
+        return None
+    return ExactTail(log_delta - math.log(2.0), 0, tails.chernoff_theta(law), 0.0, "chernoff-upper",
+                     math.exp(log_delta) / 2)
+
+
+#: Element operations (frequencies × ages, both grids) above which the full-window FFT would take
+#: more than about 5 s, and a negligible tail is answered by its Chernoff bound instead.
+_FFT_WORK = 3e7
+
+
+def _exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | None,
+                budget: BudgetKind | str | BudgetLaw, rtol: float, method: TailChoice,
+                negligible: float) -> ExactTail:
     if method not in ("auto", "fft", "lobe"):
         raise WorkloadError(f"method must be auto, fft or lobe, got {method!r}")
     if not (isinstance(rtol, float | int) and 0 < rtol < 1):
         raise WorkloadError(f"rtol must lie in (0, 1), got {rtol!r}")
     tails = FlowTails(workload, memory_tokens)
-    law = BudgetLaw(budget, rate_per_slot)
+    law = as_budget(budget, rate_per_slot)
+    rate_per_slot = law.rate_per_slot
     m = tails.memory_tokens
     if tails.bounded and law.max_count * tails._max_terms_sum <= m:
         return ExactTail(-math.inf, 0, 0.0, 0.0, "sure", 0.0)  # U ≤ M surely
@@ -78,15 +138,33 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float,
             return _with_penalty(ExactTail(-delta / 2, 0, theta, 0.0, "chernoff", delta / 2),
                                  tails.penalty(rate_per_slot))
     result = None
+    series_tried = False
+    if method == "auto" and _few_requests(workload, law, theta):
+        # few requests under the tilt: a lumpy law whose transform dies out slowly; the series
+        # first (it costs O(terms · L log L), whatever the lobe's shape)
+        result = _series_tail(workload, m, law, theta, sigma, rtol)
+        if result is not None:
+            return _with_penalty(result, tails.penalty(rate_per_slot))
+        series_tried = True
     if method in ("lobe", "auto"):
         try:
-            series = None if method == "lobe" else (
+            series = None if method == "lobe" or series_tried else (
                 lambda: _series_tail(workload, m, law, theta, sigma, rtol))
             result = _lobe_log_tail([(workload, law)], m, theta, sigma, rtol, long_walk=series)
         except _LobeUnreliable as exc:
             if method == "lobe":
                 raise WorkloadError(f"method='lobe': {exc.args[0]}; use method='fft'") from None
     if result is None:
+        if method == "auto" and theta > 0:
+            # the full window needs L ≈ 20 σ_θ points, each a product over the ages, twice
+            dh = 0.01 / max(sigma, 1.0)
+            var_t = (flow_log_mgf(workload, theta + dh, law) - 2 * flow_log_mgf(workload, theta, law)
+                     + flow_log_mgf(workload, theta - dh, law)) / dh**2
+            sd_t = math.sqrt(var_t) if math.isfinite(var_t) and var_t > 0 else sigma
+            if 3 * 20 * sd_t * workload.n_ages > _FFT_WORK:
+                upper = _negligible_upper(tails, law, negligible)
+                if upper is not None:
+                    return upper
         result = _fft_tail(workload, m, law, theta, sigma, rtol, mean)
     return _with_penalty(result, tails.penalty(rate_per_slot))
 
@@ -99,7 +177,7 @@ def _least_memory(workload: Workload, law: BudgetLaw) -> float:
     """The least value U can take: every cohort holds at least its smallest budget n_min, and
     every request at age a < o_min holds at least s_min + a + 1 tokens (s_min, o_min the smallest
     prompt and decode over the classes), so U ≥ n_min·Σ_{a<o_min} (s_min + a + 1)."""
-    n_min = 0 if law.kind == "poisson" else math.floor(law.rate_per_slot)
+    n_min = law.min_count
     if n_min == 0:
         return 0.0
     s_min = min(c.lengths.prompt_law.min_value for c in workload.classes)
@@ -140,21 +218,25 @@ def _with_penalty(result: ExactTail, penalty: float) -> ExactTail:
     return dataclasses.replace(result, log_prob=log_prob, abs_error=None)
 
 
-def exact_overflow(workload: Workload, memory_tokens: int, rate_per_slot: float,
-                   budget: BudgetKind = "randomized", method: TailChoice = "auto") -> float:
+def exact_overflow(workload: Workload, memory_tokens: int, rate_per_slot: float | None,
+                   budget: BudgetKind | str | BudgetLaw = "randomized",
+                   method: TailChoice = "auto") -> float:
     """P(U > M), exact to the FFT's rounding (see :func:`exact_tail`)."""
     return exact_tail(workload, memory_tokens, rate_per_slot, budget, method=method).prob
 
 
 def exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
-                    budget: BudgetKind = "randomized", rtol: float = 1e-6) -> FlowRate:
+                    budget: BudgetKind = "randomized", rtol: float = 1e-6,
+                    max_seconds: float | None = 120.0) -> FlowRate:
     """r*(ε) under the exact tail: the largest mean rate with P(U > M) ≤ ε.
 
     P(U > M) increases with r (a larger mean budget is stochastically larger for each budget law),
-    so r* is found by a bracketed root search (Brent) on log P(U > M) − log ε. The bracket starts
-    at the Gaussian approximation's rate (cheap, and usually within a few per cent) and is widened
-    geometrically; λ_max (where E U = M, so P(U > M) is near 1/2 > ε) caps it. A deterministic
-    budget searches the integers.
+    so r* is found by a bracketed root search on log P(U > M) − log ε (see ``_continuous_root``:
+    the Chernoff rate is a certified lower end, the search starts at the Gaussian rate, or at the
+    geometric mean of the two where they differ by more than a factor 2, and interpolates in
+    log r); λ_max (where E U = M, so P(U > M) is near 1/2 > ε) caps it. A deterministic budget
+    searches the integers. ``max_seconds`` bounds the whole search (each exact tail also has its
+    own 60 s): past it a :class:`SettingError` says so instead of the search running on.
 
     Examples
     --------
@@ -166,10 +248,21 @@ def exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
     >>> round(exact_flow_rate(wl, 20_000, 1e-6).rate_per_slot, 2)
     6.0
     """
-    from scipy import optimize
-
+    if is_law_spec(budget) or isinstance(budget, BudgetLaw):
+        law = as_budget(budget)
+        raise WorkloadError(f"a budget law fixes the rate (its mean {law.rate_per_slot:.6g}): there "
+                            f"is no rate to search; evaluate its tail with exact_tail(workload, M, "
+                            f"None, {law.spec!r})")
     if not (isinstance(epsilon, float | int) and 0 < epsilon < 1):
         raise WorkloadError(f"epsilon must lie in (0, 1), got {epsilon!r}")
+    if not (max_seconds is None or (isinstance(max_seconds, float | int) and max_seconds > 0)):
+        raise SettingError(f"`max_seconds` must be > 0 or None, got {max_seconds!r}", "max_seconds")
+    with _time_budget(max_seconds):
+        return _exact_flow_rate(workload, memory_tokens, epsilon, budget, rtol)
+
+
+def _exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float, budget: BudgetKind,
+                     rtol: float) -> FlowRate:
     tails = FlowTails(workload, memory_tokens)
     log_eps = math.log(epsilon)
     cache: dict[float, ExactTail] = {}
@@ -203,23 +296,100 @@ def exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
                 hi = mid - 1
         rate = float(lo)
     else:
-        lo, hi = guess, top
-        while excess(lo) > 0:  # widen the bracket downwards
-            hi, lo = lo, lo / 2
-            if lo < 1e-12 * top:
-                lo = 0.0
-                break
-        if lo == 0.0:
-            rate = 0.0
-        elif excess(hi) <= 0:
-            rate = hi
-        else:
-            rate = optimize.brentq(excess, lo, hi, xtol=rtol * top, rtol=rtol)
-            while excess(rate) > 0 and rate > lo:  # Brent's root is within xtol: step below it
-                rate = max(lo, rate - rtol * top)
+        rate = _continuous_root(excess, tails, epsilon, budget, guess, top, rtol)
     if rate <= 0:
         return FlowRate(0.0, "exact", 1.0, float(epsilon), budget)
     return FlowRate(rate, "exact", tail(rate).prob, float(epsilon), budget)
+
+
+def _continuous_root(excess: Callable[[float], float], tails: FlowTails, epsilon: float,
+                     budget: BudgetKind, guess: float, top: float, rtol: float) -> float:
+    """The largest r in [0, λ_max] with excess(r) = log P(U > M) − log ε ≤ 0, to xtol = rtol·λ_max.
+
+    A safeguarded secant (inverse quadratic once three points are known) in log r: the Chernoff
+    rate is a certified lower end of the bracket (its bound δ ≥ P(U > M) is ≤ ε there, so it needs
+    no inversion), the first slope is the Chernoff bound's own (log P and log δ have nearly the
+    same slope), and a step that leaves the bracket or does not halve the step before last is
+    replaced by bisection (Brent's test). Once the root is located to xtol, one evaluation aimed
+    just below it and one xtol above close the bracket: about 4 to 6 exact tails.
+    """
+    xtol = rtol * top
+    try:
+        lo = tails.flow_rate(epsilon, budget, "chernoff").rate_per_slot  # certified: P ≤ δ ≤ ε
+    except BoundNotApplicable:
+        lo = 0.0
+    lo = min(max(lo, 0.0), top)
+    hi = top  # P(U > M) is near 1/2 > ε at λ_max: "above", without evaluating it
+    if lo > 0 and guess > 2 * lo:
+        # heavy tails: the Gaussian rate is far above the Chernoff one and the root lies between,
+        # nearer the geometric mean than either end
+        guess = math.sqrt(lo * guess)
+    x = min(max(guess, lo + xtol), top)
+    fx = excess(x)
+    if fx <= 0:
+        if x >= top:
+            return top
+        lo = x
+    else:
+        hi = x
+    # The interpolation runs in x = log r, where log P is nearly linear (P ∝ r^k at light load,
+    # k requests needed to overflow); its first slope is that of the Chernoff bound, d log δ/d log r.
+    slope = None
+    try:
+        h = max(1e-4 * x, xtol)
+        if x - h > 0:
+            lb = [tails.log_bound("chernoff", BudgetLaw(budget, v)) for v in (x - h, x)]
+            slope = (lb[1] - lb[0]) / h * x if lb[1] > lb[0] else None
+    except (BoundNotApplicable, WorkloadError):
+        slope = None
+    pts: list[tuple[float, float]] = [(math.log(x), fx)]  # (log r, excess) where evaluated
+    steps: list[float] = []  # |Δ log r| of the iterations (Brent's test: each ≤ half the one before last)
+    while hi - lo > xtol:
+        ys = [y for _, y in pts[-3:]]
+        if len(pts) >= 3 and len(set(ys)) == 3 and (
+                max(x for x, _ in pts[-3:]) - min(x for x, _ in pts[-3:]) < math.log(2.0)):
+            # inverse quadratic interpolation, on three points within a factor 2
+            (x0, y0), (x1, y1), (x2, y2) = pts[-3:]
+            cand = (x0 * y1 * y2 / ((y0 - y1) * (y0 - y2)) + x1 * y0 * y2 / ((y1 - y0) * (y1 - y2))
+                    + x2 * y0 * y1 / ((y2 - y0) * (y2 - y1)))
+        elif len(pts) >= 2 and pts[-1][1] != pts[-2][1]:
+            (x1, y1), (x0, y0) = pts[-1], pts[-2]
+            cand = x1 - y1 * (x1 - x0) / (y1 - y0)
+        elif slope is not None:
+            cand = pts[-1][0] - pts[-1][1] / slope
+        else:
+            cand = math.nan
+        with np.errstate(over="ignore"):
+            cand = math.exp(min(cand, 700.0)) if math.isfinite(cand) else math.nan
+        step = abs(math.log(cand) - pts[-1][0]) if cand > 0 else math.inf
+        if not math.isfinite(cand) or not lo < cand < hi or (
+                len(steps) >= 2 and step > 0.5 * steps[-2]):
+            # the interpolation left the bracket or stalled: bisect (geometrically while the
+            # bracket spans a factor above 2)
+            cand = math.sqrt(lo * hi) if lo > 0 and hi > 2 * lo else 0.5 * (lo + hi)
+        close = len(pts) >= 2 and abs(cand - math.exp(pts[-1][0])) < 2 * xtol
+        if close:  # at the root to the interpolation's accuracy: aim just below it
+            cand -= 0.45 * xtol
+        cand = min(max(cand, lo + 0.5 * xtol), hi - 0.5 * xtol)
+        fc = excess(cand)
+        if fc <= 0:
+            lo = cand
+        else:
+            hi = cand
+        steps.append(abs(math.log(cand) - pts[-1][0]))
+        pts.append((math.log(cand), fc))
+        if hi - lo > xtol and close:
+            # one probe xtol away on the other side closes the bracket (instead of creeping up on
+            # the root from one side)
+            probe = cand + 0.9 * xtol if fc <= 0 else cand - 0.9 * xtol
+            if lo < probe < hi:
+                fp = excess(probe)
+                if fp <= 0:
+                    lo = probe
+                else:
+                    hi = probe
+                pts.append((math.log(probe), fp))
+    return lo
 
 
 def exact_tail_per_class(workload: Workload, memory_tokens: int, rates_per_slot: ArrayLike,
