@@ -18,12 +18,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics.analysis.bounds import VALID_BOUNDS, FlowTails, flow_rate
+from numerics.analysis.bounds import CHERNOFF_LOG_TOL, VALID_BOUNDS, FlowTails, _convex_gap, flow_rate
 from numerics.analysis.flow import flow_saturated_variance
 from numerics.errors import WorkloadError
 from numerics.model.budget import BudgetLaw
 from numerics.model.specs import parse_law
-from numerics.model.workload import JointLengths, RequestClass, Workload
+from numerics.model.workload import IndependentLengths, JointLengths, RequestClass, Workload
 
 EXACT_SLACK = 1e-9  # FFT convolution round-off on probabilities (~1e-13), with margin
 MC_Z = 5.0  # Monte Carlo within 5 standard errors: one-sided false alarm ~3e-7 per check
@@ -235,3 +235,138 @@ def test_flow_rate_broadcasts_over_epsilon():
         assert fr.rate_per_slot[idx] == one.rate_per_slot
         assert fr.bound[idx] == one.bound
     assert np.all(np.diff(fr.rate_per_slot.ravel()) < 0)  # smaller ε, smaller certified rate
+
+
+# ---------------------------------------------------------------------- the Chernoff θ search
+# Issue 15: the search of FlowTails._chernoff_log is a certified stencil-Newton search (with warm
+# starts, kept log φ_a(θ), and the negligible far ages bounded instead of summed). These tests
+# check its value against an independent dense-grid minimisation of the same objective.
+REF_SLACK = 1e-10  # the reference's own inexactness and rounding on the log scale (values ≲ 745)
+
+
+def _reference_h(tails: FlowTails, budget: BudgetLaw, theta: np.ndarray) -> np.ndarray:
+    """h(θ) = −θM + Σ_a log P_B(φ_a(θ)) over every stored age, by numpy's logaddexp and the
+    budget's own generating function (none of the search's shortcuts)."""
+    g = tails.workload.age_moments()[0]
+    with np.errstate(divide="ignore"):
+        log_stay = np.log1p(-np.minimum(g, 1.0))
+    rows = np.logaddexp(log_stay, tails.workload.age_log_mgf(np.atleast_1d(theta)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = np.sum(budget.log_pgf_of_log(rows), axis=-1)
+        out = -np.atleast_1d(theta) * tails.memory_tokens + k
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def _reference_min(tails: FlowTails, budget: BudgetLaw) -> float:
+    """inf_θ h(θ) by a dense geometric grid, refined by bounded Brent between the grid points
+    next to the best one (h is convex), clipped as the bound is: to [log of the smallest double, 0]."""
+    from scipy import optimize
+
+    grid = np.geomspace(1e-10, 1.0, 97)
+    vals = _reference_h(tails, budget, grid)
+    k = int(np.argmin(vals))
+    lo, hi = (grid[k - 1] if k > 0 else 0.0), grid[min(k + 1, grid.size - 1)]
+    res = optimize.minimize_scalar(lambda t: float(_reference_h(tails, budget, np.array([t]))[0]),
+                                   bounds=(lo, hi), method="bounded", options={"xatol": hi * 1e-12})
+    return min(max(float(res.fun) if res.fun < vals[k] else float(vals[k]), -745.0), 0.0)
+
+
+CHERNOFF_CASES = {
+    "uniform bounded": (lambda: Workload.single(parse_law("20"), parse_law("uniform:1,100")), 65536),
+    "geometric, unbounded (6.6k stored ages)": (
+        lambda: Workload.single(parse_law("10"), parse_law("geom:mean=10")), 1500),
+    "zipf a=3.5 decode clipped at 5000 (polynomial tail)": (
+        lambda: Workload.single(parse_law("uniform:1,50"), parse_law("zipf:a=3.5,max=5000")), 2000),
+    "log-normal prompt and decode, clipped": (
+        lambda: Workload.single(parse_law("lognormal:median=200,sigma=1.5,max=20000"),
+                                parse_law("lognormal:median=50,sigma=1.2,max=1500")), 400_000),
+    "two classes": (lambda: Workload((
+        RequestClass(IndependentLengths(parse_law("10"), parse_law("uniform:1,30")), 1.0, "a"),
+        RequestClass(IndependentLengths(parse_law("uniform:100,400"), parse_law("geom:mean=60,max=900")),
+                     0.25, "b"))), 30_000),
+    "joint trace pairs": (lambda: Workload((RequestClass(JointLengths.from_samples(
+        np.array([5, 40, 300, 12, 7, 900]), np.array([200, 3, 60, 1, 45, 500]))),)), 20_000),
+}
+#: rates as fractions of λ_max: far below (θ* near the edge of the MGF's domain) to within 1e-4
+FRACTIONS = (1e-3, 0.05, 0.3, 0.7, 0.95, 0.9999)
+
+
+SLOW_CHERNOFF_CASES = {
+    "geometric, unbounded (27k stored ages)": (
+        lambda: Workload.single(parse_law("10"), parse_law("geom:mean=40")), 5000),
+    "zipf a=4.5 decode, unclipped (25k stored ages)": (
+        lambda: Workload.single(parse_law("uniform:1,50"), parse_law("zipf:a=4.5")), 2000),
+}
+
+
+@pytest.mark.parametrize("case", [*CHERNOFF_CASES, *(
+    pytest.param(name, marks=pytest.mark.slow) for name in SLOW_CHERNOFF_CASES)])
+def test_chernoff_search_matches_a_dense_grid(case):
+    build, memory = {**CHERNOFF_CASES, **SLOW_CHERNOFF_CASES}[case]
+    wl = build()
+    shared = FlowTails(wl, memory)  # one search history across every budget and rate (warm starts)
+    for kind in ("randomized", "poisson", "deterministic"):
+        for frac in FRACTIONS:
+            r = frac * shared.lambda_max
+            if kind == "deterministic":
+                r = math.floor(r)
+                if r < 1 or r * wl.mean_memory_time >= memory:
+                    continue
+            budget = BudgetLaw(kind, r)
+            ref = _reference_min(shared, budget)
+            for tails in (shared, FlowTails(wl, memory)):  # warm and cold
+                got = tails._chernoff_log(budget)
+                assert ref - REF_SLACK <= got <= ref + CHERNOFF_LOG_TOL + REF_SLACK, (
+                    case, kind, frac, got, ref)
+
+
+def test_chernoff_bound_is_zero_log_at_and_above_capacity():
+    wl = Workload.single(parse_law("10"), parse_law("geom:mean=40"))
+    tails = FlowTails(wl, 5000)
+    for factor in (1.0, 1.5, 100.0):
+        assert tails.log_bound("chernoff", BudgetLaw("poisson", factor * tails.lambda_max)) == 0.0
+        assert tails.bound("chernoff", factor * tails.lambda_max, "randomized") == 1.0
+
+
+def test_chernoff_values_bound_the_full_sum_from_above():
+    # the far ages (log E[e^{θX_a}; O > a] < log 1e-30) are bounded, not summed: the value may
+    # only exceed the full sum, and by far less than the search tolerance
+    wl = Workload.single(parse_law("100"), parse_law("geom:mean=200"))
+    tails = FlowTails(wl, 50_000)
+    budget = BudgetLaw("randomized", 0.4)
+    theta = [1e-5, 1e-3, 3e-3, 4.9e-3]
+    got = tails._chernoff_values(theta, budget)
+    full = _reference_h(tails, budget, np.array(theta))
+    scale = np.array(theta) * 50_000 + 1.0
+    assert np.all(got >= full - 1e-13 * scale)
+    assert np.all(got <= full + 1e-13 * scale + 1e-20)
+
+
+def test_vectorised_age_log_mgf_matches_one_theta_at_a_time():
+    theta = np.array([-0.01, 0.0, 1e-4, 0.02])
+    for build, _memory in CHERNOFF_CASES.values():
+        wl = build()
+        rows = wl.age_log_mgf(theta)
+        assert rows.shape == (theta.size, wl.n_ages)
+        for t, row in zip(theta, rows, strict=True):
+            np.testing.assert_allclose(row, wl.age_log_mgf(float(t)), rtol=1e-13, atol=1e-13)
+
+
+@given(centre=st.floats(1e-6, 1e3), curv=st.floats(1e-3, 1e6), growth=st.floats(0.0, 50.0),
+       xs=st.lists(st.floats(1e-3, 10.0), min_size=2, max_size=8, unique=True))
+def test_convex_gap_never_certifies_too_early(centre, curv, growth, xs):
+    # h(θ) = curv·(θ − c)²/2 + e^{growth·θ} − 1 − curv·c²/2 is convex, h(0) = 0; its minimum on a
+    # fine grid (convex: the true minimum is at most 1e-6 below the grid's on this scale) must
+    # not lie below fs[i] − gap
+    c = centre / 1e3
+
+    def h(t: np.ndarray) -> np.ndarray:
+        return curv * (t - c) ** 2 / 2 + np.expm1(growth * t) - curv * c * c / 2
+
+    pts = np.array(sorted({0.0, *(x * c for x in xs)}))
+    fs = h(pts)
+    i = int(np.argmin(fs))
+    gap = _convex_gap(pts.tolist(), fs.tolist(), i)
+    fine = np.linspace(0.0, pts[-1], 200_001)
+    true_min = float(np.min(h(fine)))
+    assert fs[i] - gap <= true_min + 1e-9 * (1 + abs(true_min))

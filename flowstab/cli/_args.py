@@ -220,6 +220,10 @@ def resolve_workload(args: argparse.Namespace) -> Workload:
     if args.workload and (args.prompt or args.decode):
         raise WorkloadError("give either --workload or --prompt/--decode, not both")
     if args.workload:
+        from numerics.data.presets import PRESETS, load_preset
+
+        if isinstance(args.workload, str) and args.workload.strip() in PRESETS:
+            return load_preset(args.workload.strip())  # what load_workload does, without pandas
         from numerics.data.loaders import load_workload
 
         return load_workload(args.workload)

@@ -4,7 +4,8 @@
 
     flowstab plan  (--prompt SPEC --decode SPEC | --workload PRESET|FILE.toml|trace:PATH)
                    --memory M [--eps 1e-6 | --target eps:1e-6] [--target waste:0.01]
-                   [--budget randomized] [--step-time SPEC] [--arrival-rate λ] [--exact] [--json]
+                   [--budget randomized|deterministic|poisson|(LAW)] [--step-time SPEC]
+                   [--arrival-rate λ] [--exact] [--json]
 
 Prints :meth:`numerics.analysis.plan.Plan.report` (or, with ``--json``, the plan as one JSON object):
 λ_max = M/E[W], the largest activation rate r*(ε) whose overflow bound is at most ε, and with a
@@ -12,6 +13,9 @@ step-time model the same rates per second. ``--target KIND:VALUE`` (repeatable, 
 names what to certify: ``eps:ε`` is the overflow target of ``--eps``; ``waste:δ`` adds the
 waste-certified rate — the largest rate whose certified fraction of emitted tokens thrown away by
 LIFO recompute evictions is at most δ (docs/theory.md §13) — beside r*(ε) (JSON key ``waste``).
+``--budget "(LAW)"`` (any length law in parentheses, e.g. ``"(uniform:0,6)"``) fixes the rate at
+the law's mean: the plan then reports the certificate at that rate (bounds, the exact tail with
+``--exact``, admissible λ < r, the KV utilisation) instead of r*(ε).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from numerics.errors import SettingError
 if TYPE_CHECKING:
     from numerics.analysis.plan import Plan
 
-__all__ = ["TARGET_KINDS", "parse_target", "print_plan", "register"]
+__all__ = ["TARGET_KINDS", "budget_arg", "parse_target", "print_plan", "register"]
 
 #: What ``--target`` can certify: the overflow probability per slot, or the waste fraction.
 TARGET_KINDS = ("eps", "waste")
@@ -48,8 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=parse_target, action="append", metavar="KIND:VALUE",
                    help="what to certify, repeatable: eps:ε (the overflow target, as --eps) or "
                    "waste:δ (the largest rate losing ≤ δ of emitted tokens to evictions)")
-    p.add_argument("--budget", choices=("randomized", "deterministic", "poisson"),
-                   default="randomized", help="activation budget law (default randomized)")
+    p.add_argument("--budget", type=budget_arg, default="randomized", metavar="LAW",
+                   help="activation budget law: randomized (default), deterministic, poisson, or a "
+                   "length law in parentheses, e.g. \"(uniform:0,6)\", which fixes the rate at its "
+                   "mean: the plan then certifies that rate instead of searching r*(ε)")
     p.add_argument("--step-time", help="const:SECONDS, linear:c0=..,cb=..,ck=..[,cp=..] or "
                    "staircase:c=..,a=..,b0=..; adds per-second rates")
     p.add_argument("--arrival-rate", type=positive_float,
@@ -58,6 +64,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="choose r*(ε) under the exact overflow tail (slower; JSON bound \"exact\")")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_plan)
+
+
+def budget_arg(text: str) -> str:
+    """``--budget``: a named law, or ``(LAW)`` (checked here, so a bad law is a usage error)."""
+    from numerics.errors import FlowstabError
+    from numerics.model.budget import BUDGET_LAWS, as_budget, is_law_spec
+
+    text = text.strip()
+    if not is_law_spec(text):
+        if text not in BUDGET_LAWS:
+            raise argparse.ArgumentTypeError(
+                f"takes {', '.join(BUDGET_LAWS)} or a length law in parentheses such as "
+                f"(uniform:0,6), got {text!r}")
+        return text
+    try:
+        return as_budget(text).spec
+    except FlowstabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_target(text: str) -> tuple[str, float]:

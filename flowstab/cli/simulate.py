@@ -51,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate one admission policy slot by slot")
     add_run_args(p)
     p.add_argument("--policy", required=True,
-                   help="flow:rate=R[,budget=..], budgets:4,4, greedy[:watermark=..], "
+                   help="flow:rate=R[,budget=..] (budget randomized, deterministic, poisson or a "
+                   "length law in parentheses whose mean is the rate: flow:budget=(uniform:0,6)), "
+                   "budgets:4,4, greedy[:watermark=..], "
                    "reserve[:max=L], alpha:0.1, mcsf, mc, flowfit:rate=R, adaptive[:target=..], "
                    "lookahead[:target=..,horizon=H], wait[:n_1,..] or nested-wait; "
                    "each takes max_seqs=N (a cap on the "

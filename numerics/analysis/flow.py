@@ -8,7 +8,9 @@ Each slot flow control activates :math:`B_t` requests, i.i.d. from a *budget law
 * ``deterministic``: :math:`B \equiv r` (r an integer), :math:`\sigma_B^2 = 0`;
 * ``randomized``: :math:`B \in \{\lfloor r\rfloor, \lceil r\rceil\}` with mean r,
   :math:`\sigma_B^2 = f(1-f)`, f = r − ⌊r⌋;
-* ``poisson``: :math:`B \sim \mathrm{Poisson}(r)`, :math:`\sigma_B^2 = r`.
+* ``poisson``: :math:`B \sim \mathrm{Poisson}(r)`, :math:`\sigma_B^2 = r`;
+* ``(LAW)``: any length law on {0, 1, ...} in parentheses, ``(uniform:0,6)``; r is its mean
+  (:func:`numerics.model.budget.as_budget`).
 
 Saturated (always enough waiting requests) and ignoring evictions, the memory in use is a sum of
 independent cohort terms :math:`U = \sum_{a \ge 0} \sum_{m=1}^{B_{t-a}} X_{a,m}`, with
@@ -44,7 +46,7 @@ import numbers
 import numpy as np
 
 from numerics.errors import WorkloadError
-from numerics.model.budget import BudgetKind, BudgetLaw
+from numerics.model.budget import BudgetKind, BudgetLaw, as_budget
 from numerics.model.workload import Workload
 
 __all__ = [
@@ -53,11 +55,13 @@ __all__ = [
     "flow_saturated_mean",
     "flow_saturated_variance",
     "log_mgf_from_ages",
+    "log_mgf_from_log_phi",
+    "log_phi_by_age",
     "log_stay_by_age",
 ]
 
-def _budget(budget: BudgetKind | BudgetLaw, rate: float) -> BudgetLaw:
-    return budget if isinstance(budget, BudgetLaw) else BudgetLaw(budget, rate)
+def _budget(budget: BudgetKind | str | BudgetLaw, rate: float) -> BudgetLaw:
+    return as_budget(budget, rate)
 
 
 def _check_rate(rate_per_slot: float) -> float:
@@ -81,8 +85,9 @@ def age_sums(mu: np.ndarray, nu: np.ndarray) -> tuple[float, float]:
 
 
 def flow_saturated_variance(workload: Workload, rate_per_slot: float,
-                            budget: BudgetKind | BudgetLaw = "randomized") -> float:
-    """Var U = r Σ_a (ν_a − μ_a²) + σ_B² Σ_a μ_a² for the given budget law."""
+                            budget: BudgetKind | str | BudgetLaw = "randomized") -> float:
+    """Var U = r Σ_a (ν_a − μ_a²) + σ_B² Σ_a μ_a² for the given budget law (a budget law
+    ``"(LAW)"`` fixes r: ``rate_per_slot`` must be its mean)."""
     law = _budget(budget, _check_rate(rate_per_slot))
     if not math.isfinite(workload.decode_second_moment):
         return math.inf
@@ -97,9 +102,46 @@ def log_stay_by_age(g: np.ndarray) -> np.ndarray:
         return np.log1p(-np.minimum(g, 1.0))
 
 
-def log_mgf_from_ages(log_stay: np.ndarray, log_alive: np.ndarray, budget: BudgetLaw) -> float:
-    """Σ_a log P_B(φ_a(θ)) with log φ_a = logaddexp(log P(O ≤ a), log E[e^{θX_a}; O > a])."""
-    return float(np.sum(budget.log_pgf_of_log(np.logaddexp(log_stay, log_alive))))
+def log_phi_by_age(log_stay: np.ndarray, log_alive: np.ndarray) -> np.ndarray:
+    """log φ_a(θ) = logaddexp(log P(O ≤ a), log E[e^{θX_a}; O > a]): one row per row of
+    ``log_alive`` (it does not depend on the budget, so it can be kept across rates).
+
+    Computed as max + log1p(exp(min − max)), which is what ``np.logaddexp`` computes, in
+    vectorised passes (several times faster than that ufunc on long arrays).
+    """
+    hi = np.maximum(log_stay, log_alive)
+    with np.errstate(invalid="ignore"):
+        out = hi + np.log1p(np.exp(np.minimum(log_stay, log_alive) - hi))
+    return np.where(np.isneginf(hi), -np.inf, out)  # both −∞ (∞ − ∞ above)
+
+
+def _log_pgf_of_log(budget: BudgetLaw, log_phi: np.ndarray) -> np.ndarray:
+    """:meth:`BudgetLaw.log_pgf_of_log`, with the randomized law's log(1 − f + fφ) computed as
+    log1p(f·expm1(log φ)) — the same function, free of ``np.logaddexp``'s cost (and of its
+    cancellation near φ = 1); past log φ = 700, where expm1 overflows, it is log f + log φ."""
+    if budget.kind != "randomized" or budget.rate_per_slot == math.floor(budget.rate_per_slot):
+        return budget.log_pgf_of_log(log_phi)
+    k = math.floor(budget.rate_per_slot)
+    f = budget.rate_per_slot - k
+    with np.errstate(over="ignore", invalid="ignore"):
+        part = np.log1p(f * np.expm1(np.minimum(log_phi, 700.0)))
+    big = log_phi > 700.0
+    if np.any(big):
+        part = np.where(big, math.log(f) + log_phi, part)
+    return k * log_phi + part
+
+
+def log_mgf_from_log_phi(log_phi: np.ndarray, budget: BudgetLaw) -> float | np.ndarray:
+    """Σ_a log P_B(φ_a(θ)) over the last axis: a float for one θ, an array for rows of θ."""
+    out = np.sum(_log_pgf_of_log(budget, np.asarray(log_phi, dtype=float)), axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def log_mgf_from_ages(log_stay: np.ndarray, log_alive: np.ndarray,
+                      budget: BudgetLaw) -> float | np.ndarray:
+    """Σ_a log P_B(φ_a(θ)) with log φ_a = logaddexp(log P(O ≤ a), log E[e^{θX_a}; O > a]); rows of
+    ``log_alive`` (one per θ) give one value per row."""
+    return log_mgf_from_log_phi(log_phi_by_age(log_stay, log_alive), budget)
 
 
 def flow_log_mgf(workload: Workload, theta: float, budget: BudgetLaw) -> float:

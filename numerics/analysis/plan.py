@@ -8,6 +8,12 @@ Gaussian approximation is shown but never used). Flow control at rate r* is stab
 arrival rate λ < r* (the admissible range), where it keeps the expected KV utilisation at
 λ·E[W]/M < r*·E[W]/M. With a step-time model every rate is also given per second.
 
+A budget *law* ``(LAW)`` (``budget="(uniform:0,6)"``, :func:`numerics.model.budget.as_budget`)
+fixes the rate (its mean r), so there is no r* to search: the plan then certifies that rate — the
+bounds at r (the tightest valid one as ``bound``/``overflow_bound``; the exact tail with
+``exact=True``), admissible λ < r, the KV utilisation r·E[W]/M — and says whether it meets ε
+(``budget_fixes_rate`` is True; ``flow_rate_by_bound`` is empty).
+
 Asked for a waste target δ (``waste_target``), the plan also carries the *waste-certified rate*
 (:func:`numerics.analysis.waste.waste_rate`, docs/theory.md §13): the largest rate whose certified
 fraction of emitted tokens thrown away by LIFO recompute evictions is at most δ, shown beside
@@ -32,7 +38,7 @@ from numerics.analysis.bounds import BOUNDS, BoundName, BoundNotApplicable, Flow
 from numerics.analysis.capacity import compute_coupled_capacity, rate_per_second
 from numerics.analysis.conditions import lambda_max as _lambda_max
 from numerics.errors import WorkloadError
-from numerics.model.budget import BudgetKind
+from numerics.model.budget import BudgetKind, BudgetLaw, as_budget, is_law_spec
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import Workload, check_hard_cap, ensure_memory
 
@@ -58,7 +64,7 @@ class Plan:
     mean_memory_time: float
     lambda_max: float
     epsilon: float
-    budget: BudgetKind
+    budget: BudgetKind | str
     flow_rate: float
     bound: BoundName | Literal["exact", "none"]
     overflow_bound: float
@@ -78,6 +84,8 @@ class Plan:
     #: the waste-certified rate (:meth:`numerics.analysis.waste.WasteRate.to_dict` plus its ratio
     #: to r*(ε) and to λ_max), only when a waste target was asked for
     waste: dict | None = None
+    #: True for a budget law ``(LAW)``: its mean is the rate, certified rather than searched for
+    budget_fixes_rate: bool = False
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``memory_tokens`` etc. plus the per-bound details; ``waste`` only
@@ -90,22 +98,10 @@ class Plan:
 
     def report(self) -> str:
         """A readable plain-text report."""
-        lines = [
-            f"flowstab plan — {self.workload}" + (f" ({self.source})" if self.source else ""),
-            f"KV-cache memory M          {self.memory_tokens:,} tokens",
-        ]
-        for c in self.classes:
-            rate = "" if c["rate_per_slot"] is None else f", λ = {c['rate_per_slot']:g}/slot"
-            lines.append(f"  class {c['name']!r} (weight {c['weight']:.3g}{rate}): {c['lengths']}")
+        if self.budget_fixes_rate:
+            return _law_report(self)
+        lines = self._head_lines()
         lines += [
-            f"E[S] prompt                {self.mean_prompt:,.2f} tokens",
-            f"E[O] decode                {self.mean_decode:,.2f} tokens",
-            f"E[W] = E[S·O + O(O+1)/2]   {self.mean_memory_time:,.2f} token-slots",
-            f"P(S + O > M)               {self.hard_cap_violation_prob:.3g}",
-            "",
-            "Stability (Dong & Cao Prop. 3.2: Σ λ_k E[W_k] ≤ M for ANY scheduler)",
-            f"  λ_max = M / E[W]         {self.lambda_max:.6g} requests/slot",
-            "",
             f"Flow control (Algorithm 2, {self.budget} budget), target overflow ε = "
             f"{self.epsilon:g} per slot",
             f"  r*(ε)                    {self.flow_rate:.6g} requests/slot   [{self.bound}"
@@ -129,6 +125,30 @@ class Plan:
                 if rate == 0:
                     note = f"  (no rate > 0 meets ε = {self.epsilon:g} with this bound)"
                 lines.append(f"    {name:<10} {rate:.6g}{note}")
+        return "\n".join(lines + self._tail_lines())
+
+    def _head_lines(self) -> list[str]:
+        lines = [
+            f"flowstab plan — {self.workload}" + (f" ({self.source})" if self.source else ""),
+            f"KV-cache memory M          {self.memory_tokens:,} tokens",
+        ]
+        for c in self.classes:
+            rate = "" if c["rate_per_slot"] is None else f", λ = {c['rate_per_slot']:g}/slot"
+            lines.append(f"  class {c['name']!r} (weight {c['weight']:.3g}{rate}): {c['lengths']}")
+        lines += [
+            f"E[S] prompt                {self.mean_prompt:,.2f} tokens",
+            f"E[O] decode                {self.mean_decode:,.2f} tokens",
+            f"E[W] = E[S·O + O(O+1)/2]   {self.mean_memory_time:,.2f} token-slots",
+            f"P(S + O > M)               {self.hard_cap_violation_prob:.3g}",
+            "",
+            "Stability (Dong & Cao Prop. 3.2: Σ λ_k E[W_k] ≤ M for ANY scheduler)",
+            f"  λ_max = M / E[W]         {self.lambda_max:.6g} requests/slot",
+            "",
+        ]
+        return lines
+
+    def _tail_lines(self) -> list[str]:
+        lines: list[str] = []
         if self.waste is not None:
             lines += ["", *_waste_lines(self)]
         if self.arrival_rate is not None:
@@ -145,7 +165,37 @@ class Plan:
                 f"  Λ* = M/(E[W]·τ(B_M, M))   {self.lambda_max_per_s:.6g} requests/s",
                 f"  r*(ε)                    {self.flow_rate_per_s:.6g} requests/s",
             ]
-        return "\n".join(lines)
+        return lines
+
+
+def _law_report(plan: Plan) -> str:
+    """The report of a plan whose budget law fixes the rate: the certificate at that rate."""
+    meets = plan.overflow_bound <= plan.epsilon
+    kind = "P" if plan.bound == "exact" else "bound"
+    lines = [
+        *plan._head_lines(),
+        f"Flow control (Algorithm 2, budget law {plan.budget}): the law fixes the rate at its mean",
+        f"  r                        {plan.flow_rate:.6g} requests/slot"
+        + (f" ({100 * plan.flow_rate / plan.lambda_max:.1f}% of λ_max)" if plan.lambda_max > 0 else ""),
+        f"  {'overflow ' + kind + ' at r':<25}{plan.overflow_bound:.3g}   [{plan.bound}"
+        + (" tail]" if plan.bound == "exact" else " bound]"),
+        f"  target ε                 {plan.epsilon:g} per slot: "
+        + ("met" if meets else "NOT met (lower the law's mean)"),
+        f"  admissible λ             0 < λ < {plan.admissible_rate_max:.6g} requests/slot",
+        f"  expected KV utilisation  < {100 * plan.expected_kv_util:.1f}% at λ → r",
+        "",
+        "  overflow at r by bound:",
+    ]
+    for name in (*BOUNDS, "exact") if "exact" in plan.bounds_at_flow_rate else BOUNDS:
+        if name in plan.not_applicable:
+            lines.append(f"    {name:<10} n/a — {plan.not_applicable[name]}")
+        else:
+            note = {"gaussian": "  (approximation, NOT a bound)",
+                    "exact": "  (the exact tail)"}.get(name, "")
+            lines.append(f"    {name:<10} {plan.bounds_at_flow_rate[name]:.3g}{note}")
+    tail = [line.replace("flow control at r*", "flow control at r").replace("  r*(ε)     ", "  r         ")
+            for line in plan._tail_lines()]
+    return "\n".join(lines + tail)
 
 
 def _waste_lines(plan: Plan) -> list[str]:
@@ -172,7 +222,7 @@ def make_plan(
     workload: Workload,
     memory_tokens: int | None = None,
     epsilon: float = 1e-6,
-    budget: BudgetKind = "randomized",
+    budget: BudgetKind | str = "randomized",
     step_time: StepTimeModel | None = None,
     arrival_rate: float | None = None,
     exact: bool = False,
@@ -211,6 +261,13 @@ def make_plan(
     workload.require_finite_memory_time()
     violation = check_hard_cap(workload, m, HARD_CAP_TOL)
     tails = FlowTails(workload, m)
+    if is_law_spec(budget):
+        if waste_target is not None:
+            raise WorkloadError("a waste target searches for a rate, and a budget law fixes the rate; "
+                                "drop --target waste: or use a named budget")
+        law = as_budget(budget)
+        return _law_plan(workload, m, float(epsilon), law, tails, violation, step_time,
+                         arrival_rate, exact)
     chosen = tails.flow_rate(epsilon, budget)
     best_bound = chosen
     if exact:
@@ -234,27 +291,12 @@ def make_plan(
             exact_tail(workload, m, chosen.rate_per_slot, budget).prob if chosen.rate_per_slot > 0 else 1.0
         )
     lam = _lambda_max(workload, m)
-    classes = [
-        {
-            "name": c.name,
-            "weight": float(w),
-            "rate_per_slot": c.rate_per_slot,
-            "lengths": getattr(c.lengths, "label", ""),
-            "mean_memory_time": c.mean_memory_time,
-        }
-        for c, w in zip(workload.classes, workload.mix, strict=True)
-    ]
+    classes = _classes(workload)
     load = admissible = None
     if arrival_rate is not None:
         load = arrival_rate * workload.mean_memory_time / m
         admissible = arrival_rate < chosen.rate_per_slot
-    per_s = {}
-    if step_time is not None:
-        per_s = {
-            "step_time": step_time.to_spec(),
-            "lambda_max_per_s": compute_coupled_capacity(workload, m, step_time),
-            "flow_rate_per_s": rate_per_second(workload, chosen.rate_per_slot, step_time),
-        }
+    per_s = _per_second(workload, m, step_time, chosen.rate_per_slot)
     waste = None
     if waste_target is not None:
         waste = _waste_plan(workload, m, float(waste_target), budget, exact, chosen.rate_per_slot, lam)
@@ -284,6 +326,80 @@ def make_plan(
         arrival_admissible=admissible,
         waste=waste,
         **per_s,
+    )
+
+
+def _classes(workload: Workload) -> list[dict]:
+    return [
+        {
+            "name": c.name,
+            "weight": float(w),
+            "rate_per_slot": c.rate_per_slot,
+            "lengths": getattr(c.lengths, "label", ""),
+            "mean_memory_time": c.mean_memory_time,
+        }
+        for c, w in zip(workload.classes, workload.mix, strict=True)
+    ]
+
+
+def _per_second(workload: Workload, m: int, step_time: StepTimeModel | None, rate: float) -> dict:
+    if step_time is None:
+        return {}
+    return {
+        "step_time": step_time.to_spec(),
+        "lambda_max_per_s": compute_coupled_capacity(workload, m, step_time),
+        "flow_rate_per_s": rate_per_second(workload, rate, step_time),
+    }
+
+
+def _law_plan(workload: Workload, m: int, epsilon: float, law: BudgetLaw, tails: FlowTails,
+              violation: float, step_time: StepTimeModel | None, arrival_rate: float | None,
+              exact: bool) -> Plan:
+    """The plan of a budget law: the certificate at the rate it fixes (its mean)."""
+    r = law.rate_per_slot
+    at_rate, missing = {}, {}
+    for name in BOUNDS:
+        try:
+            at_rate[name] = tails.bound(name, r, law)
+        except BoundNotApplicable as exc:
+            missing[name] = str(exc)
+    log_best, which = tails.best_log_bound(law)
+    bound, value = which, math.exp(max(log_best, -745.0)) if which != "none" else 1.0
+    if exact:
+        from numerics.analysis.exact import exact_tail
+
+        at_rate["exact"] = exact_tail(workload, m, r, law).prob if r > 0 else 0.0
+        bound, value = "exact", at_rate["exact"]
+    load = admissible = None
+    if arrival_rate is not None:
+        load = arrival_rate * workload.mean_memory_time / m
+        admissible = arrival_rate < r
+    return Plan(
+        workload=workload.name,
+        source=workload.source,
+        memory_tokens=m,
+        mean_prompt=workload.mean_prompt,
+        mean_decode=workload.mean_decode,
+        decode_second_moment=workload.decode_second_moment,
+        mean_memory_time=workload.mean_memory_time,
+        lambda_max=_lambda_max(workload, m),
+        epsilon=epsilon,
+        budget=law.spec,
+        flow_rate=r,
+        bound=bound,
+        overflow_bound=value,
+        admissible_rate_max=r,
+        expected_kv_util=r * workload.mean_memory_time / m,
+        hard_cap_violation_prob=violation,
+        flow_rate_by_bound={},
+        bounds_at_flow_rate=at_rate,
+        not_applicable=missing,
+        classes=_classes(workload),
+        arrival_rate=arrival_rate,
+        load=load,
+        arrival_admissible=admissible,
+        budget_fixes_rate=True,
+        **_per_second(workload, m, step_time, r),
     )
 
 

@@ -494,7 +494,14 @@ def exact_system(
 
     def budget(q: int):
         if q not in budget_cache:
-            budget_cache[q] = _count_pmf(policy.budget, policy.rate, q)
+            law = policy.budget_law.law if policy.budget_law.kind == "law" else None
+            if law is None:
+                budget_cache[q] = _count_pmf(policy.budget, policy.rate, q)
+            else:  # a budget law (uniform:0,6): its PMF with the values ≥ q lumped at q
+                lumped: dict[int, float] = {}
+                for v, pv in zip(law.values.tolist(), law.probs.tolist(), strict=True):
+                    lumped[min(v, q)] = lumped.get(min(v, q), 0.0) + pv
+                budget_cache[q] = sorted(lumped.items())
         return budget_cache[q]
 
     t_build = time.perf_counter()

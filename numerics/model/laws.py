@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
 
 if TYPE_CHECKING:
     from scipy.stats._distn_infrastructure import rv_frozen
@@ -175,6 +174,8 @@ class TokenLaw:
         label = label or _describe(dist)
         if not hasattr(dist, "dist") or not hasattr(dist, "sf"):
             raise WorkloadError(f"{label}: expected a frozen scipy.stats distribution")
+        from scipy import stats  # imported here: scipy.stats is slow to import
+
         discrete = isinstance(dist.dist, stats.rv_discrete)
         lo, hi = (float(x) for x in dist.support())
         if lo < 0:
@@ -551,6 +552,8 @@ def _known_tail_moments(dist, discrete: bool, end: int, values: np.ndarray, prob
                     out.append(max(full - head, floor))
                     continue
                 if name == "lognorm" and loc == 0:
+                    from scipy import special
+
                     sigma = float(shapes[0])
                     z = math.log(end / scale) / sigma
                     part = math.exp(k * math.log(scale) + (k * sigma) ** 2 / 2

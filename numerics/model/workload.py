@@ -59,6 +59,24 @@ def _log(x: np.ndarray) -> np.ndarray:
         return np.log(x)
 
 
+def _support_log_mgf(law: TokenLaw, theta: np.ndarray, cache: dict) -> np.ndarray:
+    """:meth:`TokenLaw.log_mgf` at each θ (shape of ``theta``): a max-shifted log-sum-exp, one
+    exp per support point, with log p_i computed once and kept in ``cache``."""
+    if "support" not in cache:
+        keep = law.probs > 0
+        cache["support"] = (np.log(law.probs[keep]), law.values[keep].astype(float))
+    log_p, values = cache["support"]
+    th = np.atleast_1d(theta).astype(float)
+    if values.size == 1:
+        out = log_p[0] + th * values[0]
+    else:
+        x = log_p + th[:, None] * values
+        top = np.max(x, axis=1)
+        with np.errstate(invalid="ignore"):  # top = +∞ (θ·v overflowed) stays +∞
+            out = np.where(np.isfinite(top), top + np.log(np.sum(np.exp(x - top[:, None]), axis=1)), top)
+    return out.reshape(np.shape(theta))
+
+
 @dataclass(frozen=True, eq=False)
 class IndependentLengths:
     """Prompt S and decode O independent, each a :class:`TokenLaw`."""
@@ -121,10 +139,19 @@ class IndependentLengths:
         a = np.arange(n_ages, dtype=float)
         return np.where(a < self.decode.max_value, self.prompt.max_value + a + 1, 0.0)
 
-    def age_log_mgf(self, theta: float, n_ages: int) -> np.ndarray:
-        """log E[e^{θ(S+a+1)}; O > a] for a < n_ages (over the stored supports)."""
-        g = self.decode.survival_by_age(n_ages)
-        return _log(g) + theta * np.arange(1, n_ages + 1) + self.prompt.log_mgf(theta)
+    def age_log_mgf(self, theta: float | ArrayLike, n_ages: int) -> np.ndarray:
+        """log E[e^{θ(S+a+1)}; O > a] for a < n_ages (over the stored supports); a 1-d array of
+        θ gives one row per θ. log P(O > a) is computed once per ``n_ages`` and kept."""
+        cache = self.__dict__.setdefault("_mgf_cache", {})  # frozen dataclass: no __setattr__
+        if n_ages not in cache:
+            cache[n_ages] = (_log(self.decode.survival_by_age(n_ages)),
+                             np.arange(1, n_ages + 1, dtype=float))
+        log_g, ages = cache[n_ages]
+        th = np.asarray(theta, dtype=float)
+        log_ms = _support_log_mgf(self.prompt, th, cache)
+        if th.ndim == 0:
+            return log_g + float(th) * ages + float(log_ms)
+        return log_g + th[:, None] * ages + log_ms[:, None]
 
     def truncation_excess(self) -> float:
         """E[#requests per activation cohort-age beyond the stored support], per activation.
@@ -250,7 +277,11 @@ class JointLengths:
         a = np.arange(n_ages, dtype=float)
         return np.where(np.isfinite(alive_max), alive_max + a + 1, 0.0)
 
-    def age_log_mgf(self, theta: float, n_ages: int) -> np.ndarray:
+    def age_log_mgf(self, theta: float | ArrayLike, n_ages: int) -> np.ndarray:
+        """log E[e^{θ(S+a+1)}; O > a] for a < n_ages; a 1-d array of θ gives one row per θ."""
+        if np.ndim(theta) > 0:
+            rows = [self.age_log_mgf(float(t), n_ages) for t in np.asarray(theta, dtype=float)]
+            return np.stack(rows) if rows else np.empty((0, n_ages))
         o = self.decode_values
         s = self.prompt_values.astype(float)
         # Per decode value: log Σ p e^{θ s}, shifted by that value's largest θ·s for stability
@@ -504,12 +535,16 @@ class Workload:
         n = self.n_ages
         return np.max(np.stack([c.lengths.max_held_by_age(n) for c in self.classes]), axis=0)
 
-    def age_log_mgf(self, theta: float) -> np.ndarray:
-        """log E[e^{θ X_a}; O > a] of the mixture, a = 0..n_ages-1."""
+    def age_log_mgf(self, theta: float | ArrayLike) -> np.ndarray:
+        """log E[e^{θ X_a}; O > a] of the mixture, a = 0..n_ages-1; a 1-d array of θ gives one
+        row per θ."""
         n = self.n_ages
+        mix = self.mix
+        if len(self.classes) == 1 and mix[0] == 1.0:
+            return self.classes[0].lengths.age_log_mgf(theta, n)  # log 1 + x = x
         logs = [
             np.log(w) + c.lengths.age_log_mgf(theta, n)
-            for c, w in zip(self.classes, self.mix, strict=True)
+            for c, w in zip(self.classes, mix, strict=True)
         ]
         return np.logaddexp.reduce(np.stack(logs), axis=0)
 

@@ -9,7 +9,7 @@ the engine's (LIFO eviction while memory exceeds M), the same for every policy.
 spec         policy                                                              source
 ===========  ==================================================================  ==============
 flow         Algorithm 2: budget B_t with mean r (deterministic / randomized /   Dong & Cao
-             Poisson), FIFO activation
+             Poisson, or any law ``budget=(uniform:0,6)``), FIFO activation
 budgets      Algorithm 1: up to b_k class-k requests per slot (FIFO per class)   Dong & Cao
 greedy       vLLM: FCFS while usage + S + 1 ≤ (1 − watermark)·M, ≤ max_seqs      vLLM V0/V1
 reserve      admit only if Σ_active (S + L) + S_new + L ≤ M (no eviction ever)   TensorRT-LLM

@@ -161,9 +161,27 @@ def _future_feasible(items: list[tuple[int, int]], memory: int) -> bool:
     return bool(np.all(usage <= memory))
 
 
+def _split_top(text: str, spec: str) -> list[str]:
+    """``text`` split at the commas outside parentheses (a budget law ``(uniform:0,6)`` is one part)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise SpecError(f"policy {spec!r}: unbalanced ')'")
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise SpecError(f"policy {spec!r}: unbalanced '('; close the budget law, e.g. (uniform:0,6)")
+    return [*parts, text[start:]]
+
+
 def _kv(text: str, spec: str) -> tuple[list[str], dict[str, str]]:
     pos, kw = [], {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in filter(None, (p.strip() for p in _split_top(text, spec))):
         if "=" in part:
             k, _, v = part.partition("=")
             kw[k.strip()] = v.strip()

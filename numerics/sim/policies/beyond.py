@@ -13,9 +13,9 @@ from typing import ClassVar
 import numpy as np
 
 from numerics.errors import SpecError
-from numerics.model.budget import BUDGET_LAWS
+from numerics.model.budget import BudgetLaw
 from numerics.sim.policies.base import BudgetKind, Policy, _admit_fcfs, _draw_budget, _head
-from numerics.sim.policies.paper import FlowControl
+from numerics.sim.policies.paper import FlowControl, _flow_budget, _flow_spec
 from numerics.sim.state import KernelCode, KernelParams, SlotState
 
 
@@ -27,22 +27,26 @@ class FlowFit(Policy):
     the active set's growth. In the slot model no admission is therefore dropped in its own slot;
     when memory never binds it makes exactly :class:`FlowControl`'s choices."""
 
-    rate: float = 1.0
-    budget: BudgetKind = "randomized"
+    rate: float | None = None
+    budget: BudgetKind | str = "randomized"
     #: The compiled rule: flow's pre-drawn budgets with the FCFS fit check under M.
     kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET_FIT
     kernel_caps_seqs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not math.isfinite(self.rate) or self.rate < 0:
-            raise SpecError(f"flowfit rate must be ≥ 0 requests per slot, got {self.rate}")
-        if self.budget not in BUDGET_LAWS or (self.budget == "deterministic" and self.rate != int(self.rate)):
-            raise SpecError(f"flowfit budget must be one of {', '.join(BUDGET_LAWS)} (deterministic: an "
-                            f"integer rate), got {self.budget!r} with rate {self.rate}")
+        object.__setattr__(self, "rate", _flow_budget(self, self.rate, self.budget))
+
+    @property
+    def budget_law(self) -> BudgetLaw:
+        """The budget law B_t is drawn from (:class:`~numerics.model.budget.BudgetLaw`)."""
+        return self._budget_law
 
     def select(self, sim: SlotState) -> int:
-        b = _draw_budget(self._rng, self.rate, self.budget)
+        if self._budget_law.kind == "law":
+            b = int(self._budget_law.sample(1, self._rng)[0])
+        else:
+            b = _draw_budget(self._rng, self.rate, self.budget)
         return _admit_fcfs(sim, sim.memory_tokens, min(b, self.seq_room(sim)))
 
     def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
@@ -52,7 +56,7 @@ class FlowFit(Policy):
         return KernelParams(self.kernel_code, budgets, (0.0, 0.0))
 
     def spec(self) -> str:
-        return f"flowfit:rate={self.rate:g},budget={self.budget},requeue={self.requeue}{self._seqs_spec()}"
+        return f"{_flow_spec('flowfit', self.rate, self.budget)},requeue={self.requeue}{self._seqs_spec()}"
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,11 @@ class AdaptiveFlow(Policy):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for what, v in (("target", self.target), ("margin", self.margin)):
-            if not math.isfinite(v) or v < 0:
-                raise SpecError(f"adaptive {what} must be a finite number ≥ 0, got {v}")
+        if not (isinstance(self.target, int | float) and 0 <= self.target <= 1):
+            raise SpecError(f"adaptive target is an overflow rate per slot: give 0 ≤ target ≤ 1 (0: back "
+                            f"off at every eviction), got {self.target}")
+        if not math.isfinite(self.margin) or self.margin < 0:
+            raise SpecError(f"adaptive margin must be a finite number ≥ 0, got {self.margin}")
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)

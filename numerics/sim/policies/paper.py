@@ -11,30 +11,68 @@ from typing import ClassVar
 
 import numpy as np
 
-from numerics.errors import SpecError
-from numerics.model.budget import BUDGET_LAWS
+from numerics.errors import SpecError, WorkloadError
+from numerics.model.budget import BUDGET_LAWS, BudgetLaw, as_budget, is_law_spec
 from numerics.sim.policies.base import BudgetKind, Policy
 from numerics.sim.state import KernelCode, KernelParams, SlotState
 
 
+def _flow_budget(policy: Policy, rate: float | None, budget: str) -> float:
+    """Validate a flow policy's (rate, budget) and cache its :class:`BudgetLaw`; the rate
+    (a budget law's mean when ``rate`` is None)."""
+    name = policy.spec_name
+    if not isinstance(budget, str):
+        raise SpecError(f"{name} budget must be a string, got {budget!r}")
+    if is_law_spec(budget):
+        try:
+            law = as_budget(budget, rate)
+        except WorkloadError as exc:
+            raise SpecError(f"{name}: {exc}") from None
+        object.__setattr__(policy, "_budget_law", law)
+        return law.rate_per_slot
+    rate = 1.0 if rate is None else rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating) or (
+            not math.isfinite(rate) or rate < 0):
+        raise SpecError(f"{name} rate must be ≥ 0 requests per slot, got {rate}")
+    if budget not in BUDGET_LAWS:
+        raise SpecError(f"{name} budget must be one of {', '.join(BUDGET_LAWS)} or a length law in "
+                        f"parentheses such as (uniform:0,6), got {budget!r}")
+    if budget == "deterministic" and rate != int(rate):
+        raise SpecError(f"a deterministic budget needs an integer rate, got {rate}")
+    object.__setattr__(policy, "_budget_law", BudgetLaw(budget, float(rate)))
+    return rate
+
+
+def _flow_spec(name: str, rate: float, budget: str) -> str:
+    """``NAME:rate=R,budget=KIND`` or, for a budget law (which fixes the rate), ``NAME:budget=(LAW)``."""
+    if is_law_spec(budget):
+        return f"{name}:budget={budget.strip()}"
+    return f"{name}:rate={rate:g},budget={budget}"
+
+
 @dataclass(frozen=True)
 class FlowControl(Policy):
-    """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``."""
+    """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``.
+
+    ``budget`` is a named law (``randomized``, ``deterministic``, ``poisson``) or any length law in
+    parentheses, ``"(uniform:0,6)"`` (:func:`numerics.model.budget.as_budget`); a law fixes the
+    rate (its mean: ``rate`` may be left out, None, or must equal it). ``rate`` defaults to 1.
+    """
 
     kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
 
-    rate: float = 1.0
-    budget: BudgetKind = "randomized"
+    rate: float | None = None
+    budget: BudgetKind | str = "randomized"
     kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not math.isfinite(self.rate) or self.rate < 0:
-            raise SpecError(f"flow rate must be ≥ 0 requests per slot, got {self.rate}")
-        if self.budget not in BUDGET_LAWS:
-            raise SpecError(f"flow budget must be one of {', '.join(BUDGET_LAWS)}, got {self.budget!r}")
-        if self.budget == "deterministic" and self.rate != int(self.rate):
-            raise SpecError(f"a deterministic budget needs an integer rate, got {self.rate}")
+        object.__setattr__(self, "rate", _flow_budget(self, self.rate, self.budget))
+
+    @property
+    def budget_law(self) -> BudgetLaw:
+        """The budget law B_t is drawn from (:class:`~numerics.model.budget.BudgetLaw`)."""
+        return self._budget_law
 
     def draw_budgets(self, rng: np.random.Generator, slots: int) -> np.ndarray:
         """B_1..B_slots, consuming the generator exactly as ``slots`` calls of :meth:`select`."""
@@ -44,7 +82,9 @@ class FlowControl(Policy):
         if self.budget == "randomized":
             k = math.floor(r)
             return k + (rng.random(slots) < r - k).astype(np.int64)
-        return rng.poisson(r, slots).astype(np.int64)
+        if self.budget == "poisson":
+            return rng.poisson(r, slots).astype(np.int64)
+        return self._budget_law.sample(slots, rng)  # one uniform per slot, as select draws
 
     def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
         """Every budget drawn up front from the run's generator (:meth:`draw_budgets`)."""
@@ -58,13 +98,15 @@ class FlowControl(Policy):
         elif self.budget == "randomized":
             k = math.floor(r)
             b = k + (1 if rng.random() < r - k else 0)
-        else:
+        elif self.budget == "poisson":
             b = int(rng.poisson(r))
+        else:
+            b = int(self._budget_law.sample(1, rng)[0])
         room = self.seq_room(sim)
         return min(b, len(sim.queue)) if room == math.inf else min(b, len(sim.queue), int(room))
 
     def spec(self) -> str:
-        return f"flow:rate={self.rate:g},budget={self.budget},requeue={self.requeue}{self._seqs_spec()}"
+        return f"{_flow_spec('flow', self.rate, self.budget)},requeue={self.requeue}{self._seqs_spec()}"
 
 
 @dataclass(frozen=True)

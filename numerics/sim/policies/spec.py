@@ -6,6 +6,7 @@ Part of :mod:`numerics.sim.policies`.
 from __future__ import annotations
 
 from numerics.errors import SpecError
+from numerics.model.budget import is_law_spec
 from numerics.sim.policies.base import REQUEUE, Policy, _kv, _num
 from numerics.sim.policies.beyond import AdaptiveFlow, FlowFit
 from numerics.sim.policies.clairvoyant import MC, MCSFPredicted, Prediction
@@ -16,7 +17,9 @@ from numerics.sim.policies.wait import NestedWait, Wait
 
 
 def parse_policy(spec: str) -> Policy:
-    """Parse a policy spec: ``flow:rate=R[,budget=..][,requeue=head|tail]``, ``budgets:4,4,4``,
+    """Parse a policy spec: ``flow:rate=R[,budget=..][,requeue=head|tail]`` (budget: randomized,
+    deterministic, poisson or any length law in parentheses, ``budget=(uniform:0,6)``, whose mean
+    is the rate: then ``rate=`` may be left out), ``budgets:4,4,4``,
     ``greedy[:watermark=0.01]``, ``reserve[:max=L]``, ``alpha:0.2``, ``mcsf[:predict=P]``,
     ``mc[:predict=P]`` (P: exact, over:C or noisy:SIGMA, the decode-length prediction),
     ``flowfit:rate=R[,budget=..]``, ``adaptive[:target=0.01][,margin=0.1]``,
@@ -28,6 +31,9 @@ def parse_policy(spec: str) -> Policy:
     'budgets:4,4,4,max_seqs=8'
     >>> parse_policy("flow:rate=2,max_seqs=16").max_seqs
     16
+    >>> p = parse_policy("flow:budget=(uniform:0,6)")
+    >>> p.rate, p.spec()
+    (3.0, 'flow:budget=(uniform:0,6),requeue=head')
     """
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"a policy spec must be a non-empty string, got {spec!r}")
@@ -47,11 +53,20 @@ def parse_policy(spec: str) -> Policy:
                 f"policy {spec!r}: unexpected {', '.join(sorted(extra)) or 'positional values'}"
             )
 
-    if name == "flow":
+    if name in ("flow", "flowfit"):
         no_extra({"rate", "budget"})
-        if "rate" not in kw:
-            raise SpecError(f"policy {spec!r}: flow needs rate=R (requests per slot)")
-        return FlowControl(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"), **common)
+        budget = kw.get("budget", "randomized")
+        if "rate" not in kw and not is_law_spec(budget):
+            raise SpecError(f"policy {spec!r}: {name} needs rate=R (requests per slot) or a budget "
+                            "law, e.g. budget=(uniform:0,6)")
+        rate = _num(kw["rate"], spec) if "rate" in kw else None
+        if rate == 0:
+            raise SpecError(f"policy {spec!r}: rate=0 admits nothing, ever; give a rate > 0 requests "
+                            "per slot (flowstab plan suggests one)")
+        try:
+            return (FlowControl if name == "flow" else FlowFit)(requeue, rate, budget, **common)
+        except SpecError as exc:
+            raise SpecError(f"policy {spec!r}: {exc}") from None
     if name == "budgets":
         no_extra(set(), npos=len(pos))
         if not pos:
@@ -76,11 +91,6 @@ def parse_policy(spec: str) -> Policy:
         if name == "mc":
             return MC(requeue, pred, **common)
         return MCSF(requeue, **common) if pred.kind == "exact" else MCSFPredicted(requeue, pred, **common)
-    if name == "flowfit":
-        no_extra({"rate", "budget"})
-        if "rate" not in kw:
-            raise SpecError(f"policy {spec!r}: flowfit needs rate=R (requests per slot)")
-        return FlowFit(requeue, _num(kw["rate"], spec), kw.get("budget", "randomized"), **common)
     if name == "adaptive":
         no_extra({"target", "margin"})
         return AdaptiveFlow(requeue, _num(kw.get("target", "0.01"), spec),
