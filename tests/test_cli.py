@@ -189,6 +189,32 @@ def test_plan_exact_uses_the_exact_tail(capsys):
     assert above > out["epsilon"]
 
 
+def test_plan_exact_past_its_time_budget_reports_the_bound_and_says_why(capsys, monkeypatch):
+    # Issue 15: an exact inversion past its time budget (the mooncake trace) must not end the plan;
+    # the plan keeps the best bound's certified rate (a lower bound on the exact r*) and says why
+    import numerics.analysis.exact as exact_mod
+    from numerics.errors import SettingError
+
+    def too_slow(*args, **kwargs):
+        raise SettingError("the exact tail would run past its time budget (test)", "max_seconds")
+
+    argv = ["plan", "--prompt", "20", "--decode", "uniform:1,100", "--memory", "20000", "--json"]
+    assert main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(exact_mod, "exact_flow_rate", too_slow)
+    assert main([*argv, "--exact"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bound"] == plain["bound"] == "chernoff"
+    assert out["flow_rate"] == plain["flow_rate"]
+    assert "exact" not in out["flow_rate_by_bound"]
+    assert "time budget" in out["exact_unavailable"]
+    assert "exact_unavailable" not in plain
+    assert main([*argv[:-1], "--exact"]) == 0
+    text = capsys.readouterr().out
+    assert "exact tail               not computed: the exact tail would run past" in text
+    assert "certified lower bound on the exact r*" in text
+
+
 def test_help_is_plain_text_not_restructuredtext(capsys):
     # Issue 15: `flowstab --help` printed the module docstring's raw reStructuredText
     import re

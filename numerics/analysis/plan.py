@@ -37,7 +37,7 @@ from typing import Literal
 from numerics.analysis.bounds import BOUNDS, BoundName, BoundNotApplicable, FlowTails
 from numerics.analysis.capacity import compute_coupled_capacity, rate_per_second
 from numerics.analysis.conditions import lambda_max as _lambda_max
-from numerics.errors import WorkloadError
+from numerics.errors import SettingError, WorkloadError
 from numerics.model.budget import BudgetKind, BudgetLaw, as_budget, is_law_spec
 from numerics.model.steptime import StepTimeModel
 from numerics.model.workload import Workload, check_hard_cap, ensure_memory
@@ -86,6 +86,9 @@ class Plan:
     waste: dict | None = None
     #: True for a budget law ``(LAW)``: its mean is the rate, certified rather than searched for
     budget_fixes_rate: bool = False
+    #: with ``exact=True``, why the exact tail could not be computed (the plan then reports the
+    #: best bound's certified rate, a lower bound on the exact r*); None when it was
+    exact_unavailable: str | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``memory_tokens`` etc. plus the per-bound details; ``waste`` only
@@ -94,6 +97,8 @@ class Plan:
         out["workload_name"] = out.pop("workload")
         if out["waste"] is None:
             del out["waste"]
+        if out["exact_unavailable"] is None:
+            del out["exact_unavailable"]
         return out
 
     def report(self) -> str:
@@ -112,6 +117,10 @@ class Plan:
             f"({100 * self.admissible_rate_max / self.lambda_max:.1f}% of λ_max)"
             if self.lambda_max > 0 else "  admissible λ             none",
             f"  expected KV utilisation  < {100 * self.expected_kv_util:.1f}% at λ → r*",
+            "",
+            *([f"  exact tail               not computed: {self.exact_unavailable}",
+               "                           r*(ε) above is the best bound's, a certified lower bound "
+               "on the exact r*"] if self.exact_unavailable else []),
             "",
             "  r*(ε) by bound:",
         ]
@@ -270,10 +279,14 @@ def make_plan(
                          arrival_rate, exact)
     chosen = tails.flow_rate(epsilon, budget)
     best_bound = chosen
+    exact_unavailable = None
     if exact:
-        from numerics.analysis.exact import exact_flow_rate, exact_tail
+        from numerics.analysis.exact import exact_flow_rate
 
-        chosen = exact_flow_rate(workload, m, epsilon, budget)
+        try:
+            chosen = exact_flow_rate(workload, m, epsilon, budget)
+        except SettingError as exc:  # the inversion's time budget: say so, keep the bound's rate
+            exact_unavailable = str(exc)
     by_bound, at_rate, missing = {}, {}, {}
     for name in BOUNDS:
         try:
@@ -285,11 +298,10 @@ def make_plan(
             at_rate[name] = tails.bound(name, chosen.rate_per_slot, budget)
         except BoundNotApplicable as exc:
             missing[name] = str(exc)
-    if exact:
+    if exact and exact_unavailable is None:
         by_bound["exact"] = chosen.rate_per_slot
-        at_rate["exact"] = (
-            exact_tail(workload, m, chosen.rate_per_slot, budget).prob if chosen.rate_per_slot > 0 else 1.0
-        )
+        # the search's own exact tail at r* (P = 1 at rate 0: nothing qualifies)
+        at_rate["exact"] = chosen.overflow_bound if chosen.rate_per_slot > 0 else 1.0
     lam = _lambda_max(workload, m)
     classes = _classes(workload)
     load = admissible = None
@@ -325,6 +337,7 @@ def make_plan(
         load=load,
         arrival_admissible=admissible,
         waste=waste,
+        exact_unavailable=exact_unavailable,
         **per_s,
     )
 
