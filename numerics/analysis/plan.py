@@ -124,16 +124,9 @@ class Plan:
             "",
             "  r*(ε) by bound:",
         ]
-        for name in (*BOUNDS, "exact") if "exact" in self.flow_rate_by_bound else BOUNDS:
-            if name in self.not_applicable:
-                lines.append(f"    {name:<10} n/a — {self.not_applicable[name]}")
-            else:
-                note = {"gaussian": "  (approximation, NOT a bound)",
-                        "exact": "  (the exact tail: what every bound approximates)"}.get(name, "")
-                rate = self.flow_rate_by_bound[name]
-                if rate == 0:
-                    note = f"  (no rate > 0 meets ε = {self.epsilon:g} with this bound)"
-                lines.append(f"    {name:<10} {rate:.6g}{note}")
+        lines += _by_bound_lines(self, self.flow_rate_by_bound, "the exact tail: what every bound "
+                                 "approximates", "{:.6g}", zero=f"no rate > 0 meets ε = {self.epsilon:g} "
+                                 "with this bound")
         return "\n".join(lines + self._tail_lines())
 
     def _head_lines(self) -> list[str]:
@@ -177,6 +170,22 @@ class Plan:
         return lines
 
 
+def _by_bound_lines(plan: Plan, values: dict, exact_note: str, fmt: str,
+                    zero: str | None = None) -> list[str]:
+    """One line per bound (and the exact tail, when computed): its value in ``fmt``, "n/a" with the
+    reason where its hypotheses fail, ``zero`` as the note of a value 0."""
+    lines = []
+    for name in (*BOUNDS, "exact") if "exact" in values else BOUNDS:
+        if name in plan.not_applicable:
+            lines.append(f"    {name:<10} n/a — {plan.not_applicable[name]}")
+            continue
+        note = {"gaussian": "approximation, NOT a bound", "exact": exact_note}.get(name)
+        if zero is not None and values[name] == 0:
+            note = zero
+        lines.append(f"    {name:<10} {fmt.format(values[name])}" + (f"  ({note})" if note else ""))
+    return lines
+
+
 def _law_report(plan: Plan) -> str:
     """The report of a plan whose budget law fixes the rate: the certificate at that rate."""
     meets = plan.overflow_bound <= plan.epsilon
@@ -195,13 +204,7 @@ def _law_report(plan: Plan) -> str:
         "",
         "  overflow at r by bound:",
     ]
-    for name in (*BOUNDS, "exact") if "exact" in plan.bounds_at_flow_rate else BOUNDS:
-        if name in plan.not_applicable:
-            lines.append(f"    {name:<10} n/a — {plan.not_applicable[name]}")
-        else:
-            note = {"gaussian": "  (approximation, NOT a bound)",
-                    "exact": "  (the exact tail)"}.get(name, "")
-            lines.append(f"    {name:<10} {plan.bounds_at_flow_rate[name]:.3g}{note}")
+    lines += _by_bound_lines(plan, plan.bounds_at_flow_rate, "the exact tail", "{:.3g}")
     tail = [line.replace("flow control at r*", "flow control at r").replace("  r*(ε)     ", "  r         ")
             for line in plan._tail_lines()]
     return "\n".join(lines + tail)
