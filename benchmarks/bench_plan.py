@@ -2,12 +2,29 @@
 
 Run: ``.venv/bin/python benchmarks/bench_plan.py`` — prints one line per case with the best of
 three wall-clock times on this machine, then the *cold* ``flowstab plan`` commands of issue 15
-(a fresh interpreter each: imports, workload, plan and printing), the median and the spread of
-three runs each, and the import of ``flowstab.cli`` alone. ``--cold`` runs only those.
+(a fresh interpreter each: imports, workload, plan and printing; the last one with the waste
+certificate's rate search), the median and the spread of three runs each, and the import of
+``flowstab.cli`` alone. ``--cold`` runs only those.
 
-A cold run is mostly ``import scipy.stats`` (the length-law specs build their laws with it):
-on a quiet 2-core machine about 0.5 s of it; the Chernoff rate searches themselves take
-0.02–0.15 s in these cases (issue 15: ≤ 1 s in all, from 1–3 s before the certified θ search).
+The length-law specs build the geom, uniform, poisson and nbinom laws (every preset's family)
+without scipy.stats, bit for bit the laws scipy.stats gives, so a cold plan no longer pays for
+``import scipy.stats`` (~0.6 s); poisson and nbinom masses and the Gaussian approximation still
+import scipy.special (~0.2 s). Recorded on the 2-core development machine (issue 15; medians of
+five cold runs, others sharing the machine):
+
+==========================================================================  ========  =======
+cold ``flowstab``                                                           before    after
+==========================================================================  ========  =======
+``plan --prompt 100 --decode geom:mean=200 --memory 50000 --step-time ...``  0.96 s    0.44 s
+``plan --workload azure-conv --memory 131072``                              0.85 s    0.33 s
+``plan --workload mooncake --memory 131072``                                1.02 s    0.47 s
+``plan --workload mooncake --memory 131072 --target waste:0.01``            14–28 s   2.5–4.6 s
+==========================================================================  ========  =======
+
+The waste search evaluates ~27 certificates; each needed log E[e^{θS}] on a 241-point θ grid
+over mooncake's 125 k-point prompt support (30 M exps, ~0.5 s); the blocked sum of
+:func:`numerics.analysis.waste._prompt_log_mgf` takes ~0.005–0.02 s. The Chernoff rate searches
+themselves take 0.02–0.15 s in the plain cases.
 """
 
 from __future__ import annotations
@@ -28,6 +45,7 @@ COLD_PLANS = (
     "plan --workload azure-conv --memory 131072",
     "plan --workload sharegpt --memory 131072",
     "plan --workload azure-code --memory 131072",
+    "plan --workload mooncake --memory 131072 --target waste:0.01",
 )
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -539,3 +539,36 @@ def test_sample_is_numpy_choice_exactly(law):
             assert mine.bit_generator.state == ref.bit_generator.state
         assert law.sample(None, mine) == ref.choice(law.values, p=p)
         assert mine.bit_generator.state == ref.bit_generator.state
+
+
+# ------------------------------------------------------------------ from_functions
+def test_from_functions_is_the_engine_of_from_scipy():
+    # The same pmf/sf/mean as scipy's geometric, handed over as plain callables: the same law.
+    dist = stats.geom(0.01)
+    calls = []
+
+    def frozen():
+        calls.append(1)
+        return dist
+
+    for cap in (None, 500):
+        law = TokenLaw.from_functions(dist.pmf, dist.sf, 1, math.inf, "g", cap, mean=dist.mean,
+                                      frozen=frozen)
+        ref = TokenLaw.from_scipy(dist, "g", cap)
+        assert np.array_equal(law.values, ref.values)
+        assert np.array_equal(law.probs, ref.probs)
+        assert (law.tail_mass, law.tail_excess) == (ref.tail_mass, ref.tail_excess)
+    assert not calls  # the tail beyond the stored support is below TAIL_EPS: no scipy moments
+
+
+def test_from_functions_asks_for_the_scipy_law_only_for_a_visible_tail():
+    # geom(1e-4) is cut at MAX_SUPPORT with P(X > N) ≈ 1e-91 > TAIL_EPS: its moments come from scipy
+    dist = stats.geom(1e-4)
+    law = TokenLaw.from_functions(dist.pmf, dist.sf, 1, math.inf, "g", mean=dist.mean,
+                                  frozen=lambda: dist)
+    ref = TokenLaw.from_scipy(dist, "g")
+    assert law.tail_mass > TAIL_EPS
+    assert law.tail_moments == ref.tail_moments is not None
+    bare = TokenLaw.from_functions(dist.pmf, dist.sf, 1, math.inf, "g", mean=dist.mean)
+    assert bare.tail_moments is None
+    assert np.array_equal(bare.probs, ref.probs)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import special, stats
 
-from numerics.errors import SpecError, UnstableWorkloadError
+from numerics.errors import SpecError, UnstableWorkloadError, WorkloadError
 from numerics.model.laws import TokenLaw
 from numerics.model.specs import parse_law
 
@@ -595,3 +595,89 @@ def test_heavy_zipf_tail_probabilities_agree_with_monte_carlo():
     for k in (1, 2, 5, 10, 100, 1000):
         p = got.sf(k)
         assert abs(np.mean(draws > k) - p) <= MC_Z * math.sqrt(p * (1 - p) / MC_DRAWS)
+
+
+# ------------------------------------------------------- families built without scipy.stats
+def _same_law(a: TokenLaw, b: TokenLaw) -> bool:
+    """Bit for bit: support, masses, tail accounts, moment source."""
+    return (a.values.dtype == b.values.dtype and np.array_equal(a.values, b.values)
+            and np.array_equal(a.probs, b.probs) and a.tail_mass == b.tail_mass
+            and a.tail_excess == b.tail_excess and a.tail_index == b.tail_index
+            and a.tail_moments == b.tail_moments and a.moment_source == b.moment_source)
+
+
+def _same_build(ours, ref) -> bool:
+    """Both builders give the same law bit for bit, or both refuse with the same message."""
+    def build(f):
+        try:
+            return f()
+        except WorkloadError as exc:
+            return str(exc)
+
+    a, b = build(ours), build(ref)
+    return a == b if isinstance(b, str) or isinstance(a, str) else _same_law(a, b)
+
+
+#: Caps: none, below/at the first support points, the presets' (max − shift), and one beyond
+#: MAX_SUPPORT (the build-then-clip branch); uncapped laws store up to 2**21 points (slow).
+NATIVE_CAPS = (pytest.param(None, marks=pytest.mark.slow), 1, 2, 7, 1000, 14_048, 125_304,
+               pytest.param(3 * 2**21, marks=pytest.mark.slow))  # the slow ones: up to ~1 s
+
+
+@pytest.mark.parametrize("p", [1e-4, 3e-4, 0.001, 0.005, 1 / 150, 0.0123, 0.25, 0.5, 0.999])
+@pytest.mark.parametrize("cap", NATIVE_CAPS)
+def test_native_geom_is_bitwise_the_scipy_law(p, cap):
+    # 1e-4 and 3e-4: the support stops at MAX_SUPPORT with visible tail (scipy's moments are used)
+    from numerics.model.specs import _geom
+
+    assert _same_build(lambda: _geom(p, "g", cap), lambda: TokenLaw.from_scipy(stats.geom(p), "g", cap))
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 0), (0, 1), (1, 100), (3, 3), (10, 500),
+                                           (0, 2**21 - 1), (7, 2**21 + 6)])
+@pytest.mark.parametrize("cap", NATIVE_CAPS)
+def test_native_uniform_is_bitwise_the_scipy_law(low, high, cap):
+    from numerics.model.specs import _randint
+
+    assert _same_build(lambda: _randint(low, high + 1, "u", cap),
+                       lambda: TokenLaw.from_scipy(stats.randint(low, high + 1), "u", cap))
+
+
+@pytest.mark.parametrize("mu", [1e-3, 0.5, 5.0, 80.0, 1234.5, 1e5, 2e6])
+@pytest.mark.parametrize("cap", NATIVE_CAPS)
+def test_native_poisson_is_bitwise_the_scipy_law(mu, cap):
+    from numerics.model.specs import _poisson
+
+    assert _same_build(lambda: _poisson(mu, "p", cap),
+                       lambda: TokenLaw.from_scipy(stats.poisson(mu), "p", cap))
+
+
+@pytest.mark.parametrize(("n", "p"), [
+    (1.329, 0.001152), (1.496, 0.007273), (0.9169, 0.0004472), (0.5094, 0.02275),  # the presets
+    (0.7872, 0.0003364), (1.704, 0.003887), (0.4937, 0.00004429), (1.113, 0.003241),
+    (2, 0.01), (1, 1.0), (0.05, 1e-4), (30, 0.3)])
+@pytest.mark.parametrize("cap", NATIVE_CAPS)
+def test_native_nbinom_is_bitwise_the_scipy_law(n, p, cap):
+    from numerics.model.specs import _nbinom
+
+    assert _same_build(lambda: _nbinom(n, p, "nb", cap),
+                       lambda: TokenLaw.from_scipy(stats.nbinom(n, p), "nb", cap))
+
+
+@pytest.mark.parametrize("spec", ["geom:mean=200", "uniform:1,100,max=50", "poisson:mean=80,shift=1",
+                                  "nbinom:n=0.4937,p=0.00004429,shift=891,max=126195"])
+def test_common_families_do_not_import_scipy_stats(spec):
+    # A fresh interpreter: parsing these specs (and importing the CLI) leaves scipy.stats unloaded.
+    import subprocess
+    import sys
+
+    code = ("import sys, flowstab.cli; from numerics.model.specs import parse_law; "
+            f"parse_law({spec!r}); print('scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_other_families_still_use_scipy_stats():
+    law = parse_law("lognormal:median=120,sigma=0.8,max=4096")
+    ref = TokenLaw.from_scipy(stats.lognorm(s=0.8, scale=120), "l", 4096)
+    assert_array_equal(law.probs, ref.probs)

@@ -218,10 +218,7 @@ def _age_log_mgf_grid(workload: Workload, theta: np.ndarray, n: int) -> np.ndarr
     for c, w in zip(workload.classes, workload.mix, strict=True):
         ln = c.lengths
         if isinstance(ln, IndependentLengths):
-            s = ln.prompt.values.astype(float)
-            ts = theta[:, None] * s[None, :] + np.log(ln.prompt.probs)[None, :]
-            top = ts.max(axis=1, keepdims=True)
-            log_mgf_s = (top + np.log(np.exp(ts - top).sum(axis=1, keepdims=True)))
+            log_mgf_s = _prompt_log_mgf(ln.prompt.values, ln.prompt.probs, theta)[:, None]
             with np.errstate(divide="ignore"):
                 log_g = np.log(ln.decode.survival_by_age(n))
             rows = log_g[None, :] + theta[:, None] * ages1[None, :] + log_mgf_s
@@ -229,6 +226,84 @@ def _age_log_mgf_grid(workload: Workload, theta: np.ndarray, n: int) -> np.ndarr
             rows = np.stack([ln.age_log_mgf(float(th), n) for th in theta])
         logs.append(math.log(w) + rows)
     return np.logaddexp.reduce(np.stack(logs), axis=0) if len(logs) > 1 else logs[0]
+
+
+#: A prompt support with at least this many points, spread over at most _BLOCKED_SPREAD times as
+#: many integers, gets the blocked log-MGF of :func:`_prompt_log_mgf`; smaller or sparser ones
+#: (and every θ with θ·(B − 1) > _BLOCKED_EXPONENT) the direct sum.
+_BLOCKED_MIN_POINTS = 4096
+_BLOCKED_SPREAD = 8
+_BLOCKED_MIN_WIDTH = 16  # narrower blocks: the direct sum
+#: θ·(B − 1) ≤ this in a blocked sum: e^{θi} ≤ e^350 cannot overflow, and a mass that underflows
+#: to 0 next to its block's largest is below e^-700 of the block's sum.
+_BLOCKED_EXPONENT = 350.0
+_DIRECT_CHUNK = 1 << 20  # the direct sum works on ≤ this many (θ, value) pairs at a time
+
+
+def _prompt_log_mgf(values: np.ndarray, probs: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    r"""log E[e^{θS}] for every θ ≥ 0 of the 1-d ``theta``, S on ``values`` with masses ``probs``.
+
+    *Direct*: the max-shifted log-sum-exp :math:`t + \log\sum_v e^{\log p_v + θv - t}`, t the
+    largest exponent (one exp per value and θ), on chunks of θ.
+
+    *Blocked*, for a large support that fills its range (the 125 k-point prompt law of a long-prompt
+    preset, where the direct sum is 30 M exps per certificate): with v = v_0 + jB + i, i < B,
+
+    .. math::
+
+        E e^{θS} = \sum_j e^{θ(v_0 + jB) + \ell_j} \sum_{i < B} q_{j,i}\, e^{θi},
+        \qquad q_{j,i} = p_{v_0 + jB + i} / e^{\ell_j},\ e^{\ell_j} = \max_i p_{v_0 + jB + i},
+
+    the inner sums for all θ one matrix product (J × B)(B × K), the outer sum a max-shifted
+    log-sum-exp over the J ≈ √range blocks. B is the smallest power of two ≥ √range, halved for
+    large θ until θ(B − 1) ≤ 350 (no overflow; below 16 the direct sum is used). Every term is
+    positive, so each inner sum carries a relative rounding error of at most about (B + 2)·2⁻⁵³
+    (B ≤ 2¹² for a storable law): a bound of ~5e-13 on the change of the log-MGF; measured on the
+    presets it agrees with the direct sum to ≤ 1e-14 relative (tests/test_waste.py), the order of
+    the direct sum's own rounding of θv.
+    """
+    theta = np.asarray(theta, dtype=float)
+    v = values.astype(np.int64)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(probs)
+    out = np.empty(theta.shape)
+    direct = np.ones(theta.shape, dtype=bool)
+    span = int(v[-1] - v[0]) + 1
+    if v.size >= _BLOCKED_MIN_POINTS and span <= _BLOCKED_SPREAD * v.size:
+        # B per θ: a power of two, the smallest ≥ √span, halved until θ·(B − 1) ≤ _BLOCKED_EXPONENT
+        top_width = 1 << math.ceil(math.log2(math.sqrt(span)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fit = np.floor(np.log2(1.0 + _BLOCKED_EXPONENT / theta))
+        fit = np.where(theta >= 0, fit, 0.0)  # θ < 0: the direct sum
+        widths = np.minimum(top_width, 2.0 ** np.minimum(fit, 62)).astype(np.int64)
+        for width in np.unique(widths[widths >= _BLOCKED_MIN_WIDTH]):
+            rows = widths == width
+            out[rows] = _blocked_log_mgf(v, probs, theta[rows], int(width))
+            direct &= ~rows
+    rows = np.flatnonzero(direct)
+    step = max(1, _DIRECT_CHUNK // v.size)
+    vf = v.astype(float)
+    for i in range(0, rows.size, step):
+        idx = rows[i:i + step]
+        ts = theta[idx, None] * vf[None, :] + log_p[None, :]
+        top = ts.max(axis=1, keepdims=True)
+        out[idx] = (top + np.log(np.exp(ts - top).sum(axis=1, keepdims=True)))[:, 0]
+    return out
+
+
+def _blocked_log_mgf(v: np.ndarray, probs: np.ndarray, theta: np.ndarray, width: int) -> np.ndarray:
+    """The blocked sum of :func:`_prompt_log_mgf` with blocks of B = ``width`` integers."""
+    dense = np.zeros(-(-int(v[-1] - v[0] + 1) // width) * width)
+    dense[v - v[0]] = probs
+    dense = dense.reshape(-1, width)
+    top_p = dense.max(axis=1)
+    full = top_p > 0
+    q = dense[full] / top_p[full, None]
+    base = (v[0] + width * np.flatnonzero(full)).astype(float)
+    inner = q @ np.exp(np.arange(width, dtype=float)[:, None] * theta[None, :])
+    terms = np.log(top_p[full])[:, None] + base[:, None] * theta[None, :] + np.log(inner)
+    top = terms.max(axis=0)
+    return top + np.log(np.exp(terms - top).sum(axis=0))
 
 
 def _log_pgf_ratio(law: BudgetLaw, log_phi: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -190,9 +191,7 @@ class TokenLaw:
             )
         if discrete:
             start = int(max(lo, 0))
-
-            def mass(n):
-                return dist.pmf(n)
+            mass = dist.pmf
         else:
             start = 1 if dist.cdf(0.0) == 0.0 else 0
 
@@ -204,11 +203,46 @@ class TokenLaw:
                     high = dist.sf(n - 1) - dist.sf(n)
                 return np.where(upper, high, low)
 
+        return cls.from_functions(mass, dist.sf, start, hi, label, max_tokens, mean=dist.mean,
+                                  frozen=lambda: dist, discrete=discrete)
+
+    @classmethod
+    def from_functions(cls, mass: Callable[[np.ndarray], np.ndarray], sf: Callable[[int], float],
+                       start: int, hi: float, label: str, max_tokens: int | None = None, *,
+                       mean: Callable[[], float], frozen: Callable[[], rv_frozen] | None = None,
+                       discrete: bool = True) -> TokenLaw:
+        """A law on {start, ..., ⌈hi⌉} (``hi`` may be ``inf``) from its masses and survival function.
+
+        The engine of :meth:`from_scipy`, also used by the length-law specs to build the common
+        families without importing scipy.stats (which is slow to import).
+
+        Parameters
+        ----------
+        mass : callable
+            ``mass(n)`` = P(X = n) for an int64 array ``n`` of support points.
+        sf : callable
+            ``sf(n)`` = P(X > n) for an integer ``n``.
+        start, hi : int, float
+            The first support point and the last (``inf`` when unbounded).
+        label : str
+            The law's label.
+        max_tokens : int or None
+            Clip at this (the mass above it becomes an atom at it).
+        mean : callable
+            ``mean()`` = E[X] (charged, times the tail mass, as the excess beyond the stored
+            support when that tail is below :data:`TAIL_EPS`).
+        frozen : callable or None
+            ``frozen()`` = the law as a frozen scipy.stats law, called only when the stored support
+            stops at :data:`MAX_SUPPORT` with visible tail mass (its moments then give the tail's).
+        discrete : bool
+            False for a continuous law discretised by ceiling (see :meth:`from_scipy`).
+        """
         if (max_tokens is not None and max_tokens < (math.ceil(hi) if math.isfinite(hi) else math.inf)
                 and int(max_tokens) - start >= MAX_SUPPORT):
             # A clip beyond the storable support: build the law, then clip what was stored (exact
             # when the tail beyond the stored support is below TAIL_EPS).
-            law = cls.from_scipy(dist, label)
+            law = cls.from_functions(mass, sf, start, hi, label, mean=mean, frozen=frozen,
+                                     discrete=discrete)
             if law.tail_mass > TAIL_EPS:
                 raise WorkloadError(
                     f"{label}: max={int(max_tokens)} lies beyond the {MAX_SUPPORT} token counts "
@@ -224,7 +258,7 @@ class TokenLaw:
                 return cls.deterministic(cap, label)
             values = np.arange(start, cap)
             probs = np.clip(mass(values), 0.0, None)
-            probs = np.append(probs, max(float(dist.sf(cap - 1)), 0.0))
+            probs = np.append(probs, max(float(sf(cap - 1)), 0.0))
             values = np.append(values, cap)
             keep = probs > 0
             probs = probs[keep] / probs[keep].sum()
@@ -236,10 +270,10 @@ class TokenLaw:
                     f"{label}: support {start}..{end} is larger than {MAX_SUPPORT} points"
                 )
         else:
-            end = _tail_point(dist, start)
+            end = _tail_point(sf, start)
         values = np.arange(start, end + 1)
         probs = np.clip(mass(values), 0.0, None)
-        tail = float(max(dist.sf(end), 0.0)) if not math.isfinite(hi) else 0.0
+        tail = float(max(sf(end), 0.0)) if not math.isfinite(hi) else 0.0
         if not math.isfinite(tail) or tail > 0.5 or not np.any(probs > 0):
             if np.any(probs > 0) or tail > 0.5:
                 raise WorkloadError(
@@ -264,14 +298,15 @@ class TokenLaw:
             finite_mean = tail_index > 1 + TAIL_INDEX_MARGIN
             excess = tail * end / (tail_index - 1) if finite_mean else math.inf
         elif tail > 0:
-            excess = tail * float(dist.mean() if math.isfinite(dist.mean()) else end)
+            m = mean()
+            excess = tail * float(m if math.isfinite(m) else end)
         keep = probs > 0
         # Renormalise the stored part against float rounding so that stored + tail sums to 1.
         probs = probs[keep] * ((1.0 - tail) / probs[keep].sum())
         values = values[keep]
-        if tail > TAIL_EPS:
+        if tail > TAIL_EPS and frozen is not None:
             # The law's own moments overrule the tail-index extrapolation wherever they are known.
-            known = _known_tail_moments(dist, discrete, int(end), values, probs, tail)
+            known = _known_tail_moments(frozen(), discrete, int(end), values, probs, tail)
             if known is not None:
                 moments, source = known
                 if math.isfinite(moments[0]):
@@ -586,18 +621,18 @@ def _describe(dist) -> str:
     return f"{name}({', '.join(x for x in (args, kwds) if x)})"
 
 
-def _tail_point(dist, start: int) -> int:
+def _tail_point(sf: Callable[[int], float], start: int) -> int:
     """Smallest n ≥ start with sf(n) ≤ TAIL_EPS, capped so the support has MAX_SUPPORT points."""
     cap = start + MAX_SUPPORT - 1
     hi = max(start, 1)
-    while hi < cap and dist.sf(hi) > TAIL_EPS:
+    while hi < cap and sf(hi) > TAIL_EPS:
         hi = min(2 * hi, cap)
-    if dist.sf(hi) > TAIL_EPS:
+    if sf(hi) > TAIL_EPS:
         return cap
     lo = max(start, hi // 2)
     while lo < hi:  # smallest n in [lo, hi] with sf(n) <= TAIL_EPS
         mid = (lo + hi) // 2
-        if dist.sf(mid) <= TAIL_EPS:
+        if sf(mid) <= TAIL_EPS:
             hi = mid
         else:
             lo = mid + 1

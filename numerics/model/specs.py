@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 
-from scipy import stats
+import numpy as np
 
 from numerics.errors import SpecError, WorkloadError
 from numerics.model.laws import MAX_SUPPORT, TokenLaw
@@ -117,6 +117,110 @@ def _check_prob(p: float, spec: str) -> float:
     return p
 
 
+# ---------------------------------------------------------------- families without scipy.stats
+# geom, uniform, poisson and nbinom (every preset's family) are built by TokenLaw.from_functions
+# with scipy.stats' own formulas, applied to the arguments as scipy.stats hands them to them, so
+# their laws are bit for bit those of TokenLaw.from_scipy(stats.FAMILY(...)) (tests/test_specs.py
+# checks it) while `import scipy.stats` (~0.4 s of a cold `flowstab plan`) is skipped. Poisson and
+# negative-binomial masses need scipy.special (~0.2 s to import), imported where used.
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use (it is slow to import)."""
+    from scipy import stats
+
+    return stats
+
+
+def _scipy_args(k, *params) -> list[np.ndarray]:
+    """``k`` and the parameters as ``scipy.stats.rv_discrete`` hands them to a family's formulas
+    (1-d, broadcast to one shape, raveled): the same float operations give the same bits."""
+    return [a.ravel() for a in np.broadcast_arrays(*np.atleast_1d(np.asarray(k), *params))]
+
+
+def _sf_of(formula, first: int):
+    """P(X > x) for a scalar x from ``formula(k, ...)`` on scipy's arguments: 1 below the support,
+    clipped to [0, 1] as scipy.stats clips it."""
+    def sf(x: int) -> float:
+        if x < first:
+            return 1.0
+        return float(np.clip(formula(*_scipy_args(x)), 0, 1)[0])
+
+    return sf
+
+
+def _geom(p: float, label: str, cap: int | None) -> TokenLaw:
+    """``TokenLaw.from_scipy(stats.geom(p), label, cap)`` without scipy:
+    P(X = k) = (1 − p)^(k−1)·p, P(X > k) = exp(⌊k⌋·log1p(−p)), E[X] = 1/p."""
+    def mass(k):
+        k, q = _scipy_args(k, p)
+        return np.clip(np.power(1 - q, k - 1) * q, 0, 1)
+
+    def tail(k):
+        k, q = _scipy_args(k, p)
+        return np.exp(np.floor(k) * np.log1p(-q))
+
+    return TokenLaw.from_functions(mass, _sf_of(tail, 1), 1, math.inf, label, cap,
+                                   mean=lambda: float(1.0 / np.float64(p)),
+                                   frozen=lambda: _scipy_stats().geom(p))
+
+
+def _randint(low: int, high: int, label: str, cap: int | None) -> TokenLaw:
+    """``TokenLaw.from_scipy(stats.randint(low, high), label, cap)`` without scipy: uniform on
+    {low, ..., high − 1}, P(X > k) = 1 − (⌊k⌋ − low + 1)/(high − low)."""
+    def mass(k):
+        k, lo, hi = _scipy_args(k, low, high)
+        p = np.ones_like(k) / (np.asarray(hi, dtype=np.int64) - lo)
+        return np.clip(np.where((k >= lo) & (k < hi), p, 0.0), 0, 1)
+
+    def sf(x: int) -> float:
+        if x >= high - 1:
+            return 0.0
+        if x < low:
+            return 1.0
+        k, lo, hi = _scipy_args(x, low, high)
+        return float(np.clip(1.0 - (np.floor(k) - lo + 1.0) / (hi - lo), 0, 1)[0])
+
+    return TokenLaw.from_functions(mass, sf, low, float(high - 1), label, cap,
+                                   mean=lambda: (high + low - 1.0) / 2.0)
+
+
+def _poisson(mu: float, label: str, cap: int | None) -> TokenLaw:
+    """``TokenLaw.from_scipy(stats.poisson(mu), label, cap)`` with scipy.special only:
+    P(X = k) = exp(xlogy(k, μ) − lgamma(k + 1) − μ), P(X > k) = pdtrc(⌊k⌋, μ)."""
+    from scipy import special
+
+    def mass(k):
+        k, m = _scipy_args(k, mu)
+        return np.clip(np.exp(special.xlogy(k, m) - special.gammaln(k + 1) - m), 0, 1)
+
+    def tail(k):
+        k, m = _scipy_args(k, mu)
+        return special.pdtrc(np.floor(k), m)
+
+    return TokenLaw.from_functions(mass, _sf_of(tail, 0), 0, math.inf, label, cap,
+                                   mean=lambda: float(mu), frozen=lambda: _scipy_stats().poisson(mu))
+
+
+def _nbinom(n: float, p: float, label: str, cap: int | None) -> TokenLaw:
+    """``TokenLaw.from_scipy(stats.nbinom(n, p), label, cap)`` with scipy.special only (the
+    Boost formulas scipy.stats.nbinom calls)."""
+    from scipy.special import _ufuncs as scu
+
+    def mass(k):
+        return np.clip(scu._nbinom_pmf(*_scipy_args(k, n, p)), 0, 1)
+
+    def tail(k):
+        k, nn, pp = _scipy_args(k, n, p)
+        return scu._nbinom_sf(np.floor(k), nn, pp)
+
+    def mean() -> float:
+        return float(scu._nbinom_mean(*_scipy_args(n, p))[0])
+
+    return TokenLaw.from_functions(mass, _sf_of(tail, 0), 0, math.inf, label, cap, mean=mean,
+                                   frozen=lambda: _scipy_stats().nbinom(n, p))
+
+
 def _family_law(
     family: str, pos: list[float], kw: dict[str, float], spec: str, cap: int | None = None
 ) -> TokenLaw:
@@ -143,7 +247,7 @@ def _family_law(
             )
         if p == 1:
             return TokenLaw.deterministic(1, label)
-        return TokenLaw.from_scipy(stats.geom(p), label, cap)
+        return _geom(p, label, cap)
     if family == "uniform":
         _take(kw, {"low", "high"}, spec, family)
         names = ("low", "high")
@@ -156,7 +260,7 @@ def _family_law(
         a, b = (_integer(str(v), spec, "a uniform bound") for v in vals)
         if a > b or a < 0:
             raise SpecError(f"{spec!r}: need 0 ≤ low ≤ high, got {a}, {b}")
-        return TokenLaw.from_scipy(stats.randint(a, b + 1), label, cap)
+        return _randint(a, b + 1, label, cap)
     if family == "poisson":
         mean = _only_param(kw, pos, spec, family, "mean")
         if mean is None or mean <= 0:
@@ -166,26 +270,27 @@ def _family_law(
                 f"{spec!r}: a Poisson mean of {mean:.3g} is too large: the largest supported mean "
                 f"is {_POISSON_MAX_MEAN:.3g} (its support must fit in {MAX_SUPPORT} token counts)"
             )
-        return TokenLaw.from_scipy(stats.poisson(mean), label, cap)
+        return _poisson(mean, label, cap)
     if family == "nbinom":
         _take(kw, {"n", "p"}, spec, family)
         if "n" not in kw or "p" not in kw or pos:
             raise SpecError(f"{spec!r}: nbinom needs n=N,p=P")
         if kw["n"] <= 0:
             raise SpecError(f"{spec!r}: nbinom needs n > 0")
-        return TokenLaw.from_scipy(stats.nbinom(kw["n"], _check_prob(kw["p"], spec)), label, cap)
+        return _nbinom(kw["n"], _check_prob(kw["p"], spec), label, cap)
     if family == "lognormal":
         _take(kw, {"median", "sigma"}, spec, family)
         if "median" not in kw or "sigma" not in kw or pos:
             raise SpecError(f"{spec!r}: lognormal needs median=M,sigma=S")
         if kw["median"] <= 0 or kw["sigma"] <= 0:
             raise SpecError(f"{spec!r}: lognormal needs median > 0 and sigma > 0")
+        stats = _scipy_stats()
         return TokenLaw.from_scipy(stats.lognorm(s=kw["sigma"], scale=kw["median"]), label, cap)
     if family == "zipf":
         a = _only_param(kw, pos, spec, family, "a")
         if a is None or a <= 1:
             raise SpecError(f"{spec!r}: zipf needs a=A > 1")
-        return TokenLaw.from_scipy(stats.zipf(a), label, cap)
+        return TokenLaw.from_scipy(_scipy_stats().zipf(a), label, cap)
     raise SpecError(f"{spec!r}: unknown family {family!r}")  # pragma: no cover
 
 
@@ -194,6 +299,7 @@ def _scipy_law(spec: str, cap: int | None = None) -> tuple[TokenLaw, str]:
     if not m:
         raise SpecError(f"{spec!r}: expected scipy:NAME(k=v,...), e.g. scipy:betabinom(n=100,a=2,b=3)")
     name, inner, rest = m.group(1), m.group(2), m.group(3) or ""
+    stats = _scipy_stats()
     dist_cls = getattr(stats, name, None)
     if not isinstance(dist_cls, stats.rv_discrete | stats.rv_continuous):
         raise SpecError(f"{spec!r}: scipy.stats has no distribution named {name!r}")
