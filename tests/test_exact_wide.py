@@ -352,8 +352,7 @@ def test_the_tilt_ladder_after_a_side_peak_still_matches_the_oracle(monkeypatch)
 def test_a_negligible_tail_is_answered_by_its_chernoff_bound_when_the_window_is_costly(monkeypatch):
     # Sandwich: where the lobe cannot vouch for itself and the full window would be too costly
     # (forced here: _FFT_WORK = 0), a tail below ``negligible`` is P = δ/2 ± δ/2 with δ the
-    # Chernoff bound; the oracle's P(U > M) lies in [0, δ]. With negligible = 0 the full window
-    # runs instead and matches the oracle.
+    # Chernoff bound; the oracle's P(U > M) lies in [0, δ].
     from numerics.analysis.exact import tails as tails_mod
 
     s, o, wl = _heavy()
@@ -373,6 +372,16 @@ def test_a_negligible_tail_is_answered_by_its_chernoff_bound_when_the_window_is_
     assert abs(got.prob - ref) <= got.abs_error
     assert "Chernoff" in got.description
     assert "proved" in got.description
+    # with negligible = 0 the costly window goes to the lattice bracket (tests/test_exact_bracket.py),
+    # which contains the oracle; where the bracket fails, the full window runs and matches it
+    got = exact_tail(wl, HEAVY_M, r, negligible=0.0)
+    assert got.method == "bracket"
+    assert got.lower * (1 - 1e-4) <= ref <= got.prob * (1 + 1e-4)
+
+    def failed(*_args, **_kwargs):
+        raise tails_mod._BracketFailed("forced")
+
+    monkeypatch.setattr(tails_mod, "bracket_tail", failed)
     full = exact_tail(wl, HEAVY_M, r, negligible=0.0)
     assert full.method == "fft"
     assert full.prob == pytest.approx(ref, rel=ORACLE_RTOL)

@@ -18,8 +18,11 @@ __all__ = ["ExactTail", "TailMethod"]
 #: P(U ≤ M) ≤ δ, is below double-precision resolution: P(U > M) = 1 − δ/2 ± δ/2), ``series``
 #: (light load, one class: the full-window FFT with the product over ages done by FFTs),
 #: ``chernoff-upper`` (E U < M, the exact inversion would cost more than its budget and the
-#: Chernoff bound δ ≥ P(U > M) is below the caller's negligible level: P(U > M) = δ/2 ± δ/2).
-TailMethod = Literal["fft", "lobe", "circle", "sure", "chernoff", "series", "chernoff-upper"]
+#: Chernoff bound δ ≥ P(U > M) is below the caller's negligible level: P(U > M) = δ/2 ± δ/2),
+#: ``bracket`` (request sizes rounded up and down to a lattice of b tokens: P(U⁻ > M) ≤ P(U > M)
+#: ≤ P(U⁺ > M), both ends inverted on the lattice; the answer is the upper end).
+TailMethod = Literal["fft", "lobe", "circle", "sure", "chernoff", "series", "chernoff-upper",
+                     "bracket"]
 
 _METHOD_TEXT = {
     "fft": "tilted FFT over a full window",
@@ -30,6 +33,7 @@ _METHOD_TEXT = {
     "chernoff-upper": "Chernoff bound δ ≥ P(U > M), no inversion (the exact one was too costly and "
                       "P(U > M) is below the negligible level)",
     "series": "tilted FFT over a full window, the ages' product by a log-series of FFTs",
+    "bracket": "bracket by rounding request sizes to a lattice of b tokens",
 }
 
 
@@ -48,12 +52,17 @@ class ExactTail:
     relative_change : float
         Relative change of P(U > M) between the last two grid sizes (the convergence evidence of
         ``fft``, ``lobe`` and ``circle``; 0 where nothing was inverted).
-    method : {"fft", "lobe", "circle", "sure", "chernoff", "series", "chernoff-upper"}
+    method : {"fft", "lobe", "circle", "sure", "chernoff", "series", "chernoff-upper", "bracket"}
     abs_error : float or None
         A proved bound on |prob − P(U > M)| where the method gives one (``sure``: 0,
-        ``chernoff`` and ``chernoff-upper``: δ/2); None for the inversions, whose evidence is
-        ``relative_change`` (for ``series`` on one grid: the proved bound on the tilted law's
-        mass beyond the window, relative to the answer).
+        ``chernoff`` and ``chernoff-upper``: δ/2, ``bracket``: the bracket's width plus its ends'
+        convergence tolerances); None for the inversions, whose evidence is ``relative_change``
+        (for ``series`` on one grid: the proved bound on the tilted law's mass beyond the window,
+        relative to the answer).
+    lower : float or None
+        ``bracket`` only: the lower end P(U⁻ > M) (``prob`` is the upper end P(U⁺ > M)).
+    lattice : int or None
+        ``bracket`` only: b, the lattice (in tokens) the request sizes were rounded to.
     """
 
     log_prob: float
@@ -62,6 +71,8 @@ class ExactTail:
     relative_change: float  # between the last two grid sizes
     method: TailMethod = "fft"
     abs_error: float | None = None
+    lower: float | None = None
+    lattice: int | None = None
 
     @property
     def prob(self) -> float:
@@ -72,6 +83,15 @@ class ExactTail:
     def description(self) -> str:
         """One line: how P(U > M) was obtained and what its error is."""
         text = _METHOD_TEXT.get(self.method, self.method)
+        if self.method == "bracket" and self.lower is None:
+            return (f"bracket:b={self.lattice}: {text}, upper end only: P(U > M) ≤ {self.prob:.4g} "
+                    "(proved)")
+        if self.method == "bracket":
+            width = self.prob - (self.lower or 0.0)
+            rel = f", relative width {width / self.prob:.2g}" if self.prob > 0 else ""
+            return (f"bracket:b={self.lattice}: {text}, {self.lower:.4g} ≤ P(U > M) ≤ "
+                    f"{self.prob:.4g}{rel} (the upper end is reported); |error| ≤ "
+                    f"{self.abs_error:.3g} (proved)")
         if self.abs_error is not None:
             return f"{text}; |error| ≤ {self.abs_error:.3g} (proved)"
         side = "lower tail P(U ≤ M) inverted, " if self.theta < 0 else ""

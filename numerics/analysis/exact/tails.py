@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from numerics.analysis.bounds import BoundNotApplicable, FlowRate, FlowTails
+from numerics.analysis.exact.bracket import _BracketFailed, bracket_tail
 from numerics.analysis.exact.fft import _few_requests, _fft_tail, _series_tail
 from numerics.analysis.exact.lobe import _lobe_log_tail, _LobeUnreliable
 from numerics.analysis.exact.result import ExactTail, _OutOfTime, _time_budget
@@ -25,7 +26,8 @@ from numerics.errors import SettingError, WorkloadError
 from numerics.model.budget import BudgetKind, BudgetLaw, as_budget, is_law_spec
 from numerics.model.workload import RequestClass, Workload, ensure_memory
 
-__all__ = ["TailChoice", "exact_flow_rate", "exact_overflow", "exact_tail", "exact_tail_per_class"]
+__all__ = ["ExactFlowRate", "TailChoice", "exact_flow_rate", "exact_overflow", "exact_tail",
+           "exact_tail_per_class"]
 
 #: The ``method`` option of :func:`exact_tail`: the main lobe with a fallback, or one method only.
 TailChoice = Literal["auto", "lobe", "fft"]
@@ -53,10 +55,14 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | No
         O(L · ages)); ``lobe`` integrates the inversion formula over the transform's main lobe
         only (cost O(lobe points · ages), about 100 points whatever M; it scans the rest of the
         circle for side peaks and raises if it finds one); ``auto`` uses ``lobe`` and falls back
-        to ``fft`` when the scan finds a side peak.
+        to ``fft`` when the scan finds a side peak, and to the lattice bracket
+        (:mod:`~numerics.analysis.exact.bracket`, method ``bracket``: P(U⁻ > M) ≤ P(U > M) ≤
+        P(U⁺ > M) with request sizes rounded to multiples of b tokens; ``prob`` is the upper end)
+        where the lobe or the full window would run past the budget.
     max_seconds : float or None
-        Wall-clock budget of the inversion (None: none). Past it, the answer is the Chernoff
-        bound's bracket if that bound is below ``negligible``, else a :class:`SettingError`.
+        Wall-clock budget of the inversion (None: none). Past it (or where it would be passed),
+        the answer is the Chernoff bound's bracket if that bound is below ``negligible``, else
+        (``auto``) the lattice bracket, else a :class:`SettingError`.
     negligible : float
         A tail below this need not be resolved: where ``auto`` would fall back to a full-window
         FFT costlier than about 5 s (or the budget runs out) and the Chernoff bound δ ≥ P(U > M)
@@ -65,16 +71,42 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | No
     Raises
     ------
     SettingError
-        The inversion ran past ``max_seconds`` and the tail is not provably negligible.
+        The inversion (and, for ``auto``, the lattice bracket) ran past ``max_seconds`` and the
+        tail is not provably negligible.
     """
     if not (max_seconds is None or (isinstance(max_seconds, float | int) and max_seconds > 0)):
         raise SettingError(f"`max_seconds` must be > 0 or None, got {max_seconds!r}", "max_seconds")
     if not (isinstance(negligible, float | int) and 0 <= negligible < 1):
         raise WorkloadError(f"negligible must lie in [0, 1), got {negligible!r}")
+    return _tail_with_fallback(workload, memory_tokens, rate_per_slot, budget, rtol, method,
+                               max_seconds, negligible)
+
+
+def _tail_with_fallback(workload: Workload, memory_tokens: int, rate_per_slot: float | None,
+                        budget: BudgetKind | str | BudgetLaw, rtol: float, method: TailChoice,
+                        max_seconds: float | None, negligible: float,
+                        bracket_first: bool = False, upper_only: bool = False) -> ExactTail:
+    """:func:`exact_tail` after its checks; ``bracket_first`` (a rate search that has already
+    needed the bracket) goes to it without trying the lobe again; ``upper_only`` (a rate search:
+    whether P ≤ ε needs only the upper end) skips the bracket's lower end."""
     try:
         with _time_budget(max_seconds):
-            return _exact_tail(workload, memory_tokens, rate_per_slot, budget, rtol, method,
-                               negligible)
+            if bracket_first and method == "auto":
+                found = _bracket_fallback(workload, memory_tokens, rate_per_slot, budget, negligible,
+                                          upper_only)
+                if found is not None:
+                    return found
+            try:
+                return _exact_tail(workload, memory_tokens, rate_per_slot, budget, rtol, method,
+                                   negligible, upper_only)
+            except _OutOfTime:
+                # the lobe or the FFT would run past the budget: the lattice bracket (or the
+                # Chernoff bound, for a negligible tail) instead
+                found = None if method != "auto" else _bracket_fallback(
+                    workload, memory_tokens, rate_per_slot, budget, negligible, upper_only)
+                if found is None:
+                    raise
+                return found
     except _OutOfTime:
         tails = FlowTails(workload, memory_tokens)
         law = as_budget(budget, rate_per_slot)
@@ -86,6 +118,36 @@ def exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | No
             f"the rate search's) at M = {tails.memory_tokens}, r = {law.rate_per_slot:.6g}, and its "
             f"Chernoff bound is not below {negligible:g}; raise `max_seconds`, or use a bound (plan "
             "without --exact)", "max_seconds") from None
+
+
+def _bracket_fallback(workload: Workload, memory_tokens: int, rate_per_slot: float | None,
+                      budget: BudgetKind | str | BudgetLaw, negligible: float,
+                      upper_only: bool = False) -> ExactTail | None:
+    """Where the exact inversion is too costly: ``chernoff-upper`` for a negligible tail, else
+    the lattice bracket (:mod:`~numerics.analysis.exact.bracket`), its upper end raised by the
+    truncation penalty; None where neither applies (the bracket did not converge)."""
+    tails = FlowTails(workload, memory_tokens)
+    law = as_budget(budget, rate_per_slot)
+    m = tails.memory_tokens
+    if law.rate_per_slot == 0 or (tails.bounded and law.max_count * tails._max_terms_sum <= m):
+        return None  # settled at once by _exact_tail
+    upper = _negligible_upper(tails, law, negligible)
+    if upper is not None:
+        return upper
+    if law.rate_per_slot * workload.mean_memory_time < m:
+        theta = tails.chernoff_theta(law)
+    else:
+        theta = _lower_chernoff(workload, m, law, math.sqrt(tails.variance(law)))[0]
+    try:
+        result = bracket_tail(workload, m, law, theta, lower_end=not upper_only)
+    except _BracketFailed:
+        return None
+    penalty = tails.penalty(law.rate_per_slot)
+    if penalty > 0:  # the upper end, and the width, grow by the truncation penalty
+        log_prob = min(float(np.logaddexp(result.log_prob, math.log(penalty))), 0.0)
+        result = dataclasses.replace(result, log_prob=log_prob, abs_error=None if result.abs_error
+                                     is None else result.abs_error + penalty)
+    return result
 
 
 def _negligible_upper(tails: FlowTails, law: BudgetLaw, negligible: float) -> ExactTail | None:
@@ -109,7 +171,7 @@ _FFT_WORK = 3e7
 
 def _exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | None,
                 budget: BudgetKind | str | BudgetLaw, rtol: float, method: TailChoice,
-                negligible: float) -> ExactTail:
+                negligible: float, upper_only: bool = False) -> ExactTail:
     if method not in ("auto", "fft", "lobe"):
         raise WorkloadError(f"method must be auto, fft or lobe, got {method!r}")
     if not (isinstance(rtol, float | int) and 0 < rtol < 1):
@@ -165,6 +227,10 @@ def _exact_tail(workload: Workload, memory_tokens: int, rate_per_slot: float | N
                 upper = _negligible_upper(tails, law, negligible)
                 if upper is not None:
                     return upper
+                # the full window would cost more than about 5 s: the lattice bracket instead
+                found = _bracket_fallback(workload, m, None, law, negligible, upper_only)
+                if found is not None:
+                    return found
         result = _fft_tail(workload, m, law, theta, sigma, rtol, mean)
     return _with_penalty(result, tails.penalty(rate_per_slot))
 
@@ -236,7 +302,10 @@ def exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float,
     geometric mean of the two where they differ by more than a factor 2, and interpolates in
     log r); λ_max (where E U = M, so P(U > M) is near 1/2 > ε) caps it. A deterministic budget
     searches the integers. ``max_seconds`` bounds the whole search (each exact tail also has its
-    own 60 s): past it a :class:`SettingError` says so instead of the search running on.
+    own 60 s): past it a :class:`SettingError` says so instead of the search running on. Where
+    the tails need the lattice bracket, the search uses its upper end only (once one tail needed
+    it, the others go straight to it): P(U > M) ≤ P(U⁺ > M) ≤ ε at r*, so r* is certified, at or
+    below the exact one; the result, an :class:`ExactFlowRate`, says so in its ``description``.
 
     Examples
     --------
@@ -266,10 +335,14 @@ def _exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float, bud
     tails = FlowTails(workload, memory_tokens)
     log_eps = math.log(epsilon)
     cache: dict[float, ExactTail] = {}
+    bracketed = [False]  # once one tail needed the lattice bracket, the others go straight to it
 
     def tail(r: float) -> ExactTail:
         if r not in cache:
-            cache[r] = exact_tail(workload, memory_tokens, r, budget)
+            # only whether P(U > M) ≤ ε matters: the bracket's upper end decides it (certified)
+            cache[r] = _tail_with_fallback(workload, memory_tokens, r, budget, 1e-8, "auto", 60.0,
+                                           1e-15, bracketed[0], upper_only=True)
+            bracketed[0] = bracketed[0] or cache[r].method == "bracket"
         return cache[r]
 
     def excess(r: float) -> float:
@@ -298,8 +371,26 @@ def _exact_flow_rate(workload: Workload, memory_tokens: int, epsilon: float, bud
     else:
         rate = _continuous_root(excess, tails, epsilon, budget, guess, top, rtol)
     if rate <= 0:
-        return FlowRate(0.0, "exact", 1.0, float(epsilon), budget)
-    return FlowRate(rate, "exact", tail(rate).prob, float(epsilon), budget)
+        return ExactFlowRate(0.0, "exact", 1.0, float(epsilon), budget, "rate 0: no exact tail")
+    at = tail(rate)
+    if any(t.method == "bracket" for t in cache.values()):
+        text = (f"exact tail bounded above by the lattice bracket (bracket:b={at.lattice}, request "
+                f"sizes rounded up to multiples of {at.lattice} tokens): P(U > M) ≤ {at.prob:.4g} ≤ "
+                "ε at r*, so r* is certified (the exact r* lies at or above it)"
+                if at.method == "bracket" else
+                f"exact tail at r* ({at.description}); the search used the lattice bracket")
+    else:
+        text = f"exact tail at r*: {at.description}"
+    return ExactFlowRate(rate, "exact", at.prob, float(epsilon), budget, text)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactFlowRate(FlowRate):
+    """A :class:`~numerics.analysis.bounds.FlowRate` from :func:`exact_flow_rate`, with how its
+    tail was computed (``description``: the method at r*, and whether the lattice bracket's upper
+    end certified it)."""
+
+    description: str = ""
 
 
 def _continuous_root(excess: Callable[[float], float], tails: FlowTails, epsilon: float,
