@@ -177,6 +177,7 @@ def test_plan_exact_uses_the_exact_tail(capsys):
     assert out["bound"] == "exact"
     assert out["overflow_bound"] <= out["epsilon"]
     assert out["flow_rate"] == out["flow_rate_by_bound"]["exact"]
+    assert out["exact_method"].startswith("exact tail at r*: inversion integral over the main lobe")
     for name in ("hoeffding", "bernstein", "chernoff", "cantelli"):
         assert out["flow_rate_by_bound"][name] <= out["flow_rate"], name
     assert out["flow_rate"] < out["lambda_max"]
@@ -209,6 +210,8 @@ def test_plan_exact_past_its_time_budget_reports_the_bound_and_says_why(capsys, 
     assert "exact" not in out["flow_rate_by_bound"]
     assert "time budget" in out["exact_unavailable"]
     assert "exact_unavailable" not in plain
+    assert "exact_method" not in plain
+    assert "exact_method" not in out
     assert main([*argv[:-1], "--exact"]) == 0
     text = capsys.readouterr().out
     assert "exact tail               not computed: the exact tail would run past" in text

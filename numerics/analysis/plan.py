@@ -89,6 +89,9 @@ class Plan:
     #: with ``exact=True``, why the exact tail could not be computed (the plan then reports the
     #: best bound's certified rate, a lower bound on the exact r*); None when it was
     exact_unavailable: str | None = None
+    #: with ``exact=True``, how the exact tail at r* was computed: the method and its error
+    #: (:attr:`numerics.analysis.exact.ExactTail.description`), e.g. the lattice bracket's width
+    exact_method: str | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``memory_tokens`` etc. plus the per-bound details; ``waste`` only
@@ -97,8 +100,9 @@ class Plan:
         out["workload_name"] = out.pop("workload")
         if out["waste"] is None:
             del out["waste"]
-        if out["exact_unavailable"] is None:
-            del out["exact_unavailable"]
+        for key in ("exact_unavailable", "exact_method"):
+            if out[key] is None:
+                del out[key]
         return out
 
     def report(self) -> str:
@@ -118,6 +122,7 @@ class Plan:
             if self.lambda_max > 0 else "  admissible λ             none",
             f"  expected KV utilisation  < {100 * self.expected_kv_util:.1f}% at λ → r*",
             "",
+            *([f"  method                   {self.exact_method}"] if self.exact_method else []),
             *([f"  exact tail               not computed: {self.exact_unavailable}",
                "                           r*(ε) above is the best bound's, a certified lower bound "
                "on the exact r*"] if self.exact_unavailable else []),
@@ -341,6 +346,8 @@ def make_plan(
         arrival_admissible=admissible,
         waste=waste,
         exact_unavailable=exact_unavailable,
+        exact_method=(getattr(chosen, "description", "") or None) if exact and exact_unavailable is None
+        else None,
         **per_s,
     )
 
