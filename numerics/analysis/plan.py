@@ -310,17 +310,36 @@ def make_plan(
         by_bound["exact"] = chosen.rate_per_slot
         # the search's own exact tail at r* (P = 1 at rate 0: nothing qualifies)
         at_rate["exact"] = chosen.overflow_bound if chosen.rate_per_slot > 0 else 1.0
-    lam = _lambda_max(workload, m)
-    classes = _classes(workload)
+    common = _common_fields(workload, m, float(epsilon), chosen.rate_per_slot, violation, step_time,
+                            arrival_rate)
+    waste = None
+    if waste_target is not None:
+        waste = _waste_plan(workload, m, float(waste_target), budget, exact, chosen.rate_per_slot,
+                            common["lambda_max"])
+    return Plan(
+        **common,
+        budget=budget,
+        bound=chosen.bound,
+        overflow_bound=chosen.overflow_bound,
+        flow_rate_by_bound=by_bound,
+        bounds_at_flow_rate=at_rate,
+        not_applicable=missing,
+        waste=waste,
+        exact_unavailable=exact_unavailable,
+        exact_method=(getattr(chosen, "description", "") or None) if exact and exact_unavailable is None
+        else None,
+    )
+
+
+def _common_fields(workload: Workload, m: int, epsilon: float, rate: float, violation: float,
+                   step_time: StepTimeModel | None, arrival_rate: float | None) -> dict:
+    """The :class:`Plan` fields every plan has: the workload's, and those of the rate ``rate``
+    (the certified r*, or the rate a budget law fixes)."""
     load = admissible = None
     if arrival_rate is not None:
         load = arrival_rate * workload.mean_memory_time / m
-        admissible = arrival_rate < chosen.rate_per_slot
-    per_s = _per_second(workload, m, step_time, chosen.rate_per_slot)
-    waste = None
-    if waste_target is not None:
-        waste = _waste_plan(workload, m, float(waste_target), budget, exact, chosen.rate_per_slot, lam)
-    return Plan(
+        admissible = arrival_rate < rate
+    return dict(
         workload=workload.name,
         source=workload.source,
         memory_tokens=m,
@@ -328,27 +347,17 @@ def make_plan(
         mean_decode=workload.mean_decode,
         decode_second_moment=workload.decode_second_moment,
         mean_memory_time=workload.mean_memory_time,
-        lambda_max=lam,
-        epsilon=float(epsilon),
-        budget=budget,
-        flow_rate=chosen.rate_per_slot,
-        bound=chosen.bound,
-        overflow_bound=chosen.overflow_bound,
-        admissible_rate_max=chosen.rate_per_slot,
-        expected_kv_util=chosen.rate_per_slot * workload.mean_memory_time / m,
+        lambda_max=_lambda_max(workload, m),
+        epsilon=epsilon,
+        flow_rate=rate,
+        admissible_rate_max=rate,
+        expected_kv_util=rate * workload.mean_memory_time / m,
         hard_cap_violation_prob=violation,
-        flow_rate_by_bound=by_bound,
-        bounds_at_flow_rate=at_rate,
-        not_applicable=missing,
-        classes=classes,
+        classes=_classes(workload),
         arrival_rate=arrival_rate,
         load=load,
         arrival_admissible=admissible,
-        waste=waste,
-        exact_unavailable=exact_unavailable,
-        exact_method=(getattr(chosen, "description", "") or None) if exact and exact_unavailable is None
-        else None,
-        **per_s,
+        **_per_second(workload, m, step_time, rate),
     )
 
 
@@ -393,36 +402,15 @@ def _law_plan(workload: Workload, m: int, epsilon: float, law: BudgetLaw, tails:
 
         at_rate["exact"] = exact_tail(workload, m, r, law).prob if r > 0 else 0.0
         bound, value = "exact", at_rate["exact"]
-    load = admissible = None
-    if arrival_rate is not None:
-        load = arrival_rate * workload.mean_memory_time / m
-        admissible = arrival_rate < r
     return Plan(
-        workload=workload.name,
-        source=workload.source,
-        memory_tokens=m,
-        mean_prompt=workload.mean_prompt,
-        mean_decode=workload.mean_decode,
-        decode_second_moment=workload.decode_second_moment,
-        mean_memory_time=workload.mean_memory_time,
-        lambda_max=_lambda_max(workload, m),
-        epsilon=epsilon,
+        **_common_fields(workload, m, epsilon, r, violation, step_time, arrival_rate),
         budget=law.spec,
-        flow_rate=r,
         bound=bound,
         overflow_bound=value,
-        admissible_rate_max=r,
-        expected_kv_util=r * workload.mean_memory_time / m,
-        hard_cap_violation_prob=violation,
         flow_rate_by_bound={},
         bounds_at_flow_rate=at_rate,
         not_applicable=missing,
-        classes=_classes(workload),
-        arrival_rate=arrival_rate,
-        load=load,
-        arrival_admissible=admissible,
         budget_fixes_rate=True,
-        **_per_second(workload, m, step_time, r),
     )
 
 
