@@ -13,47 +13,30 @@ from typing import ClassVar
 import numpy as np
 
 from numerics.errors import SpecError
-from numerics.model.budget import BudgetLaw
-from numerics.sim.policies.base import BudgetKind, Policy, _admit_fcfs, _draw_budget, _head
-from numerics.sim.policies.paper import FlowControl, _flow_budget, _flow_spec
+from numerics.sim.policies.base import Policy, _admit_fcfs, _draw_budget, _head
+from numerics.sim.policies.paper import _BudgetedFlow, _flow_spec
 from numerics.sim.state import KernelCode, KernelParams, SlotState
 
 
 @dataclass(frozen=True)
-class FlowFit(Policy):
+class FlowFit(_BudgetedFlow):
     """Flow control with a fit check: B_t as in :class:`FlowControl` (same laws, same draws), and
     FIFO activation of at most min(B_t, max_seqs − n_active) head requests, stopping at the first
     whose activation memory does not fit: U + Σ m(S + g₀ + 1) ≤ M, with U this slot's usage after
     the active set's growth. In the slot model no admission is therefore dropped in its own slot;
     when memory never binds it makes exactly :class:`FlowControl`'s choices."""
 
-    rate: float | None = None
-    budget: BudgetKind | str = "randomized"
     #: The compiled rule: flow's pre-drawn budgets with the FCFS fit check under M.
     kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET_FIT
     kernel_caps_seqs: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "rate", _flow_budget(self, self.rate, self.budget))
-
-    @property
-    def budget_law(self) -> BudgetLaw:
-        """The budget law B_t is drawn from (:class:`~numerics.model.budget.BudgetLaw`)."""
-        return self._budget_law
-
     def select(self, sim: SlotState) -> int:
-        if self._budget_law.kind == "law":
-            b = int(self._budget_law.sample(1, self._rng)[0])
-        else:
-            b = _draw_budget(self._rng, self.rate, self.budget)
-        return _admit_fcfs(sim, sim.memory_tokens, min(b, self.seq_room(sim)))
+        return _admit_fcfs(sim, sim.memory_tokens, min(self.draw_budget(self._rng), self.seq_room(sim)))
 
     def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
         """Every budget drawn up front, as :class:`FlowControl` draws them (the same stream as
         ``slots`` calls of :meth:`select`); the fit limit is M itself (watermark 0)."""
-        budgets = FlowControl(rate=self.rate, budget=self.budget).draw_budgets(self._rng, slots)
-        return KernelParams(self.kernel_code, budgets, (0.0, 0.0))
+        return KernelParams(self.kernel_code, self.draw_budgets(self._rng, slots), (0.0, 0.0))
 
     def spec(self) -> str:
         return f"{_flow_spec('flowfit', self.rate, self.budget)},requeue={self.requeue}{self._seqs_spec()}"

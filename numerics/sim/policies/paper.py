@@ -13,7 +13,7 @@ import numpy as np
 
 from numerics.errors import SpecError, WorkloadError
 from numerics.model.budget import BUDGET_LAWS, BudgetLaw, as_budget, is_law_spec
-from numerics.sim.policies.base import BudgetKind, Policy
+from numerics.sim.policies.base import BudgetKind, Policy, _draw_budget
 from numerics.sim.state import KernelCode, KernelParams, SlotState
 
 
@@ -51,19 +51,13 @@ def _flow_spec(name: str, rate: float, budget: str) -> str:
 
 
 @dataclass(frozen=True)
-class FlowControl(Policy):
-    """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``.
-
-    ``budget`` is a named law (``randomized``, ``deterministic``, ``poisson``) or any length law in
-    parentheses, ``"(uniform:0,6)"`` (:func:`numerics.model.budget.as_budget`); a law fixes the
-    rate (its mean: ``rate`` may be left out, None, or must equal it). ``rate`` defaults to 1.
-    """
-
-    kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
+class _BudgetedFlow(Policy):
+    """The activation budget B_t of Algorithm 2, shared by :class:`FlowControl` and
+    :class:`~numerics.sim.policies.beyond.FlowFit`: its ``rate`` and ``budget`` law, validated
+    once, and the draws (one per slot, or every slot's up front from the same stream)."""
 
     rate: float | None = None
     budget: BudgetKind | str = "randomized"
-    kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -74,8 +68,14 @@ class FlowControl(Policy):
         """The budget law B_t is drawn from (:class:`~numerics.model.budget.BudgetLaw`)."""
         return self._budget_law
 
+    def draw_budget(self, rng: np.random.Generator) -> int:
+        """One budget B_t (as :meth:`draw_budgets` draws each slot's)."""
+        if self._budget_law.kind == "law":
+            return int(self._budget_law.sample(1, rng)[0])
+        return _draw_budget(rng, self.rate, self.budget)
+
     def draw_budgets(self, rng: np.random.Generator, slots: int) -> np.ndarray:
-        """B_1..B_slots, consuming the generator exactly as ``slots`` calls of :meth:`select`."""
+        """B_1..B_slots, consuming the generator exactly as ``slots`` calls of :meth:`draw_budget`."""
         r = self.rate
         if self.budget == "deterministic":
             return np.full(slots, int(r), dtype=np.int64)
@@ -84,24 +84,27 @@ class FlowControl(Policy):
             return k + (rng.random(slots) < r - k).astype(np.int64)
         if self.budget == "poisson":
             return rng.poisson(r, slots).astype(np.int64)
-        return self._budget_law.sample(slots, rng)  # one uniform per slot, as select draws
+        return self._budget_law.sample(slots, rng)  # one uniform per slot, as draw_budget draws
+
+
+@dataclass(frozen=True)
+class FlowControl(_BudgetedFlow):
+    """Algorithm 2: activate B_t requests FIFO, B_t from a budget law with mean ``rate``.
+
+    ``budget`` is a named law (``randomized``, ``deterministic``, ``poisson``) or any length law in
+    parentheses, ``"(uniform:0,6)"`` (:func:`numerics.model.budget.as_budget`); a law fixes the
+    rate (its mean: ``rate`` may be left out, None, or must equal it). ``rate`` defaults to 1.
+    """
+
+    kernel_caps_seqs: ClassVar[bool] = True  # its compiled rule applies max_seqs
+    kernel_code: ClassVar[KernelCode | None] = KernelCode.BUDGET
 
     def kernel_params(self, sim: SlotState, slots: int) -> KernelParams:
         """Every budget drawn up front from the run's generator (:meth:`draw_budgets`)."""
         return KernelParams(self.kernel_code, self.draw_budgets(self._rng, slots), (0.0, 0.0))
 
     def select(self, sim: SlotState) -> int:
-        r = self.rate
-        rng = self._rng
-        if self.budget == "deterministic":
-            b = int(r)
-        elif self.budget == "randomized":
-            k = math.floor(r)
-            b = k + (1 if rng.random() < r - k else 0)
-        elif self.budget == "poisson":
-            b = int(rng.poisson(r))
-        else:
-            b = int(self._budget_law.sample(1, rng)[0])
+        b = self.draw_budget(self._rng)
         room = self.seq_room(sim)
         return min(b, len(sim.queue)) if room == math.inf else min(b, len(sim.queue), int(room))
 
